@@ -1,0 +1,1 @@
+"""Pydantic contracts between workflows, activities and services."""

@@ -1,0 +1,45 @@
+"""Small shared contracts: artifact references and QA reports."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+
+class ArtifactRef(BaseModel):
+    """A file in the content-addressed store. History carries this, never the bytes."""
+
+    path: str
+    sha256: str
+    size: int
+    kind: str = "file"
+    media_type: str = "application/octet-stream"
+
+
+class QAReport(BaseModel):
+    """Outcome of one QA gate: structured so the bot, dashboard and autonomy policy can read it."""
+
+    gate: str
+    passed: bool
+    score: float = 1.0
+    threshold: float = 0.0
+    reasons: list[str] = Field(default_factory=list)
+    metrics: dict[str, float] = Field(default_factory=dict)
+
+
+class StepState(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+class Word(BaseModel):
+    """One spoken word with its timing in seconds; the captions `words` artifact is a JSON list of these."""
+
+    text: str
+    start: float
+    end: float
+    probability: float = 1.0

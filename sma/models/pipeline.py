@@ -1,0 +1,371 @@
+"""Contracts of the content pipeline: one input model in, one result model out, for every step.
+
+New fields always get defaults so that histories recorded with older code still decode.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from sma.models.common import ArtifactRef, QAReport, StepState
+
+Autonomy = Literal["manual", "assisted", "autonomous"]
+
+STEPS: tuple[str, ...] = (
+    "analyse_media",
+    "write_script",
+    "notify",
+    "voiceover",
+    "captions",
+    "music",
+    "background",
+    "images",
+    "render",
+    "approval",
+    "publish",
+)
+
+
+class RunState(StrEnum):
+    RUNNING = "running"
+    AWAITING_APPROVAL = "awaiting_approval"
+    PUBLISHED = "published"
+    REJECTED = "rejected"
+    FAILED = "failed"
+
+
+class StepResult(BaseModel):
+    """Common tail of every step result: which tier or engine did the work and how long it took."""
+
+    tier: str = ""
+    seconds: float = 0.0
+    notes: list[str] = Field(default_factory=list)
+
+
+# ---------------------------------------------------------------- inputs of a run
+
+
+class Topic(BaseModel):
+    title: str
+    summary: str = ""
+    facts: list[str] = Field(default_factory=list)
+    source_urls: list[str] = Field(default_factory=list)
+
+
+class PipelineInput(BaseModel):
+    project_id: str = "default"
+    item_id: str
+    topic: Topic
+    autonomy: Autonomy = "manual"
+    platforms: list[str] = Field(default_factory=lambda: ["local"])
+    media: list[str] = Field(default_factory=list)
+    max_rounds: int = 5
+    max_script_attempts: int = 3
+
+
+# ---------------------------------------------------------------- step 1: media analysis
+
+
+class MediaRequest(BaseModel):
+    project_id: str
+    run_id: str
+    media: list[str] = Field(default_factory=list)
+
+
+class MediaAnalysis(StepResult):
+    skipped: bool = True
+    context: str = ""
+    mood: str = ""
+    subjects: list[str] = Field(default_factory=list)
+
+
+# ---------------------------------------------------------------- step 2: script
+
+
+class Visual(BaseModel):
+    """What is on screen during a beat besides the background and captions."""
+
+    kind: Literal["none", "code", "diagram", "image"] = "none"
+    code: str = ""
+    language: str = "python"
+    diagram: str = ""
+    image_prompt: str = ""
+
+
+class Beat(BaseModel):
+    narration: str
+    visual: Visual = Field(default_factory=Visual)
+
+
+HookStyle = Literal["question", "bold_claim", "statistic", "story", "contrarian", "how_to"]
+
+
+class Script(BaseModel):
+    title: str
+    hook: str
+    hook_style: HookStyle = "question"
+    beats: list[Beat]
+    cta: str = ""
+    hashtags: list[str] = Field(default_factory=list)
+    description: str = ""
+    estimated_seconds: float = 0.0
+    prompt_version: str = ""
+
+    def narration(self) -> str:
+        """The words the voice says, in order: hook, beats, call to action."""
+        parts = [self.hook, *(b.narration for b in self.beats), self.cta]
+        return " ".join(p.strip() for p in parts if p.strip())
+
+
+class ScriptRequest(BaseModel):
+    project_id: str
+    run_id: str
+    topic: Topic
+    round: int = 1
+    attempt: int = 1
+    feedback: list[str] = Field(default_factory=list)
+    qa_feedback: list[str] = Field(default_factory=list)
+    media_context: str = ""
+
+
+class ScriptResult(StepResult):
+    script: Script
+    qa: QAReport
+    feedback_used: list[str] = Field(default_factory=list)
+
+
+# ---------------------------------------------------------------- step 3: notify
+
+
+class NotifyRequest(BaseModel):
+    project_id: str
+    run_id: str
+    kind: str
+    text: str
+    video: ArtifactRef | None = None
+
+
+class NotifyResult(StepResult):
+    delivered: bool = False
+    channel: str = ""
+
+
+# ---------------------------------------------------------------- step 4: voice
+
+
+class VoiceRequest(BaseModel):
+    project_id: str
+    run_id: str
+    text: str
+
+
+class EngineAttempt(BaseModel):
+    engine: str
+    outcome: Literal["used", "skipped", "failed", "qa_failed"]
+    reason: str = ""
+
+
+class VoiceResult(StepResult):
+    audio: ArtifactRef
+    duration_s: float
+    attempts: list[EngineAttempt] = Field(default_factory=list)
+    qa: QAReport
+
+
+# ---------------------------------------------------------------- step 5: captions
+
+
+class CaptionRequest(BaseModel):
+    project_id: str
+    run_id: str
+    audio: ArtifactRef
+    script_text: str
+
+
+class CaptionResult(StepResult):
+    ass: ArtifactRef
+    words: ArtifactRef
+    word_count: int = 0
+    qa: QAReport
+
+
+# ---------------------------------------------------------------- step 6-8: music, background, images
+
+
+class MusicRequest(BaseModel):
+    project_id: str
+    run_id: str
+    duration_s: float
+    mood: str = ""
+
+
+class MusicResult(StepResult):
+    audio: ArtifactRef | None = None
+
+
+class BackgroundRequest(BaseModel):
+    project_id: str
+    run_id: str
+    duration_s: float
+    seed: str = ""
+
+
+class BackgroundResult(StepResult):
+    video: ArtifactRef | None = None
+    loop: bool = True
+
+
+class Overlay(BaseModel):
+    image: ArtifactRef
+    start_s: float
+    end_s: float
+    x: int = 0
+    y: int = 0
+
+
+class ImagesRequest(BaseModel):
+    project_id: str
+    run_id: str
+    beats: list[Beat]
+    words: ArtifactRef
+    duration_s: float
+
+
+class ImagesResult(StepResult):
+    overlays: list[Overlay] = Field(default_factory=list)
+
+
+# ---------------------------------------------------------------- step 9: render
+
+
+class RenderRequest(BaseModel):
+    project_id: str
+    run_id: str
+    voice: ArtifactRef
+    duration_s: float
+    captions: ArtifactRef
+    background: ArtifactRef | None = None
+    music: ArtifactRef | None = None
+    overlays: list[Overlay] = Field(default_factory=list)
+
+
+class RenderResult(StepResult):
+    video: ArtifactRef
+    duration_s: float
+    encoder: str = ""
+    qa: list[QAReport] = Field(default_factory=list)
+
+
+class VideoCheckRequest(BaseModel):
+    video: ArtifactRef
+    expected_duration_s: float
+
+
+class VideoCheckResult(StepResult):
+    reports: list[QAReport]
+
+
+# ---------------------------------------------------------------- step 10: approval
+
+
+class ApproveSignal(BaseModel):
+    round: int
+    by: str = "cli"
+
+
+class RejectSignal(BaseModel):
+    round: int
+    feedback: str
+    by: str = "cli"
+
+
+class Decision(BaseModel):
+    round: int
+    approved: bool
+    by: str
+    feedback: str = ""
+    auto: bool = False
+
+
+# ---------------------------------------------------------------- step 11: publish
+
+
+class PublishRequest(BaseModel):
+    project_id: str
+    run_id: str
+    video: ArtifactRef
+    script: Script
+    platforms: list[str]
+
+
+class PostResult(BaseModel):
+    platform: str
+    status: Literal["published", "failed", "skipped"]
+    url: str = ""
+    external_id: str = ""
+    reason: str = ""
+
+
+class PublishResult(StepResult):
+    posts: list[PostResult] = Field(default_factory=list)
+
+
+# ---------------------------------------------------------------- run record and query
+
+
+class StepStatus(BaseModel):
+    name: str
+    state: StepState = StepState.PENDING
+    tier: str = ""
+    seconds: float = 0.0
+    started_at: str = ""
+    finished_at: str = ""
+    attempts: int = 0
+    notes: list[str] = Field(default_factory=list)
+    error: str = ""
+
+
+class PipelineStatus(BaseModel):
+    workflow_id: str
+    project_id: str
+    item_id: str
+    state: RunState = RunState.RUNNING
+    current_step: str = ""
+    round: int = 1
+    autonomy: Autonomy = "manual"
+    steps: dict[str, StepStatus] = Field(default_factory=dict)
+    artifacts: dict[str, ArtifactRef] = Field(default_factory=dict)
+    qa: list[QAReport] = Field(default_factory=list)
+    feedback: list[str] = Field(default_factory=list)
+    decisions: list[Decision] = Field(default_factory=list)
+    posts: list[PostResult] = Field(default_factory=list)
+    title: str = ""
+    error: str = ""
+
+
+class StatusQuery(BaseModel):
+    """Query input (DESIGN.md convention 2); empty for now."""
+
+
+class RunRecord(BaseModel):
+    """What the workflow asks the recorder to persist in SQLite after each change of state."""
+
+    status: PipelineStatus
+    topic: Topic
+    platforms: list[str] = Field(default_factory=list)
+
+
+class RecordResult(BaseModel):
+    ok: bool = True
+
+
+class PipelineResult(BaseModel):
+    workflow_id: str
+    state: RunState
+    video: ArtifactRef | None = None
+    posts: list[PostResult] = Field(default_factory=list)
+    rounds: int = 1
+    status: PipelineStatus

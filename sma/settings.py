@@ -1,0 +1,308 @@
+"""Typed configuration: config/config.yaml, then a secrets file, then `SMA_` environment variables.
+
+Later sources win. Every model forbids unknown keys, and any error is turned into a `ConfigError` whose
+message names the key and the file (or environment variable) it came from, so start-up stops with a line
+a person can act on instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from sma.models.pipeline import Autonomy
+
+ENV_PREFIX = "SMA_"
+ENV_DELIMITER = "__"
+DEFAULT_CONFIG = Path("config/config.yaml")
+DEFAULT_SECRETS = Path("config/secrets.yaml")
+
+
+class ConfigError(Exception):
+    """A configuration problem a person must fix; the message says which key in which file."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TemporalSettings(_Section):
+    address: str | None = Field(None, description="host:port of an existing cluster; empty = embedded dev server")
+    namespace: str = "default"
+    dev_server_port: int = 7233
+    ui_port: int = 8233
+    ui: bool = True
+
+
+class DatabaseSettings(_Section):
+    url: str | None = Field(None, description="SQLAlchemy async URL; empty = SQLite file in the data dir")
+
+
+class LoggingSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    console: bool = True
+    json_file: bool = True
+
+
+class MediaSettings(_Section):
+    ffmpeg: str | None = Field(None, description="path to ffmpeg; empty = the one bundled by imageio-ffmpeg")
+    width: int = 1080
+    height: int = 1920
+    fps: int = 30
+    encoder: Literal["auto", "libx264", "h264_nvenc"] = "auto"
+    preset: str = "veryfast"
+    crf: int = 23
+    audio_bitrate: str = "160k"
+    target_lufs: float = -14.0
+    caption_font_size: int = 68
+    font_file: str | None = None
+    background_scale: int = Field(4, description="procedural background is drawn this many times smaller")
+    threads: int = 0
+
+
+class TTSSettings(_Section):
+    chain: list[str] = Field(default_factory=lambda: ["piper"])
+    piper_voice: str | None = Field(None, description="path to a Piper .onnx voice; empty = bundled Joe")
+    length_scale: float = 1.0
+    max_wer: float = 0.15
+
+
+class CaptionSettings(_Section):
+    model: str | None = Field(None, description="faster-whisper model name or path; empty = bundled tiny.en")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    compute_type: str = "int8"
+    min_coverage: float = 0.95
+
+
+class PipelineSettings(_Section):
+    words_per_minute: int = 160
+    target_seconds: float = 40.0
+    max_rounds: int = 5
+    max_script_attempts: int = 3
+
+
+class ProjectSettings(_Section):
+    id: str
+    name: str = ""
+    niche: str = ""
+    audience: str = ""
+    brand_voice: str = "clear, friendly, concrete"
+    banned_phrases: list[str] = Field(default_factory=list)
+    autonomy: Autonomy = "manual"
+    platforms: list[str] = Field(default_factory=lambda: ["local"])
+
+    @field_validator("id")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not value or not all(c.isalnum() or c in "-_" for c in value):
+            raise ValueError("must be a non-empty slug of letters, digits, '-' or '_'")
+        return value
+
+
+class Secrets(_Section):
+    telegram_bot_token: SecretStr | None = None
+    openai_api_key: SecretStr | None = None
+    anthropic_api_key: SecretStr | None = None
+    elevenlabs_api_key: SecretStr | None = None
+    pexels_api_key: SecretStr | None = None
+    fernet_key: SecretStr | None = None
+    callback_secret: SecretStr | None = None
+    admin_password: SecretStr | None = None
+
+    def values(self) -> list[str]:
+        """Every secret value that is set, for the log redactor."""
+        return [s.get_secret_value() for s in self.__dict__.values() if isinstance(s, SecretStr)]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter=ENV_DELIMITER, extra="forbid", case_sensitive=False
+    )
+
+    data_dir: Path = Path("data")
+    temporal: TemporalSettings = Field(default_factory=TemporalSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    media: MediaSettings = Field(default_factory=MediaSettings)
+    tts: TTSSettings = Field(default_factory=TTSSettings)
+    captions: CaptionSettings = Field(default_factory=CaptionSettings)
+    pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
+    projects: list[ProjectSettings] = Field(default_factory=lambda: [ProjectSettings(id="default")])
+    secrets: Secrets = Field(default_factory=Secrets)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment overrides the files, which arrive as init arguments.
+        return (env_settings, init_settings)
+
+    # ------------------------------------------------------------ derived paths
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite+aiosqlite:///{(self.data_dir / 'sma.db').resolve()}"
+
+    @property
+    def temporal_address(self) -> str:
+        return self.temporal.address or f"127.0.0.1:{self.temporal.dev_server_port}"
+
+    @property
+    def embedded_temporal(self) -> bool:
+        return not self.temporal.address
+
+    def project(self, project_id: str) -> ProjectSettings:
+        for project in self.projects:
+            if project.id == project_id:
+                return project
+        known = ", ".join(p.id for p in self.projects)
+        raise ConfigError(f"unknown project {project_id!r}; configured projects: {known}")
+
+
+# ---------------------------------------------------------------- loading
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}:{where} is not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys, not {type(data).__name__}")
+    return data
+
+
+def _has_path(data: Any, loc: tuple[int | str, ...]) -> bool:
+    for part in loc:
+        if isinstance(data, Mapping) and part in data:
+            data = data[part]
+        elif isinstance(data, list) and isinstance(part, int) and part < len(data):
+            data = data[part]
+        else:
+            return False
+    return True
+
+
+def _env_name(loc: tuple[int | str, ...]) -> str:
+    return ENV_PREFIX + ENV_DELIMITER.join(str(p) for p in loc).upper()
+
+
+def _origin(
+    loc: tuple[int | str, ...], config: dict, config_path: Path | None, secrets_path: Path | None, env: Mapping
+) -> str:
+    for depth in range(len(loc), 0, -1):
+        name = _env_name(loc[:depth])
+        if name in env or name.lower() in env:
+            return f"environment variable {name}"
+    if loc and loc[0] == "secrets" and secrets_path is not None:
+        return str(secrets_path)
+    if config_path is not None:
+        return str(config_path)
+    return "defaults"
+
+
+def _describe(exc: ValidationError, config: dict, config_path: Path | None, secrets_path: Path | None,
+              env: Mapping) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        key = ".".join(str(p) for p in loc) or "(top level)"
+        origin = _origin(loc, config, config_path, secrets_path, env)
+        if err["type"] == "extra_forbidden":
+            problem = "unknown key (check the spelling; see config/config.yaml for the known keys)"
+        elif err["type"] == "missing":
+            problem = "required value is missing"
+        else:
+            problem = f"{err['msg']} (got {err.get('input')!r})"
+        lines.append(f"{origin}: {key}: {problem}")
+    return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def resolve_config_path(explicit: str | Path | None, env: Mapping[str, str]) -> Path | None:
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file not found")
+        return path
+    if env.get("SMA_CONFIG"):
+        return resolve_config_path(env["SMA_CONFIG"], {})
+    return DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None
+
+
+def resolve_secrets_path(explicit: str | Path | None, env: Mapping[str, str], data_dir: Path) -> Path | None:
+    candidate = explicit or env.get("SMA_SECRETS_FILE")
+    if candidate:
+        path = Path(candidate)
+        if not path.is_file():
+            raise ConfigError(f"{path}: secrets file not found")
+        return path
+    for path in (DEFAULT_SECRETS, data_dir / "secrets.yaml"):
+        if path.is_file():
+            return path
+    return None
+
+
+def load_settings(
+    config_path: str | Path | None = None,
+    secrets_path: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Load and validate the effective settings, or raise ConfigError naming the key and its file."""
+    explicit_env = env is not None
+    env = dict(os.environ if env is None else env)
+    cfg_path = resolve_config_path(config_path, env)
+    config = _read_yaml(cfg_path) if cfg_path else {}
+    for key, value in overrides.items():
+        if value is not None:
+            config[key] = value
+    data_dir = Path(env.get("SMA_DATA_DIR") or config.get("data_dir") or "data")
+    sec_path = resolve_secrets_path(secrets_path, env, data_dir)
+    if sec_path is not None:
+        config = {**config, "secrets": {**config.get("secrets", {}), **_read_yaml(sec_path)}}
+    if "secrets" in config and cfg_path is not None and sec_path is None and config["secrets"]:
+        # Secrets belong in the secrets file, not next to the config in git.
+        raise ConfigError(f"{cfg_path}: secrets: move secret values into a secrets file ({DEFAULT_SECRETS})")
+    try:
+        if explicit_env:
+            with _environment(env):
+                return Settings(**config)
+        return Settings(**config)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, config, cfg_path, sec_path, env)) from None
+
+
+@contextmanager
+def _environment(env: Mapping[str, str]) -> Iterator[None]:
+    """Run with exactly `env` as the process environment (tests pass their own)."""
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def masked_dump(settings: Settings) -> dict[str, Any]:
+    """The effective settings as plain data, with every secret shown as '**********'."""
+    data = settings.model_dump(mode="json")
+    data["data_dir"] = str(settings.data_dir)
+    return data
