@@ -188,17 +188,6 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def _has_path(data: Any, loc: tuple[int | str, ...]) -> bool:
-    for part in loc:
-        if isinstance(data, Mapping) and part in data:
-            data = data[part]
-        elif isinstance(data, list) and isinstance(part, int) and part < len(data):
-            data = data[part]
-        else:
-            return False
-    return True
-
-
 def _env_name(loc: tuple[int | str, ...]) -> str:
     return ENV_PREFIX + ENV_DELIMITER.join(str(p) for p in loc).upper()
 
@@ -217,8 +206,9 @@ def _origin(
     return "defaults"
 
 
-def _describe(exc: ValidationError, config: dict, config_path: Path | None, secrets_path: Path | None,
-              env: Mapping) -> str:
+def _describe(
+    exc: ValidationError, config: dict, config_path: Path | None, secrets_path: Path | None, env: Mapping
+) -> str:
     lines = []
     for err in exc.errors():
         loc = tuple(err["loc"])

@@ -64,6 +64,7 @@ class PipelineInput(BaseModel):
     media: list[str] = Field(default_factory=list)
     max_rounds: int = 5
     max_script_attempts: int = 3
+    queue_suffix: str = Field("", description="routes this run's activities to '<queue><suffix>' workers")
 
 
 # ---------------------------------------------------------------- step 1: media analysis

@@ -61,7 +61,7 @@ class ArtifactStore:
     @contextmanager
     def staging(self, suffix: str) -> Iterator[Path]:
         """A scratch file on the store's filesystem; removed afterwards unless `put` moved it in."""
-        fd, name = tempfile.mkstemp(suffix=suffix, dir=self.tmp)
+        fd, name = tempfile.mkstemp(suffix=suffix, prefix=f"{os.getpid()}-", dir=self.tmp)
         os.close(fd)
         path = Path(name)
         try:
@@ -71,7 +71,7 @@ class ArtifactStore:
 
     @contextmanager
     def staging_dir(self) -> Iterator[Path]:
-        path = Path(tempfile.mkdtemp(dir=self.tmp))
+        path = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=self.tmp))
         try:
             yield path
         finally:
@@ -134,5 +134,25 @@ class ArtifactStore:
     def read_json(self, ref: ArtifactRef) -> object:
         return json.loads(Path(ref.path).read_text())
 
+    def sweep_stale(self) -> int:
+        """Remove scratch files left by processes that died mid-write (a kill -9 during a render)."""
+        removed = 0
+        for entry in self.tmp.iterdir():
+            owner = entry.name.split("-", 1)[0]
+            if owner.isdigit() and not _alive(int(owner)):
+                shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
     def count(self) -> int:
         return sum(1 for p in self.objects.rglob("*") if p.is_file() and not p.name.endswith(".partial"))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,19 @@
+"""Persist the run's state to SQLite; called by the workflow as a local activity after each change."""
+
+from __future__ import annotations
+
+from temporalio import activity
+
+from sma.models.pipeline import RecordResult, RunRecord
+
+
+class RecorderActivities:
+    def __init__(self, database: object) -> None:
+        self.database = database
+
+    @activity.defn(name="record_run")
+    async def record_run(self, record: RunRecord) -> RecordResult:
+        from sma.db import repo
+
+        await repo.record_run(self.database, record)
+        return RecordResult()

@@ -1,0 +1,37 @@
+"""Steps 4 and 5: voiceover and captions (queue sma-gpu; they run on the CPU when there is no GPU)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from sma.activities.heartbeat import keepalive
+from sma.models.pipeline import CaptionRequest, CaptionResult, VoiceRequest, VoiceResult
+
+if TYPE_CHECKING:
+    from sma.services.captions import CaptionService
+    from sma.services.tts import VoiceService
+
+
+class VoiceActivities:
+    def __init__(self, voice: VoiceService, captions: CaptionService) -> None:
+        self.voice = voice
+        self.captioner = captions
+
+    @activity.defn(name="voiceover")
+    def voiceover(self, req: VoiceRequest) -> VoiceResult:
+        from sma.services.tts import VoiceChainError
+
+        with keepalive(detail="voiceover"):
+            try:
+                return self.voice.speak(req)
+            except VoiceChainError as exc:
+                # Every engine was tried; trying the same chain again cannot help.
+                raise ApplicationError(str(exc), type="VoiceChainError", non_retryable=True) from exc
+
+    @activity.defn(name="captions")
+    def captions(self, req: CaptionRequest) -> CaptionResult:
+        with keepalive(detail="captions"):
+            return self.captioner.captions(req)

@@ -1,0 +1,289 @@
+"""`sma` command line: up, worker, run, status, approve, reject, demo, config check, db upgrade."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from typing import Annotated, Any
+
+import typer
+import yaml
+
+from sma import queues
+from sma.models.pipeline import PipelineStatus, Topic
+from sma.settings import ConfigError, Settings, load_settings, masked_dump
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="SMA: social media automation engine.")
+config_app = typer.Typer(no_args_is_help=True, help="Inspect the configuration.")
+db_app = typer.Typer(no_args_is_help=True, help="Database migrations.")
+app.add_typer(config_app, name="config")
+app.add_typer(db_app, name="db")
+
+DEMO_TOPIC = Topic(
+    title="Durable workflows for creators",
+    summary=(
+        "A durable workflow engine remembers every finished step of a long job. "
+        "When a machine restarts in the middle of a video render, the job picks up where it stopped. "
+        "Nothing is done twice and nothing is lost."
+    ),
+    facts=["Temporal records each step in an event history.", "A crashed worker is replaced in seconds."],
+)
+
+
+class State:
+    config: str | None = None
+    secrets: str | None = None
+    data_dir: str | None = None
+
+
+_state = State()
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def settings(data_dir: str | None = None) -> Settings:
+    """Load settings or stop with the key and file that are wrong."""
+    try:
+        loaded = load_settings(_state.config, _state.secrets, data_dir=data_dir or _state.data_dir)
+    except ConfigError as exc:
+        _fail(str(exc))
+        raise
+    from sma.logging import configure_logging
+
+    configure_logging(loaded)
+    return loaded
+
+
+def _run(coro: Any) -> Any:
+    from sma.services.runs import RunError
+
+    try:
+        return asyncio.run(coro)
+    except RunError as exc:
+        _fail(str(exc), 1)
+    except RuntimeError as exc:
+        if "connect" in str(exc).lower():
+            _fail(f"cannot reach Temporal: {exc}. Is `sma up` running?", 1)
+        raise
+
+
+@app.callback()
+def main(
+    config: Annotated[str | None, typer.Option("--config", "-c", help="config YAML (default: config/config.yaml)")]
+    = None,
+    secrets: Annotated[str | None, typer.Option("--secrets", help="secrets YAML (default config/secrets.yaml)")] = None,
+) -> None:
+    _state.config = config
+    _state.secrets = secrets
+
+
+# ---------------------------------------------------------------- config and db
+
+
+@config_app.command("check")
+def config_check() -> None:
+    """Validate the configuration and print the effective values, secrets masked."""
+    loaded = settings()
+    typer.echo(yaml.safe_dump(masked_dump(loaded), sort_keys=False).rstrip())
+    typer.secho("configuration ok", fg=typer.colors.GREEN, err=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the database migrations (also run by `sma up`)."""
+    from sma.db.migrate import current, upgrade
+
+    loaded = settings()
+    loaded.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(loaded.database_url)
+    typer.echo(f"database at revision {current(loaded.database_url)}")
+
+
+# ---------------------------------------------------------------- processes
+
+
+@app.command()
+def worker(
+    queue: Annotated[str, typer.Option("--queue", "-q", help=f"one of {', '.join(queues.ALL)}")],
+    suffix: Annotated[str, typer.Option(help="serve '<queue><suffix>' (per-box or per-test routing)")] = "",
+) -> None:
+    """Run the worker for one task queue until SIGINT/SIGTERM."""
+    if queue not in queues.ALL:
+        _fail(f"unknown queue {queue!r}; expected one of {', '.join(queues.ALL)}")
+    from sma.worker import run_worker
+
+    asyncio.run(run_worker(settings(), queue, suffix))
+
+
+@app.command()
+def up() -> None:
+    """Start the embedded Temporal server (unless temporal.address is set) and all workers; Ctrl-C stops."""
+    import signal
+
+    from sma.runtime import Stack
+
+    loaded = settings()
+    stack = Stack(loaded, config_path=_state.config)
+    stopping = False
+
+    def on_signal(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    with stack:
+        typer.echo(f"SMA is up: Temporal at {stack.address}"
+                   + (f", Web UI http://127.0.0.1:{stack.server.ui_port}" if stack.server and stack.server.ui else ""))
+        typer.echo(f"data in {loaded.data_dir.resolve()}; workers: {', '.join(stack.workers)}. Ctrl-C stops.")
+        while not stopping:
+            for name in stack.check():
+                if name == "temporal":
+                    _fail("the Temporal dev server exited; see data/logs/temporal.log", 1)
+                typer.secho(f"worker {name} exited; restarting it", fg=typer.colors.YELLOW, err=True)
+                stack.start_worker(name)
+            time.sleep(1)
+        typer.echo("stopping...")
+
+
+# ---------------------------------------------------------------- runs
+
+
+@app.command()
+def run(
+    topic: Annotated[str, typer.Option("--topic", "-t", help="what the video is about")],
+    summary: Annotated[str, typer.Option(help="a few sentences of context")] = "",
+    project: Annotated[str, typer.Option("--project", "-p")] = "default",
+    autonomy: Annotated[str | None, typer.Option(help="manual | assisted | autonomous")] = None,
+) -> None:
+    """Start a content pipeline and print its workflow id."""
+    from sma.services.runs import pipeline_input, start_pipeline
+    from sma.temporal_client import client_for
+
+    loaded = settings()
+    if autonomy is not None and autonomy not in ("manual", "assisted", "autonomous"):
+        _fail(f"--autonomy must be manual, assisted or autonomous, not {autonomy!r}")
+    try:
+        inp = pipeline_input(loaded, Topic(title=topic, summary=summary), project, autonomy)  # type: ignore[arg-type]
+    except ConfigError as exc:
+        _fail(str(exc))
+        raise
+
+    async def go() -> str:
+        return await start_pipeline(await client_for(loaded), inp)
+
+    typer.echo(_run(go()))
+
+
+def _print_status(status: PipelineStatus, as_json: bool) -> None:
+    if as_json:
+        typer.echo(status.model_dump_json(indent=2))
+        return
+    typer.echo(f"{status.workflow_id}  [{status.state.value}]  round {status.round}  {status.title}")
+    for step in status.steps.values():
+        extra = f" {step.error}" if step.error else ""
+        typer.echo(f"  {step.name:<14} {step.state.value:<8} {step.tier:<28} {step.seconds:7.2f}s{extra}")
+    for qa in status.qa:
+        verdict = "pass" if qa.passed else "FAIL"
+        typer.echo(f"  {qa.gate:<14} {verdict}  {'; '.join(qa.reasons)}")
+    for post in status.posts:
+        typer.echo(f"  posted to {post.platform}: {post.status} {post.url or post.reason}")
+    if status.error:
+        typer.echo(f"  error: {status.error}")
+
+
+@app.command()
+def status(run_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Show a run: state, steps with tiers and timings, QA reports, posts."""
+    from sma.services.runs import RunError, get_status
+    from sma.temporal_client import client_for
+
+    loaded = settings()
+
+    async def go() -> PipelineStatus:
+        try:
+            return await get_status(await client_for(loaded), run_id)
+        except (RunError, RuntimeError):
+            stored = await _stored_status(loaded, run_id)
+            if stored is None:
+                raise
+            return stored
+
+    _print_status(_run(go()), as_json)
+
+
+async def _stored_status(loaded: Settings, run_id: str) -> PipelineStatus | None:
+    """The last state the run wrote to the database, for when no worker can answer the query."""
+    from sma.db import repo
+    from sma.db.engine import Database
+
+    database = Database(loaded.database_url)
+    try:
+        row = await repo.get_run(database, run_id)
+    finally:
+        await database.close()
+    return PipelineStatus.model_validate_json(row.status_json) if row and row.status_json else None
+
+
+@app.command()
+def approve(run_id: str) -> None:
+    """Approve the video a run is waiting on."""
+    from sma.services.runs import approve as approve_run
+    from sma.temporal_client import client_for
+
+    loaded = settings()
+
+    async def go() -> int:
+        return await approve_run(await client_for(loaded), run_id, by="cli")
+
+    typer.echo(f"approved round {_run(go())} of {run_id}")
+
+
+@app.command()
+def reject(run_id: str, feedback: Annotated[str, typer.Option("--feedback", "-f")]) -> None:
+    """Reject the video a run is waiting on; the script is rewritten with this feedback."""
+    from sma.services.runs import reject as reject_run
+    from sma.temporal_client import client_for
+
+    loaded = settings()
+
+    async def go() -> int:
+        return await reject_run(await client_for(loaded), run_id, feedback, by="cli")
+
+    typer.echo(f"rejected round {_run(go())} of {run_id}")
+
+
+# ---------------------------------------------------------------- demo
+
+
+@app.command()
+def demo(
+    topic: Annotated[str | None, typer.Option("--topic", "-t")] = None,
+    data_dir: Annotated[str | None, typer.Option("--data-dir", "-d")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print only the JSON summary")] = False,
+    timeout: Annotated[float, typer.Option(help="seconds to wait for the run")] = 900,
+) -> None:
+    """Start the embedded stack, produce one video autonomously to the local outbox, print a summary, stop."""
+    from sma.services.demo import run_demo
+
+    loaded = settings(data_dir)
+    chosen = Topic(title=topic) if topic else DEMO_TOPIC
+    if not as_json:
+        typer.echo(f"starting the embedded stack in {loaded.data_dir.resolve()} ...", err=True)
+    summary = run_demo(loaded, chosen, config_path=_state.config, timeout=timeout)
+    typer.echo(json.dumps(summary, indent=2))
+    if summary.get("state") != "published":
+        raise typer.Exit(1)
+
+
+def entrypoint() -> None:  # pragma: no cover - `python -m sma.cli`
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,53 @@
+"""Schema migrations in code, so `sma db upgrade` and `sma up` work from any directory.
+
+Alembic is configured programmatically with the migrations folder inside the package; the URL may be
+the application's async URL (it is mapped to a sync driver).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from sma.db.engine import make_sync_engine, sqlite_path
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def alembic_config(database_url: str) -> Config:
+    """An Alembic Config without an ini file; the URL travels in attributes (no %-interpolation)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["database_url"] = database_url
+    return config
+
+
+def upgrade(database_url: str, revision: str = "head") -> None:
+    """Bring the schema up to `revision`; a no-op when it is already there."""
+    command.upgrade(alembic_config(database_url), revision)
+
+
+def downgrade(database_url: str, revision: str) -> None:
+    command.downgrade(alembic_config(database_url), revision)
+
+
+def head() -> str | None:
+    """The newest revision shipped with this code."""
+    return ScriptDirectory.from_config(alembic_config("")).get_current_head()
+
+
+def current(database_url: str) -> str | None:
+    """The revision the database is at, or None if it was never migrated (or does not exist yet)."""
+    path = sqlite_path(database_url)
+    if path is not None and not path.exists():
+        return None  # do not create an empty file just to look
+    engine = make_sync_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    finally:
+        engine.dispose()

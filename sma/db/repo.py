@@ -1,0 +1,272 @@
+"""Queries and idempotent writes. Temporal may run the recorder activity more than once with the same
+record, so every write is an upsert on a business key and a repeat leaves the tables unchanged.
+
+Functions take a `Database` (they open a session and commit) or an `AsyncSession` (the caller owns the
+transaction and commits).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy import Table, and_, func, insert, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import SQLModel, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from sma.db.engine import Database
+from sma.db.tables import (
+    Approval,
+    Artifact,
+    ContentItem,
+    PipelineRun,
+    Post,
+    Project,
+    StepRun,
+    utcnow,
+)
+from sma.models.pipeline import PipelineStatus, RunRecord, RunState
+
+DB = Database | AsyncSession
+TERMINAL_STATES = frozenset({RunState.PUBLISHED, RunState.REJECTED, RunState.FAILED})
+# Dialects with INSERT ... ON CONFLICT, which makes an upsert one atomic statement.
+_ON_CONFLICT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+
+
+class ProjectLike(Protocol):
+    id: str
+    name: str
+    niche: str
+
+
+@asynccontextmanager
+async def _session(db: DB, *, write: bool = False) -> AsyncIterator[AsyncSession]:
+    if isinstance(db, AsyncSession):
+        yield db
+        return
+    async with db.session() as session:
+        if write:
+            async with session.begin():
+                yield session
+        else:
+            yield session
+
+
+async def _upsert(
+    session: AsyncSession,
+    model: type[SQLModel],
+    rows: dict[str, Any] | list[dict[str, Any]],
+    keys: Sequence[str],
+    keep: Iterable[str] = (),
+    first: Iterable[str] = (),
+) -> None:
+    """Insert `rows`, or update the rows with the same `keys`, in one statement where the dialect allows.
+
+    `keep` columns are written only on insert (created_at); `first` columns keep their first non-null
+    value (finished_at, published_at). Rows repeating a key collapse to the last one.
+    """
+    rows = _dedupe([rows] if isinstance(rows, dict) else rows, keys)
+    if not rows:
+        return
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    keep, first = set(keep), set(first)
+    dialect = (await session.connection()).dialect.name
+    if dialect not in _ON_CONFLICT:
+        for values in rows:
+            await _upsert_portable(session, table, values, keys, keep, first)
+        return
+    ins = _ON_CONFLICT[dialect](table).values(rows)
+    columns = rows[0].keys()
+    set_: dict[str, Any] = {c: ins.excluded[c] for c in columns if c not in keys and c not in keep | first}
+    set_.update({c: func.coalesce(table.c[c], ins.excluded[c]) for c in first if c in columns})
+    if set_:
+        await session.exec(ins.on_conflict_do_update(index_elements=list(keys), set_=set_))
+    else:
+        await session.exec(ins.on_conflict_do_nothing(index_elements=list(keys)))
+
+
+def _dedupe(rows: list[dict[str, Any]], keys: Sequence[str]) -> list[dict[str, Any]]:
+    """One row per key: PostgreSQL refuses an ON CONFLICT statement that touches a row twice."""
+    return list({tuple(r[k] for k in keys): r for r in rows}.values())
+
+
+async def _upsert_portable(
+    session: AsyncSession, table: Table, values: dict[str, Any], keys: Sequence[str], keep: set[str],
+    first: set[str],
+) -> None:
+    """Select-then-write for dialects without ON CONFLICT."""
+    where = and_(*(table.c[k] == values[k] for k in keys))
+    existing = (await session.exec(table.select().where(where))).mappings().first()  # type: ignore[union-attr]
+    if existing is None:
+        await session.exec(insert(table).values(**values))
+        return
+    changes = {
+        c: v for c, v in values.items()
+        if c not in keys and c not in keep and not (c in first and existing[c] is not None)
+    }
+    if changes:
+        await session.exec(update(table).where(where).values(**changes))
+
+
+def _parse_time(value: str) -> datetime | None:
+    """StepStatus times are ISO strings written by the workflow; empty or unparsable means unknown."""
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+# ---------------------------------------------------------------- writes
+
+
+async def ensure_project(db: DB, project: ProjectLike) -> None:
+    """Create or refresh a project row from configuration (the config file is the source of truth)."""
+    async with _session(db, write=True) as session:
+        await _upsert(
+            session, Project,
+            {"id": project.id, "name": project.name, "niche": project.niche, "created_at": utcnow()},
+            keys=["id"], keep=["created_at"],
+        )
+
+
+async def _ensure_project_id(session: AsyncSession, project_id: str) -> None:
+    """A placeholder project row so foreign keys hold even if ensure_project was never called."""
+    await _upsert(session, Project, {"id": project_id, "created_at": utcnow()}, keys=["id"],
+                  keep=["created_at"])
+
+
+async def record_run(db: DB, record: RunRecord) -> None:
+    """Persist a run's latest status: item, run, steps, approvals, posts and artifacts (idempotent)."""
+    status = record.status
+    now = utcnow()
+    async with _session(db, write=True) as session:
+        await _ensure_project_id(session, status.project_id)
+        await _upsert(session, ContentItem, _item_values(record, now), keys=["id"], keep=["created_at"])
+        await _upsert(session, PipelineRun, _run_values(record, now), keys=["id"], keep=["started_at"],
+                      first=["finished_at"])
+        await _upsert(session, StepRun, _step_values(status), keys=["run_id", "round", "name"])
+        await _upsert(session, Approval, _approval_values(status, now), keys=["run_id", "round"],
+                      keep=["decided_at"])
+        await _upsert(session, Post, _post_values(status, now), keys=["run_id", "platform"],
+                      first=["published_at"])
+        await _upsert(session, Artifact, _artifact_values(status, now), keys=["run_id", "name"],
+                      keep=["created_at"])
+
+
+def _item_values(record: RunRecord, now: datetime) -> dict[str, Any]:
+    status, topic = record.status, record.topic
+    return {
+        "id": status.item_id, "project_id": status.project_id, "title": topic.title,
+        "summary": topic.summary, "source_urls": json.dumps(topic.source_urls), "status": status.state.value,
+        "created_at": now,
+    }
+
+
+def _run_values(record: RunRecord, now: datetime) -> dict[str, Any]:
+    status = record.status
+    video = status.artifacts.get("video")
+    return {
+        "id": status.workflow_id, "project_id": status.project_id, "item_id": status.item_id,
+        "title": status.title or record.topic.title, "state": status.state.value,
+        "current_step": status.current_step, "round": status.round, "autonomy": status.autonomy,
+        "platforms": json.dumps(record.platforms), "started_at": now, "updated_at": now,
+        "finished_at": now if status.state in TERMINAL_STATES else None,
+        "video_path": video.path if video else None, "error": status.error,
+        "status_json": status.model_dump_json(),
+    }
+
+
+def _step_values(status: PipelineStatus) -> list[dict[str, Any]]:
+    return [
+        {
+            "project_id": status.project_id, "run_id": status.workflow_id, "round": status.round,
+            "name": step.name or key, "state": step.state.value, "tier": step.tier, "seconds": step.seconds,
+            "attempts": step.attempts, "notes": json.dumps(step.notes), "error": step.error,
+            "started_at": _parse_time(step.started_at), "finished_at": _parse_time(step.finished_at),
+        }
+        for key, step in status.steps.items()
+    ]
+
+
+def _approval_values(status: PipelineStatus, now: datetime) -> list[dict[str, Any]]:
+    return [
+        {
+            "project_id": status.project_id, "run_id": status.workflow_id, "round": d.round,
+            "approved": d.approved, "by": d.by, "feedback": d.feedback, "auto": d.auto, "decided_at": now,
+        }
+        for d in status.decisions
+    ]
+
+
+def _post_values(status: PipelineStatus, now: datetime) -> list[dict[str, Any]]:
+    return [
+        {
+            "project_id": status.project_id, "run_id": status.workflow_id, "platform": p.platform,
+            "status": p.status, "url": p.url, "external_id": p.external_id, "reason": p.reason,
+            "published_at": now if p.status == "published" else None, "updated_at": now,
+        }
+        for p in status.posts
+    ]
+
+
+def _artifact_values(status: PipelineStatus, now: datetime) -> list[dict[str, Any]]:
+    return [
+        {
+            "project_id": status.project_id, "run_id": status.workflow_id, "name": name, "path": a.path,
+            "sha256": a.sha256, "size": a.size, "kind": a.kind, "media_type": a.media_type,
+            "created_at": now,
+        }
+        for name, a in status.artifacts.items()
+    ]
+
+
+# ---------------------------------------------------------------- reads
+
+
+async def get_run(db: DB, run_id: str) -> PipelineRun | None:
+    async with _session(db) as session:
+        return await session.get(PipelineRun, run_id)
+
+
+async def list_runs(
+    db: DB, project_id: str | None = None, state: str | None = None, limit: int = 50, offset: int = 0
+) -> list[PipelineRun]:
+    """Most recently updated first, for the dashboard and `/status`."""
+    query = select(PipelineRun)
+    if project_id is not None:
+        query = query.where(PipelineRun.project_id == project_id)
+    if state is not None:
+        query = query.where(PipelineRun.state == state)
+    query = query.order_by(PipelineRun.updated_at.desc(), PipelineRun.id).limit(limit).offset(offset)  # type: ignore[attr-defined]
+    async with _session(db) as session:
+        return list((await session.exec(query)).all())
+
+
+async def list_steps(db: DB, run_id: str) -> list[StepRun]:
+    query = select(StepRun).where(StepRun.run_id == run_id).order_by(StepRun.round, StepRun.id)  # type: ignore[arg-type]
+    async with _session(db) as session:
+        return list((await session.exec(query)).all())
+
+
+async def list_posts(db: DB, run_id: str) -> list[Post]:
+    query = select(Post).where(Post.run_id == run_id).order_by(Post.platform)  # type: ignore[arg-type]
+    async with _session(db) as session:
+        return list((await session.exec(query)).all())
+
+
+async def list_approvals(db: DB, run_id: str) -> list[Approval]:
+    query = select(Approval).where(Approval.run_id == run_id).order_by(Approval.round)  # type: ignore[arg-type]
+    async with _session(db) as session:
+        return list((await session.exec(query)).all())
+
+
+async def list_artifacts(db: DB, run_id: str) -> list[Artifact]:
+    query = select(Artifact).where(Artifact.run_id == run_id).order_by(Artifact.name)  # type: ignore[arg-type]
+    async with _session(db) as session:
+        return list((await session.exec(query)).all())

@@ -1,0 +1,67 @@
+"""`sma demo`: the whole product once, end to end, on the embedded stack and the offline tiers."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import WorkflowFailureError
+
+from sma.models.pipeline import PipelineResult, PipelineStatus, Topic
+from sma.runtime import Stack
+from sma.services.runs import get_status, pipeline_input, start_pipeline
+from sma.settings import Settings
+from sma.temporal_client import connect
+from sma.workflows.content_pipeline import ContentPipelineWorkflow
+
+
+def summarize(status: PipelineStatus, wall_s: float, video: Path | None) -> dict[str, Any]:
+    summary: dict[str, Any] = {
+        "workflow_id": status.workflow_id,
+        "state": status.state.value,
+        "title": status.title,
+        "video": str(video) if video else None,
+        "wall_seconds": round(wall_s, 2),
+        "steps": {
+            name: {"status": step.state.value, "tier": step.tier, "seconds": step.seconds}
+            for name, step in status.steps.items()
+        },
+        "qa": {q.gate: {"passed": q.passed, "reasons": q.reasons} for q in status.qa},
+        "posts": [p.model_dump() for p in status.posts],
+    }
+    if status.error:
+        summary["error"] = status.error
+    return summary
+
+
+def outbox_video(settings: Settings, status: PipelineStatus) -> Path | None:
+    path = settings.data_dir / "outbox" / status.project_id / status.workflow_id / "video.mp4"
+    return path.resolve() if path.is_file() else None
+
+
+async def _produce(settings: Settings, stack: Stack, topic: Topic, timeout: float) -> PipelineStatus:
+    client = await connect(stack.address, settings.temporal.namespace, attempts=120)
+    inp = pipeline_input(settings, topic, autonomy="autonomous")
+    wf_id = await start_pipeline(client, inp)
+    handle = client.get_workflow_handle(wf_id, result_type=PipelineResult)
+    try:
+        result = await asyncio.wait_for(handle.result(), timeout)
+        return result.status
+    except WorkflowFailureError:
+        return await get_status(client, wf_id)
+    except TimeoutError:
+        status = await handle.query(ContentPipelineWorkflow.status)
+        status.error = f"the run did not finish within {timedelta(seconds=timeout)}"
+        return status
+
+
+def run_demo(settings: Settings, topic: Topic, config_path: str | None = None,
+             timeout: float = 900) -> dict[str, Any]:
+    """Start everything, run one autonomous pipeline to the local outbox, stop everything."""
+    started = time.perf_counter()
+    with Stack(settings, config_path=config_path, ephemeral_ports=True) as stack:
+        status = asyncio.run(_produce(settings, stack, topic, timeout))
+    return summarize(status, time.perf_counter() - started, outbox_video(settings, status))

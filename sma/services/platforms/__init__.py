@@ -1,0 +1,1 @@
+"""Publishing adapters, one per platform, behind the `Platform` protocol."""

@@ -1,0 +1,123 @@
+"""Workers, one per task queue (DESIGN.md convention 5); each can run as its own process."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from sma import queues
+from sma.services.artifacts import ArtifactStore
+from sma.settings import Settings
+from sma.workflows.content_pipeline import ContentPipelineWorkflow
+
+log = structlog.get_logger("sma.worker")
+
+# How many activities of each pool run at once on one worker: the CPU pool is bounded by cores (a render
+# uses all of them), the GPU pool keeps one model busy at a time.
+CONCURRENCY = {queues.WORKFLOWS: 16, queues.CPU: 2, queues.GPU: 1}
+
+
+def artifact_store(settings: Settings) -> ArtifactStore:
+    return ArtifactStore(settings.data_dir / "artifacts")
+
+
+def workflow_activities(settings: Settings, database: Any) -> list[Callable]:
+    from sma.activities.notify import NotifyActivities
+    from sma.activities.publish import PublishActivities
+    from sma.activities.record import RecorderActivities
+    from sma.activities.script import ScriptActivities
+    from sma.services.notify import LogNotifier
+    from sma.services.platforms.local import LocalOutbox
+    from sma.services.scriptwriter import TemplateScriptWriter
+
+    script = ScriptActivities(settings, TemplateScriptWriter(settings.pipeline))
+    notify = NotifyActivities(LogNotifier())
+    publish = PublishActivities({"local": LocalOutbox(settings.data_dir / "outbox")})
+    record = RecorderActivities(database)
+    return [script.analyse_media, script.write_script, notify.notify, publish.publish, record.record_run]
+
+
+def gpu_activities(settings: Settings) -> list[Callable]:
+    from sma.activities.voice import VoiceActivities
+    from sma.services.captions import CaptionService, Transcriber
+    from sma.services.tts import VoiceService, build_engines
+
+    store = artifact_store(settings)
+    voice = VoiceService(store, build_engines(settings.tts), settings.tts)
+    captions = CaptionService(store, Transcriber(settings.captions), settings.captions, settings.media)
+    acts = VoiceActivities(voice, captions)
+    return [acts.voiceover, acts.captions]
+
+
+def cpu_activities(settings: Settings) -> list[Callable]:
+    from sma.activities.media import MediaActivities
+    from sma.services.media.background import BackgroundService
+    from sma.services.media.ffmpeg import FFmpeg
+    from sma.services.media.images import ImageService
+    from sma.services.media.music import MusicService
+    from sma.services.media.render import RenderService
+
+    store = artifact_store(settings)
+    ffmpeg = FFmpeg(settings.media.ffmpeg, threads=settings.media.threads)
+    acts = MediaActivities(
+        ffmpeg,
+        BackgroundService(store, ffmpeg, settings.media),
+        MusicService(store, ffmpeg),
+        ImageService(store),
+        RenderService(store, ffmpeg, settings.media),
+    )
+    return [acts.music, acts.background, acts.images, acts.render, acts.check_video]
+
+
+def build_worker(client: Client, queue: str, settings: Settings, database: Any = None,
+                 task_queue: str | None = None) -> Worker:
+    """A Worker for one pool; `task_queue` lets tests give each test its own queue names."""
+    if queue == queues.WORKFLOWS:
+        activities = workflow_activities(settings, database)
+        workflows: list[type] = [ContentPipelineWorkflow]
+    elif queue == queues.GPU:
+        activities, workflows = gpu_activities(settings), []
+    elif queue == queues.CPU:
+        activities, workflows = cpu_activities(settings), []
+    else:
+        raise ValueError(f"unknown task queue {queue!r}; expected one of {', '.join(queues.ALL)}")
+    concurrency = CONCURRENCY[queue]
+    return Worker(
+        client,
+        task_queue=task_queue or queue,
+        workflows=workflows,
+        activities=activities,
+        activity_executor=ThreadPoolExecutor(max_workers=concurrency + 2),
+        max_concurrent_activities=concurrency,
+        graceful_shutdown_timeout=timedelta(seconds=10),
+    )
+
+
+async def run_worker(settings: Settings, queue: str, suffix: str = "") -> None:
+    """Run one pool until SIGINT/SIGTERM, then finish in-flight tasks within the graceful timeout."""
+    from sma.db.engine import Database
+    from sma.temporal_client import client_for
+
+    client = await client_for(settings, attempts=60)
+    database = Database(settings.database_url) if queue == queues.WORKFLOWS else None
+    artifact_store(settings).sweep_stale()
+    worker = build_worker(client, queue, settings, database, task_queue=queue + suffix)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("worker started", queue=queue + suffix, address=settings.temporal_address)
+    async with worker:
+        await stop.wait()
+        log.info("worker stopping", queue=queue)
+    if database is not None:
+        await database.close()
+    log.info("worker stopped", queue=queue)

