@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
 import sys
+import traceback
 import time
 from typing import Annotated, Any
 
@@ -281,9 +284,25 @@ def demo(
         raise typer.Exit(1)
 
 
-def entrypoint() -> None:  # pragma: no cover - `python -m sma.cli`
-    app()
+def entrypoint() -> None:
+    """The `sma` command. Ends with os._exit: the Temporal client's Rust threads can abort a normal
+    interpreter shutdown of a short-lived process (temporalio/sdk-python#300); everything is flushed first."""
+    code: int = 0
+    try:
+        app()
+    except SystemExit as exc:
+        if isinstance(exc.code, str):
+            print(exc.code, file=sys.stderr)
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        logging.shutdown()
+    os._exit(code)
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(app())
+if __name__ == "__main__":
+    entrypoint()

@@ -58,7 +58,7 @@ class Redactor:
 
     def redact(self, value: Any, key: str | None = None) -> Any:
         """A copy of `value` with sensitive keys blanked and strings scrubbed, recursing into containers."""
-        if key is not None and SENSITIVE_KEY.search(key) and value not in (None, ""):
+        if key is not None and SENSITIVE_KEY.search(key) and not _is_harmless(value):
             return REDACTED
         if isinstance(value, str):
             return self.scrub(value)
@@ -79,6 +79,11 @@ class Redactor:
 
     def scrub_rendered(self, _: WrappedLogger, __: str, rendered: Any) -> Any:
         return self.scrub(rendered) if isinstance(rendered, str) else rendered
+
+
+def _is_harmless(value: Any) -> bool:
+    """Values a sensitive-looking key may keep: empty ones and numbers (prompt_tokens=812)."""
+    return value is None or value == "" or isinstance(value, bool | int | float)
 
 
 def _add_component(component: str) -> Processor:

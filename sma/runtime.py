@@ -6,6 +6,7 @@ processes so that a crash (or a kill -9) of one pool leaves the others and the s
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -141,6 +142,14 @@ class Stack:
             self.server.start()
         for queue in self.worker_queues:
             self.start_worker(queue)
+        asyncio.run(self.wait_ready())
+
+    async def wait_ready(self, timeout: float = 180.0) -> None:
+        """Block until the server answers and every worker polls its queue (model loading included)."""
+        from sma.temporal_client import connect, wait_for_pollers
+
+        client = await connect(self.address, self.settings.temporal.namespace, attempts=240, delay=0.25)
+        await wait_for_pollers(client, list(self.worker_queues), timeout)
 
     def worker_env(self) -> dict[str, str]:
         env = dict(os.environ)

@@ -8,6 +8,7 @@ a person can act on instead of a traceback.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from sma.models.pipeline import Autonomy
 
@@ -47,6 +48,11 @@ class DatabaseSettings(_Section):
 
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
     console: bool = True
     json_file: bool = True
 
@@ -218,6 +224,8 @@ def _describe(
             problem = "unknown key (check the spelling; see config/config.yaml for the known keys)"
         elif err["type"] == "missing":
             problem = "required value is missing"
+        elif loc and loc[0] == "secrets":
+            problem = f"{err['msg']} (value hidden; quote it if it looks like a number)"
         else:
             problem = f"{err['msg']} (got {err.get('input')!r})"
         lines.append(f"{origin}: {key}: {problem}")
@@ -264,8 +272,13 @@ def load_settings(
             config[key] = value
     data_dir = Path(env.get("SMA_DATA_DIR") or config.get("data_dir") or "data")
     sec_path = resolve_secrets_path(secrets_path, env, data_dir)
+    inline = config.get("secrets") or {}
+    if not isinstance(inline, dict):
+        raise ConfigError(f"{cfg_path}: secrets: must be a mapping of names to values")
+    if "secrets" in config:
+        config["secrets"] = inline  # an empty `secrets:` is None in YAML
     if sec_path is not None:
-        config = {**config, "secrets": {**config.get("secrets", {}), **_read_yaml(sec_path)}}
+        config = {**config, "secrets": {**inline, **_read_yaml(sec_path)}}
     if "secrets" in config and cfg_path is not None and sec_path is None and config["secrets"]:
         # Secrets belong in the secrets file, not next to the config in git.
         raise ConfigError(f"{cfg_path}: secrets: move secret values into a secrets file ({DEFAULT_SECRETS})")
@@ -276,6 +289,12 @@ def load_settings(
         return Settings(**config)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, config, cfg_path, sec_path, env)) from None
+    except SettingsError as exc:
+        # Raised by the environment source, e.g. SMA_TEMPORAL='not json' for a whole section.
+        field = re.search(r'field "(\w+)"', str(exc))
+        name = _env_name((field.group(1),)) if field else f"{ENV_PREFIX}*"
+        raise ConfigError(f"environment variable {name} (or one of {name}__*): value is not valid JSON; "
+                          "lists and whole sections must be written as JSON") from None
 
 
 @contextmanager

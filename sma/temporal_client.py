@@ -24,3 +24,30 @@ async def connect(address: str, namespace: str = "default", attempts: int = 1, d
 
 async def client_for(settings: Settings, attempts: int = 1) -> Client:
     return await connect(settings.temporal_address, settings.temporal.namespace, attempts=attempts)
+
+
+async def pollers(client: Client, task_queue: str, workflow_queue: bool = False) -> int:
+    """How many workers poll a task queue right now (for readiness and health checks)."""
+    from temporalio.api.enums.v1 import TaskQueueType
+    from temporalio.api.taskqueue.v1 import TaskQueue
+    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
+    kind = TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW if workflow_queue else TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY
+    response = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(namespace=client.namespace, task_queue=TaskQueue(name=task_queue),
+                                 task_queue_type=kind))
+    return len(response.pollers)
+
+
+async def wait_for_pollers(client: Client, task_queues: list[str], timeout: float = 120.0) -> None:
+    """Return once every queue has a worker polling it, so the first task is not left waiting."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    missing = list(task_queues)
+    while missing:
+        missing = [q for q in missing if not await pollers(client, q)]
+        if not missing:
+            return
+        if loop.time() > deadline:
+            raise TimeoutError(f"no worker polls {', '.join(missing)} after {timeout:.0f} s; see data/logs/")
+        await asyncio.sleep(0.25)

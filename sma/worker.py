@@ -77,6 +77,15 @@ def cpu_activities(settings: Settings) -> list[Callable]:
     return [acts.music, acts.background, acts.images, acts.render, acts.check_video]
 
 
+def warm_gpu_models(settings: Settings) -> None:
+    """Load the voice and Whisper models before polling, so the first run does not pay for it."""
+    from sma.services.captions import Transcriber
+    from sma.services.tts import PiperEngine, load_piper_voice
+
+    load_piper_voice(PiperEngine.from_settings(settings.tts).voice_path)
+    Transcriber(settings.captions).model()
+
+
 def build_worker(client: Client, queue: str, settings: Settings, database: Any = None,
                  task_queue: str | None = None) -> Worker:
     """A Worker for one pool; `task_queue` lets tests give each test its own queue names."""
@@ -109,6 +118,8 @@ async def run_worker(settings: Settings, queue: str, suffix: str = "") -> None:
     client = await client_for(settings, attempts=60)
     database = Database(settings.database_url) if queue == queues.WORKFLOWS else None
     artifact_store(settings).sweep_stale()
+    if queue == queues.GPU:
+        await asyncio.to_thread(warm_gpu_models, settings)
     worker = build_worker(client, queue, settings, database, task_queue=queue + suffix)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -165,11 +165,9 @@ def test_unknown_project_lookup() -> None:
         Settings().project("nope")
 
 
-# ---------------------------------------------------------------- known bugs in sma/settings.py
-# strict xfail: when the fix lands these start passing and the marker must be removed.
+# ---------------------------------------------------------------- edge cases: secrets and environment values
 
 
-@pytest.mark.xfail(strict=True, reason="settings._describe echoes the rejected input, even for secrets")
 def test_invalid_secret_value_is_not_echoed(tmp_path: Path) -> None:
     secrets = _write(tmp_path, "admin_password: 12345678\n", name="secrets.yaml")
     with pytest.raises(ConfigError) as info:
@@ -178,7 +176,6 @@ def test_invalid_secret_value_is_not_echoed(tmp_path: Path) -> None:
     assert "12345678" not in str(info.value)
 
 
-@pytest.mark.xfail(strict=True, reason="load_settings merges a non-mapping `secrets:` and raises TypeError")
 def test_non_mapping_secrets_section_is_a_config_error(tmp_path: Path) -> None:
     config = _write(tmp_path, "secrets: oops\n")
     secrets = _write(tmp_path, "admin_password: long-enough\n", name="secrets.yaml")
@@ -186,14 +183,16 @@ def test_non_mapping_secrets_section_is_a_config_error(tmp_path: Path) -> None:
         load_settings(config, secrets, env=_env(tmp_path))
 
 
-@pytest.mark.xfail(strict=True, reason="a pydantic-settings SettingsError (bad JSON in env) escapes")
 def test_unparsable_env_section_names_the_variable(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="SMA_TEMPORAL"):
         load_settings(env=_env(tmp_path, SMA_TEMPORAL="not json"))
 
 
-@pytest.mark.xfail(strict=True, reason="an empty `secrets:` (None) is merged with the secrets file: TypeError")
 def test_empty_secrets_section_with_secrets_file(tmp_path: Path) -> None:
     config = _write(tmp_path, "secrets:\n")
     secrets = _write(tmp_path, "admin_password: long-enough\n", name="secrets.yaml")
     assert load_settings(config, secrets, env=_env(tmp_path)).secrets.values() == ["long-enough"]
+
+
+def test_empty_secrets_section_alone(tmp_path: Path) -> None:
+    assert load_settings(_write(tmp_path, "secrets:\n"), env=_env(tmp_path)).secrets.values() == []

@@ -105,5 +105,5 @@ def test_redactor_patterns_without_known_values() -> None:
     redactor = Redactor(["short", ""])  # values under 6 characters are ignored
     text = "tok 987654321:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef01 key sk-proj-abcdefghijklmnop1234 short"
     assert redactor.scrub(text) == f"tok {REDACTED} key {REDACTED} short"
-    nested = redactor.redact({"headers": {"Authorization": "Bearer x"}, "cookies": ["a"], "n": 1})
-    assert nested == {"headers": {"Authorization": REDACTED}, "cookies": REDACTED, "n": 1}
+    nested = redactor.redact({"headers": {"Authorization": "Bearer x"}, "cookies": ["a"], "prompt_tokens": 812})
+    assert nested == {"headers": {"Authorization": REDACTED}, "cookies": REDACTED, "prompt_tokens": 812}

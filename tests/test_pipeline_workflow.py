@@ -33,6 +33,13 @@ TOPIC = Topic(
 )
 
 
+async def _maybe_save_history(client: Client, wf_id: str, name: str) -> None:
+    """Refresh the replay fixtures (tests/test_replay.py) when asked to."""
+    if os.environ.get("SMA_WRITE_HISTORIES"):
+        history = await client.get_workflow_handle(wf_id).fetch_history()
+        (HISTORIES / f"{name}.json").write_text(history.to_json())
+
+
 def _outbox_videos(settings: Settings) -> list[Path]:
     return sorted((settings.data_dir / "outbox").rglob("video.mp4"))
 
@@ -84,9 +91,7 @@ async def test_autonomous_run_publishes_a_captioned_vertical_video(
     assert row is not None and row.state == "published" and row.project_id == "test"
     assert [p.platform for p in await repo.list_posts(database, wf_id)] == ["local"]
 
-    if os.environ.get("SMA_WRITE_HISTORIES"):
-        history = await client.get_workflow_handle(wf_id).fetch_history()
-        (HISTORIES / "content_pipeline_autonomous.json").write_text(history.to_json())
+    await _maybe_save_history(client, wf_id, "content_pipeline_autonomous")
 
 
 async def test_reject_then_approve(client: Client, settings: Settings, database: Database, suffix: str) -> None:
@@ -113,6 +118,7 @@ async def test_reject_then_approve(client: Client, settings: Settings, database:
     assert len(_outbox_videos(settings)) == 1
     assert [d.approved for d in result.status.decisions] == [False, True]
     assert [a.round for a in await repo.list_approvals(database, wf_id)] == [1, 2]
+    await _maybe_save_history(client, wf_id, "content_pipeline_reject_then_approve")
 
 
 async def test_five_rejections_end_rejected_and_publish_nothing(

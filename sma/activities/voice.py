@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from sma.activities.heartbeat import keepalive
 from sma.models.pipeline import CaptionRequest, CaptionResult, VoiceRequest, VoiceResult
@@ -22,14 +21,9 @@ class VoiceActivities:
 
     @activity.defn(name="voiceover")
     def voiceover(self, req: VoiceRequest) -> VoiceResult:
-        from sma.services.tts import VoiceChainError
-
+        # A VoiceChainError stays retryable: neural voices differ from take to take, so a retry can pass QA.
         with keepalive(detail="voiceover"):
-            try:
-                return self.voice.speak(req)
-            except VoiceChainError as exc:
-                # Every engine was tried; trying the same chain again cannot help.
-                raise ApplicationError(str(exc), type="VoiceChainError", non_retryable=True) from exc
+            return self.voice.speak(req)
 
     @activity.defn(name="captions")
     def captions(self, req: CaptionRequest) -> CaptionResult:

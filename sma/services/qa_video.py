@@ -1,8 +1,10 @@
 """QA_RENDER and QA_VISUAL: is the rendered file what the platforms expect, and does it look alive?
 
 Why one decoding pass: decoding 1080x1920 H.264 dominates the cost, so black, freeze and loudness
-detection share a single decode of a downscaled picture (with the deblocking filter skipped, which does
-not matter for detection), and the container facts come from PyAV and the MP4 atom layout for free.
+detection share a single decode, downscaled before the detectors. The decoder also skips B-frames and
+deblocking: stretches of a second or more are still seen through the I and P frames (a picture every
+few frames), and the pass gets about four times faster. Container facts come from PyAV and the MP4 atom
+layout for free.
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ def analyse(ffmpeg: FFmpeg, path: Path, info: MediaInfo) -> Analysis:
             path,
             video_filters=video if info.has_video else None,
             audio_filters="ebur128=framelog=quiet" if info.has_audio else None,
-            input_args=["-skip_loop_filter", "all"] if info.has_video else None,
+            input_args=["-skip_loop_filter", "all", "-skip_frame:v", "bidir"] if info.has_video else None,
             timeout=600,
         )
     except FFmpegError as exc:

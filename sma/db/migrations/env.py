@@ -12,9 +12,8 @@ from typing import Any
 from alembic import context
 from sqlmodel import SQLModel
 
-import sma.db.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 from sma.db.engine import make_sync_engine, sync_url
-from sma.db.tables import UTCDateTime
+from sma.db.tables import UTCDateTime  # importing the module registers every table on SQLModel.metadata
 
 config = context.config
 target_metadata = SQLModel.metadata

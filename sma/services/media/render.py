@@ -8,6 +8,7 @@ burned in by libass with our own fonts, voice over ducked music normalised to th
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Callable
@@ -25,6 +26,9 @@ TAIL_S = 0.6
 MUSIC_UNDER_VOICE_DB = 20.0  # music sits this far below the voice before ducking
 FADE_S = 0.25  # overlay fade in/out
 MUSIC_FADE_OUT_S = 1.5
+LIMIT = 10 ** (-2.0 / 20)  # sample-peak ceiling; leaves room for inter-sample peaks under -1.5 dBTP
+# The levelled voice keys the compressor: music drops ~8 dB while someone speaks, back within ~0.4 s.
+DUCKING = "sidechaincompress=threshold=0.05:ratio=6:attack=20:release=400:knee=4"
 PLAIN_BACKGROUND = "0x14161f"
 VERSION = "1"
 
@@ -145,22 +149,29 @@ class RenderService:
         return graph.add(label, subtitles)
 
     def _audio_chain(self, req: RenderRequest, graph: Graph, duration: float, loud: Loudness) -> str:
-        voice_fmt = "aresample=48000,aformat=sample_fmts=fltp:channel_layouts=stereo,apad"
+        """Voice over ducked music, levelled to the target loudness.
+
+        With the inputs measured, levelling is a fixed gain plus a peak limiter: exact, free of the
+        pumping of dynamic loudnorm, and ten times cheaper (loudnorm resamples to 192 kHz). Unmeasured
+        inputs fall back to single-pass loudnorm.
+        """
         target = self.settings.target_lufs
-        loudnorm = f"loudnorm=I={target}:TP=-1.5:LRA=11"
-        tail = f"aresample=48000,atrim=duration={duration:.3f}"
+        fmt = "aresample=48000,aformat=sample_fmts=fltp:channel_layouts=stereo"
+        voice_gain = _voice_gain_db(loud, target, req.music is not None)
+        level = f"loudnorm=I={target}:TP=-1.5:LRA=11" if voice_gain is None else \
+            f"alimiter=limit={LIMIT:.4f}:level=false:latency=true"
+        tail = f"{level},aresample=48000,atrim=duration={duration:.3f}"
+        voice_chain = f"{fmt},volume={voice_gain or 0.0:.2f}dB,apad"
         if req.music is None:
-            return graph.add("[1:a]", f"{voice_fmt},{loudnorm},{tail}")
-        voice, sidechain = graph.split("[1:a]", voice_fmt)
+            return graph.add("[1:a]", f"{voice_chain},{tail}")
+        voice, sidechain = graph.split("[1:a]", voice_chain)
         music = graph.add(
             "[2:a]",
-            "aresample=48000,aformat=sample_fmts=fltp:channel_layouts=stereo,apad,"
-            f"volume={_music_gain_db(loud):.2f}dB,"
+            f"{fmt},volume={_music_gain_db(loud, target):.2f}dB,apad,"
             f"afade=t=out:st={max(0.0, duration - MUSIC_FADE_OUT_S):.3f}:d={MUSIC_FADE_OUT_S}",
         )
-        ducked = graph.add(music + sidechain,
-                           "sidechaincompress=threshold=0.02:ratio=6:attack=20:release=400:knee=4")
-        return graph.add(voice + ducked, f"amix=inputs=2:duration=first:normalize=0,{loudnorm},{tail}")
+        ducked = graph.add(music + sidechain, DUCKING)
+        return graph.add(voice + ducked, f"amix=inputs=2:duration=first:normalize=0,{tail}")
 
     def _video_codec(self, encoder: str) -> list[str]:
         s = self.settings
@@ -176,21 +187,24 @@ class RenderService:
     def measure(self, req: RenderRequest) -> Loudness:
         """Integrated loudness of voice and music in one audio-only pass (a fraction of a second).
 
-        Knowing both lets the graph place the music a fixed distance under the voice whatever tier made
-        either of them, instead of guessing from file levels.
+        Knowing both lets the graph level the voice exactly and place the music a fixed distance under
+        it, whatever tier made either of them.
         """
-        if req.music is None:
-            return Loudness(None, None)
-        args = ["-i", req.voice.path, "-i", req.music.path, "-filter_complex",
-                "[0:a]ebur128=framelog=quiet[a0];[1:a]ebur128=framelog=quiet[a1]",
-                "-map", "[a0]", "-f", "null", "-", "-map", "[a1]", "-f", "null", "-"]
+        paths = [req.voice.path] + ([req.music.path] if req.music is not None else [])
+        args: list[str] = []
+        for path in paths:
+            args += ["-i", path]
+        graph = ";".join(f"[{i}:a]ebur128=framelog=quiet[a{i}]" for i in range(len(paths)))
+        args += ["-filter_complex", graph]
+        for i in range(len(paths)):
+            args += ["-map", f"[a{i}]", "-f", "null", "-"]
         try:
             values = parse_integrated(self.ffmpeg.capture(args, timeout=120))
         except FFmpegError:
             return Loudness(None, None)
-        if len(values) < 2:
+        if len(values) != len(paths):
             return Loudness(None, None)
-        return Loudness(values[0], values[1])
+        return Loudness(values[0], values[1] if len(values) > 1 else None)
 
 
 class Graph:
@@ -235,20 +249,44 @@ def _overlay_source(overlay: Overlay, fps: int, duration: float) -> str:
     )
 
 
-def _music_gain_db(loud: Loudness) -> float:
-    """Gain that puts the music MUSIC_UNDER_VOICE_DB under the voice; a safe default when unmeasured."""
-    if loud.voice is None or loud.music is None or loud.music < -70 or loud.voice < -70:
-        return -MUSIC_UNDER_VOICE_DB + 2.0
-    return (loud.voice - MUSIC_UNDER_VOICE_DB) - loud.music
+def _measured(value: float | None) -> bool:
+    return value is not None and value > -70.0
 
 
-_INTEGRATED = re.compile(r"^\s*I:\s*(-?[\d.]+|-inf)\s*LUFS", re.MULTILINE)
+def _voice_gain_db(loud: Loudness, target: float, with_music: bool) -> float | None:
+    """Gain that brings the mix to `target`; None when the voice could not be measured.
+
+    Music MUSIC_UNDER_VOICE_DB below the voice adds 10*log10(1 + 10^(-x/10)) to the mix (0.04 dB at 20).
+    """
+    if not _measured(loud.voice):
+        return None
+    music = 10 * math.log10(1 + 10 ** (-MUSIC_UNDER_VOICE_DB / 10)) if with_music else 0.0
+    return target - (loud.voice + music)  # type: ignore[operator]
+
+
+def _music_gain_db(loud: Loudness, target: float) -> float:
+    """Gain that puts the music MUSIC_UNDER_VOICE_DB under the levelled voice."""
+    if not _measured(loud.music):
+        return -MUSIC_UNDER_VOICE_DB  # unknown level: assume a full-scale mix like most music
+    if not _measured(loud.voice):
+        return (-23.0 - MUSIC_UNDER_VOICE_DB) - loud.music  # type: ignore[operator]  # loudnorm levels after
+    return (target - MUSIC_UNDER_VOICE_DB) - loud.music  # type: ignore[operator]
+
+
+_SUMMARY = re.compile(r"Parsed_ebur128_(\d+) @ [^\]]*\] Summary:")
+_INTEGRATED = re.compile(r"^\s*I:\s*(-?[\d.]+|-inf)\s*LUFS")
 
 
 def parse_integrated(lines: list[str] | str) -> list[float]:
-    """Integrated loudness values from ebur128 summaries, in the order the filters printed them."""
-    text = lines if isinstance(lines, str) else "\n".join(lines)
-    return [float(v) if v != "-inf" else -120.0 for v in _INTEGRATED.findall(text)]
+    """Integrated loudness from ebur128 summaries, ordered by filter instance (input order)."""
+    found: dict[int, float] = {}
+    current = 0
+    for line in lines.splitlines() if isinstance(lines, str) else lines:
+        if summary := _SUMMARY.search(line):
+            current = int(summary.group(1))
+        elif (value := _INTEGRATED.match(line)) and current not in found:
+            found[current] = -120.0 if value.group(1) == "-inf" else float(value.group(1))
+    return [found[k] for k in sorted(found)]
 
 
 def escape_filter_path(path: str) -> str:
