@@ -7,8 +7,8 @@ import json
 import logging
 import os
 import sys
-import traceback
 import time
+import traceback
 from typing import Annotated, Any
 
 import typer
@@ -23,6 +23,20 @@ config_app = typer.Typer(no_args_is_help=True, help="Inspect the configuration."
 db_app = typer.Typer(no_args_is_help=True, help="Database migrations.")
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
+
+
+def _register_capabilities() -> None:
+    """Each capability owns its commands in its own module."""
+    from sma.bot import cli as bot_cli
+    from sma.services.llm import cli as llm_cli
+    from sma.services.media import cli as media_cli
+    from sma.services.platforms import cli as platforms_cli
+
+    for module in (media_cli, llm_cli, bot_cli, platforms_cli):
+        module.register(app)
+
+
+_register_capabilities()
 
 DEMO_TOPIC = Topic(
     title="Durable workflows for creators",

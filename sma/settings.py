@@ -18,7 +18,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
+from sma.bot.config import BotSettings
 from sma.models.pipeline import Autonomy
+from sma.services.autonomy.config import GuardSettings
+from sma.services.llm.config import LLMSettings
+from sma.services.platforms.config import AnalyticsSettings, PublishingSettings
 
 ENV_PREFIX = "SMA_"
 ENV_DELIMITER = "__"
@@ -103,6 +107,8 @@ class ProjectSettings(_Section):
     banned_phrases: list[str] = Field(default_factory=list)
     autonomy: Autonomy = "manual"
     platforms: list[str] = Field(default_factory=lambda: ["local"])
+    telegram_chat_id: int | None = Field(None, description="chat that gets this project's approvals")
+    guards: GuardSettings = Field(default_factory=GuardSettings)
 
     @field_validator("id")
     @classmethod
@@ -140,6 +146,10 @@ class Settings(BaseSettings):
     tts: TTSSettings = Field(default_factory=TTSSettings)
     captions: CaptionSettings = Field(default_factory=CaptionSettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    bot: BotSettings = Field(default_factory=BotSettings)
+    publishing: PublishingSettings = Field(default_factory=PublishingSettings)
+    analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
     projects: list[ProjectSettings] = Field(default_factory=lambda: [ProjectSettings(id="default")])
     secrets: Secrets = Field(default_factory=Secrets)
 

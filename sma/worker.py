@@ -16,7 +16,7 @@ from temporalio.worker import Worker
 from sma import queues
 from sma.services.artifacts import ArtifactStore
 from sma.settings import Settings
-from sma.workflows.content_pipeline import ContentPipelineWorkflow
+from sma.workflows import all_workflows
 
 log = structlog.get_logger("sma.worker")
 
@@ -30,19 +30,11 @@ def artifact_store(settings: Settings) -> ArtifactStore:
 
 
 def workflow_activities(settings: Settings, database: Any) -> list[Callable]:
-    from sma.activities.notify import NotifyActivities
-    from sma.activities.publish import PublishActivities
-    from sma.activities.record import RecorderActivities
-    from sma.activities.script import ScriptActivities
-    from sma.services.notify import LogNotifier
-    from sma.services.platforms.local import LocalOutbox
-    from sma.services.scriptwriter import TemplateScriptWriter
+    """Light IO activities; each capability's module builds its own (and owns its wiring)."""
+    from sma.activities import notify, publish, record, script
 
-    script = ScriptActivities(settings, TemplateScriptWriter(settings.pipeline))
-    notify = NotifyActivities(LogNotifier())
-    publish = PublishActivities({"local": LocalOutbox(settings.data_dir / "outbox")})
-    record = RecorderActivities(database)
-    return [script.analyse_media, script.write_script, notify.notify, publish.publish, record.record_run]
+    return [*script.build(settings, database), *notify.build(settings, database),
+            *publish.build(settings, database), *record.build(settings, database)]
 
 
 def gpu_activities(settings: Settings) -> list[Callable]:
@@ -91,7 +83,7 @@ def build_worker(client: Client, queue: str, settings: Settings, database: Any =
     """A Worker for one pool; `task_queue` lets tests give each test its own queue names."""
     if queue == queues.WORKFLOWS:
         activities = workflow_activities(settings, database)
-        workflows: list[type] = [ContentPipelineWorkflow]
+        workflows = all_workflows()
     elif queue == queues.GPU:
         activities, workflows = gpu_activities(settings), []
     elif queue == queues.CPU:

@@ -89,7 +89,7 @@ def test_upgrade_creates_every_table(db_url: str) -> None:
 def test_upgrade_twice_is_a_noop_and_current_is_head(db_url: str) -> None:
     assert current(db_url) is None
     upgrade(db_url)
-    assert current(db_url) == head() == "0001"
+    assert current(db_url) == head() is not None
     upgrade(db_url)
     assert current(db_url) == head()
 

@@ -6,6 +6,7 @@ from temporalio import activity
 
 from sma.models.pipeline import NotifyRequest, NotifyResult
 from sma.services.notify import Notifier
+from sma.settings import Settings
 
 
 class NotifyActivities:
@@ -15,3 +16,10 @@ class NotifyActivities:
     @activity.defn(name="notify")
     async def notify(self, req: NotifyRequest) -> NotifyResult:
         return await self.notifier.send(req)
+
+
+def build(settings: Settings, database: object) -> list:
+    """The activities this module contributes to the sma-workflows worker."""
+    from sma.services.notify import LogNotifier
+
+    return [NotifyActivities(LogNotifier()).notify]

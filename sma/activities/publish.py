@@ -8,6 +8,7 @@ from temporalio import activity
 
 from sma.models.pipeline import PostResult, PublishRequest, PublishResult
 from sma.services.platforms.base import Platform
+from sma.settings import Settings
 
 
 class PublishActivities:
@@ -27,3 +28,10 @@ class PublishActivities:
             posts.append(adapter.publish(req))
         return PublishResult(posts=posts, tier=",".join(req.platforms),
                              seconds=round(time.perf_counter() - started, 3))
+
+
+def build(settings: Settings, database: object) -> list:
+    """The activities this module contributes to the sma-workflows worker."""
+    from sma.services.platforms.local import LocalOutbox
+
+    return [PublishActivities({"local": LocalOutbox(settings.data_dir / "outbox")}).publish]

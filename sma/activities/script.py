@@ -37,3 +37,11 @@ class ScriptActivities:
             tier=self.writer.name,
             seconds=round(time.perf_counter() - started, 3),
         )
+
+
+def build(settings: Settings, database: object) -> list:
+    """The activities this module contributes to the sma-workflows worker."""
+    from sma.services.scriptwriter import TemplateScriptWriter
+
+    acts = ScriptActivities(settings, TemplateScriptWriter(settings.pipeline))
+    return [acts.analyse_media, acts.write_script]

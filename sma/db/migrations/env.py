@@ -12,6 +12,7 @@ from typing import Any
 from alembic import context
 from sqlmodel import SQLModel
 
+from sma.db import tables_autonomy, tables_llm, tables_publishing  # noqa: F401  (register their tables)
 from sma.db.engine import make_sync_engine, sync_url
 from sma.db.tables import UTCDateTime  # importing the module registers every table on SQLModel.metadata
 

@@ -1,0 +1,1 @@
+"""Telegram bot: approvals, commands and progress from the phone."""

@@ -1,0 +1,1 @@
+"""Tables of the autonomy capability (registered on SQLModel.metadata by import)."""

@@ -1,0 +1,1 @@
+"""Tables of the llm capability (registered on SQLModel.metadata by import)."""

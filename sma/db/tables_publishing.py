@@ -1,0 +1,1 @@
+"""Tables of the publishing capability (registered on SQLModel.metadata by import)."""

@@ -1,0 +1,1 @@
+"""Metrics collection and engagement scores."""

@@ -1,0 +1,1 @@
+"""Autonomy levels and the guards of autonomous publishing."""

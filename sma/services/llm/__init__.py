@@ -1,0 +1,1 @@
+"""LLM gateway: providers behind one interface, budgets, call records."""
