@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import signal
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -29,12 +30,17 @@ def artifact_store(settings: Settings) -> ArtifactStore:
     return ArtifactStore(settings.data_dir / "artifacts")
 
 
+# Modules under sma.activities that contribute to the sma-workflows worker through `build(settings, db)`.
+WORKFLOW_QUEUE_MODULES = ("script", "notify", "approval", "publish", "analytics", "record")
+
+
 def workflow_activities(settings: Settings, database: Any) -> list[Callable]:
     """Light IO activities; each capability's module builds its own (and owns its wiring)."""
-    from sma.activities import notify, publish, record, script
-
-    return [*script.build(settings, database), *notify.build(settings, database),
-            *publish.build(settings, database), *record.build(settings, database)]
+    activities: list[Callable] = []
+    for name in WORKFLOW_QUEUE_MODULES:
+        module = importlib.import_module(f"sma.activities.{name}")
+        activities += module.build(settings, database)
+    return activities
 
 
 def gpu_activities(settings: Settings) -> list[Callable]:
