@@ -37,11 +37,11 @@ from sma.services.media.render import RenderService
 from sma.services.qa_video import check_video
 from sma.settings import MediaSettings
 
-WORDS = (
+SCRIPT = (
     "one filter graph decodes the looping background scales it up draws the code card burns the captions "
     "ducks the music under the voice and encodes every frame exactly once so python never touches a pixel "
     "and the render costs little more than encoding the background alone"
-).split()
+)
 
 CARDS = (
     ("python", 'async def fetch(url: str) -> dict:\n    """Fetch JSON with a timeout."""\n'
@@ -157,9 +157,10 @@ def synth_voice(ffmpeg: FFmpeg, seconds: float, out: Path) -> Path:
 
 def synth_captions(seconds: float, out: Path, count: int = 150) -> list[Word]:
     """`count` words with even fake timings, three per karaoke line, like the captions step writes."""
+    vocabulary = SCRIPT.split()
     start, end = 0.3, seconds - 0.3
     step = (end - start) / count
-    words = [Word(text=WORDS[i % len(WORDS)], start=start + i * step, end=start + (i + 1) * step - 0.03)
+    words = [Word(text=vocabulary[i % len(vocabulary)], start=start + i * step, end=start + (i + 1) * step - 0.03)
              for i in range(count)]
     lines = []
     for i in range(0, count, 3):
@@ -247,7 +248,8 @@ def table(timings: list[Timing], seconds: float, settings: MediaSettings) -> str
         "| ratio | wall | cpu | target |",
         "|---|---:|---:|---|",
         f"| render / floor | {render.wall_s / floor.wall_s:.2f} | {render.cpu_s / floor.cpu_s:.2f} | <= 1.25 |",
-        f"| floor / colour | {floor.wall_s / colour.wall_s:.2f} | {floor.cpu_s / colour.cpu_s:.2f} | (price of the background) |",
+        f"| floor / colour | {floor.wall_s / colour.wall_s:.2f} | {floor.cpu_s / colour.cpu_s:.2f} "
+        "| (price of the background) |",
         f"| render / video length | {render.wall_s / seconds:.2f} | {render.cpu_s / seconds:.2f} | render <= 60 s |",
     ]  # fmt: skip
     return "\n".join(rows)

@@ -197,13 +197,17 @@ def run(
     typer.echo(_run(go()))
 
 
-def _print_status(status: PipelineStatus, as_json: bool) -> None:
+def _print_status(status: PipelineStatus, progress: dict[str, float], as_json: bool) -> None:
     if as_json:
-        typer.echo(status.model_dump_json(indent=2))
+        data = status.model_dump(mode="json")
+        data["progress"] = progress
+        typer.echo(json.dumps(data, indent=2))
         return
     typer.echo(f"{status.workflow_id}  [{status.state.value}]  round {status.round}  {status.title}")
     for step in status.steps.values():
         extra = f" {step.error}" if step.error else ""
+        if step.name in progress and step.state == "running":
+            extra += f" {progress[step.name]:.0%}"
         typer.echo(f"  {step.name:<14} {step.state.value:<8} {step.tier:<28} {step.seconds:7.2f}s{extra}")
     for qa in status.qa:
         verdict = "pass" if qa.passed else "FAIL"
@@ -217,21 +221,22 @@ def _print_status(status: PipelineStatus, as_json: bool) -> None:
 @app.command()
 def status(run_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Show a run: state, steps with tiers and timings, QA reports, posts."""
-    from sma.services.runs import RunError, get_status
+    from sma.services.runs import RunError, activity_progress, get_status
     from sma.temporal_client import client_for
 
     loaded = settings()
 
-    async def go() -> PipelineStatus:
+    async def go() -> tuple[PipelineStatus, dict[str, float]]:
         try:
-            return await get_status(await client_for(loaded), run_id)
+            client = await client_for(loaded)
+            return await get_status(client, run_id), await activity_progress(client, run_id)
         except (RunError, RuntimeError):
             stored = await _stored_status(loaded, run_id)
             if stored is None:
                 raise
-            return stored
+            return stored, {}
 
-    _print_status(_run(go()), as_json)
+    _print_status(*_run(go()), as_json)
 
 
 async def _stored_status(loaded: Settings, run_id: str) -> PipelineStatus | None:

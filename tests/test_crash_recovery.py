@@ -16,7 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 from sma import queues
 from sma.db.engine import Database
 from sma.models.pipeline import PipelineResult, RunState, Topic
-from sma.services.runs import pipeline_input, start_pipeline
+from sma.services.runs import activity_progress, pipeline_input, start_pipeline
 from sma.settings import Settings
 from tests.conftest import running_workers, wait_for
 
@@ -30,6 +30,16 @@ def _cpu_worker(settings: Settings, address: str, suffix: str) -> subprocess.Pop
         [sys.executable, "-m", "sma.cli", "worker", "--queue", queues.CPU, "--suffix", suffix],
         cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
+
+
+async def _render_progress(client: Client, wf_id: str, timeout: float = 30.0) -> float:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        progress = await activity_progress(client, wf_id)
+        if "render" in progress:
+            return progress["render"]
+        await asyncio.sleep(0.1)
+    raise AssertionError("the render never reported progress")
 
 
 async def _render_attempts(client: Client, wf_id: str) -> list[int]:
@@ -59,7 +69,8 @@ async def test_kill_9_during_render_then_a_new_worker_finishes(
         async with running_workers(client, settings, database, suffix, pools=(queues.WORKFLOWS, queues.GPU)):
             wf_id = await start_pipeline(client, inp)
             await wait_for(client, wf_id, lambda s: s.steps["render"].state == "running", timeout=240)
-            await asyncio.sleep(0.7)
+            progress = await _render_progress(client, wf_id)
+            assert 0.0 <= progress < 1.0  # heartbeats carry the render's progress
             os.killpg(first.pid, signal.SIGKILL)  # the worker and its ffmpeg child, like a power cut
             first.wait()
             second = _cpu_worker(settings, address, suffix)

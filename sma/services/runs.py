@@ -99,3 +99,23 @@ async def reject(client: Client, wf_id: str, feedback: str, by: str = "cli") -> 
     await client.get_workflow_handle(wf_id).signal(ContentPipelineWorkflow.reject,
                                                    RejectSignal(round=round_no, feedback=feedback, by=by))
     return round_no
+
+
+async def activity_progress(client: Client, wf_id: str) -> dict[str, float]:
+    """Latest heartbeat progress (0..1) of the run's running activities, e.g. {"render": 0.42}.
+
+    Heartbeats live on the server, not in the workflow, so this reads them from the describe API.
+    """
+    desc = await client.get_workflow_handle(wf_id).describe()
+    progress: dict[str, float] = {}
+    converter = client.data_converter.payload_converter
+    for pending in desc.raw_description.pending_activities:
+        payloads = pending.heartbeat_details.payloads
+        if not payloads:
+            continue
+        try:
+            [value] = converter.from_payloads(payloads[:1], [float])
+        except Exception:  # a heartbeat that is not a fraction (a step name, say) carries no progress
+            continue
+        progress[pending.activity_type.name] = float(value)
+    return progress

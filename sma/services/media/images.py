@@ -272,6 +272,15 @@ def _norm(word: str) -> str:
 # ---------------------------------------------------------------- service
 
 
+def _load_words(data: object) -> list[Word]:
+    """The captions step's words artifact: a JSON list of Word dicts (a {"words": [...]} wrapper is accepted)."""
+    if isinstance(data, dict):
+        data = data.get("words", [])
+    if not isinstance(data, list):
+        return []
+    return [Word.model_validate(w) for w in data]
+
+
 class ImageService:
     def __init__(self, store: ArtifactStore) -> None:
         self.store = store
@@ -279,7 +288,7 @@ class ImageService:
     def make(self, req: ImagesRequest) -> ImagesResult:
         """An overlay per code beat, shown while that beat is spoken, in the upper safe zone."""
         started = time.perf_counter()
-        words = [Word.model_validate(w) for w in self.store.read_json(req.words)]  # type: ignore[union-attr]
+        words = _load_words(self.store.read_json(req.words))
         spans = beat_spans(req.beats, words, req.duration_s)
         overlays: list[Overlay] = []
         notes: list[str] = []

@@ -113,7 +113,8 @@ class RenderService:
             "-filter_complex", graph.text(), "-map", video, "-map", audio,
             *self._video_codec(encoder),
             "-c:a", "aac", "-b:a", self.settings.audio_bitrate, "-ar", "48000", "-ac", "2",
-            "-t", f"{duration:.3f}", "-movflags", "+faststart", "-threads", str(self.settings.threads),
+            "-t", f"{duration:.3f}", "-movflags", "+faststart",
+            "-threads", str(self.settings.threads or self.ffmpeg.threads),
             str(out),
         ]  # fmt: skip
 
