@@ -138,6 +138,27 @@ def worker(
 
 
 @app.command()
+def health(
+    queue: Annotated[list[str] | None, typer.Option("--queue", "-q", help="queues to check (default: all)")] = None,
+) -> None:
+    """Check that Temporal answers and every task queue has a polling worker; exit 1 if not."""
+    from sma.temporal_client import client_for, pollers
+
+    loaded = settings()
+    names = queue or list(queues.ALL)
+
+    async def go() -> dict[str, int]:
+        client = await client_for(loaded)
+        return {name: await pollers(client, name, workflow_queue=name == queues.WORKFLOWS) for name in names}
+
+    counts = _run(go())
+    for name, count in counts.items():
+        typer.echo(f"{name:<14} {count} worker(s) polling")
+    if not all(counts.values()):
+        raise typer.Exit(1)
+
+
+@app.command()
 def up() -> None:
     """Start the embedded Temporal server (unless temporal.address is set) and all workers; Ctrl-C stops."""
     import signal
