@@ -32,7 +32,7 @@ SECRET_PATTERNS: tuple[re.Pattern[str], ...] = (
     re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/-]{8,}=*"),
 )
 # Libraries that log every HTTP request at INFO (python-telegram-bot polls every few seconds).
-_CHATTY_LOGGERS = ("httpx", "httpcore")
+_CHATTY_LOGGERS = ("httpx", "httpcore", "alembic")
 _HANDLER_MARK = "_sma_handler"
 
 

@@ -75,5 +75,6 @@ class MediaActivities:
 
         started = time.perf_counter()
         with keepalive(detail="check_video"):
-            reports = check_video(self.ffmpeg, Path(req.video.path), req.expected_duration_s)
+            reports = check_video(self.ffmpeg, Path(req.video.path), req.expected_duration_s,
+                                  target_lufs=self.renderer.settings.target_lufs)
         return VideoCheckResult(reports=reports, tier="ffmpeg", seconds=round(time.perf_counter() - started, 3))
