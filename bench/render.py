@@ -31,7 +31,8 @@ from sma.models.pipeline import BackgroundRequest, MusicRequest, Overlay, Render
 from sma.services.artifacts import ArtifactStore
 from sma.services.media.background import BackgroundService
 from sma.services.media.ffmpeg import FFmpeg
-from sma.services.media.images import OVERLAY_TOP, render_code_image
+from sma.services.media.images import render_code_image
+from sma.services.media.layout import layout_for
 from sma.services.media.music import MusicService
 from sma.services.media.render import RenderService
 from sma.services.qa_video import check_video
@@ -150,8 +151,19 @@ def synth_voice(ffmpeg: FFmpeg, seconds: float, out: Path) -> Path:
     """Speech stand-in: gliding tone in syllable bursts with breath pauses, 22 kHz mono like Piper."""
     expr = ("0.6*sin(2*PI*(170+50*sin(2*PI*0.3*t))*t)*(0.55+0.45*sin(2*PI*4.3*t))"
             "*gt(mod(t\\,3.1)\\,0.4)")  # fmt: skip
-    ffmpeg.run(["-loglevel", "error", "-f", "lavfi", "-i", f"aevalsrc={expr}:s=22050:d={seconds}",
-                "-c:a", "pcm_s16le", str(out)])
+    ffmpeg.run(
+        [
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            f"aevalsrc={expr}:s=22050:d={seconds}",
+            "-c:a",
+            "pcm_s16le",
+            str(out),
+        ]
+    )
     return out
 
 
@@ -160,8 +172,10 @@ def synth_captions(seconds: float, out: Path, count: int = 150) -> list[Word]:
     vocabulary = SCRIPT.split()
     start, end = 0.3, seconds - 0.3
     step = (end - start) / count
-    words = [Word(text=vocabulary[i % len(vocabulary)], start=start + i * step, end=start + (i + 1) * step - 0.03)
-             for i in range(count)]
+    words = [
+        Word(text=vocabulary[i % len(vocabulary)], start=start + i * step, end=start + (i + 1) * step - 0.03)
+        for i in range(count)
+    ]
     lines = []
     for i in range(0, count, 3):
         group = words[i : i + 3]
@@ -177,69 +191,116 @@ def _ts(t: float) -> str:
 
 
 def _video_args(settings: MediaSettings, out: Path) -> list[str]:
-    return ["-c:v", "libx264", "-preset", settings.preset, "-crf", str(settings.crf), "-pix_fmt", "yuv420p",
-            "-r", str(settings.fps), "-an", "-movflags", "+faststart", "-threads", str(settings.threads), str(out)]
+    return [
+        "-c:v",
+        "libx264",
+        "-preset",
+        settings.preset,
+        "-crf",
+        str(settings.crf),
+        "-pix_fmt",
+        "yuv420p",
+        "-r",
+        str(settings.fps),
+        "-an",
+        "-movflags",
+        "+faststart",
+        "-threads",
+        str(settings.threads),
+        str(out),
+    ]
 
 
-def run_bench(seconds: float, out_dir: Path, settings: MediaSettings, qa: bool) -> list[Timing]:
-    ffmpeg = FFmpeg(settings.ffmpeg, settings.threads)
-    store = ArtifactStore(out_dir / "store")
-    timings: list[Timing] = []
-    work = out_dir / "inputs"
-    work.mkdir(parents=True, exist_ok=True)
+def make_inputs(ffmpeg: FFmpeg, store: ArtifactStore, work: Path, seconds: float, settings: MediaSettings,
+                timings: list[Timing]) -> RenderRequest:  # fmt: skip
+    """Everything the render consumes, timing the steps that make background, music and cards."""
     duration = seconds + 0.6
     seed = f"bench-{time.time_ns()}"  # never reuse a cached loop: we are timing its generation
-
     voice = store.put(synth_voice(ffmpeg, seconds, work / "voice.wav"), kind="voice")
     synth_captions(seconds, work / "captions.ass")
     captions = store.put(work / "captions.ass", kind="captions")
-
     with measure("background (procedural loop)", timings):
         bg = BackgroundService(store, ffmpeg, settings).make(
-            BackgroundRequest(project_id="bench", run_id=seed, duration_s=duration, seed=seed))
+            BackgroundRequest(project_id="bench", run_id=seed, duration_s=duration, seed=seed)
+        )
     with measure(f"music ({duration:.0f} s)", timings):
         music = MusicService(store, ffmpeg).make(
-            MusicRequest(project_id="bench", run_id=seed, duration_s=duration, mood="calm"))
+            MusicRequest(project_id="bench", run_id=seed, duration_s=duration, mood="calm")
+        )
     overlays = []
+    box = layout_for([], settings.width, settings.height, settings.caption_font_size).overlays
     with measure("code cards (2)", timings):
         for i, (language, code) in enumerate(CARDS):
-            image = render_code_image(code, language)
+            image = render_code_image(code, language, width=box.w, max_height=box.h)
             image.save(work / f"card{i}.png", compress_level=3)
             span = (seconds * (0.12 + 0.45 * i), seconds * (0.35 + 0.45 * i))
-            overlays.append(Overlay(image=store.put(work / f"card{i}.png", kind="image"), start_s=span[0],
-                                    end_s=span[1], x=(settings.width - image.width) // 2, y=OVERLAY_TOP))
+            card = store.put(work / f"card{i}.png", kind="image")
+            overlays.append(Overlay(image=card, start_s=span[0], end_s=span[1], x=box.x, y=box.y,
+                                    width=image.width, height=image.height))
     assert bg.video is not None and music.audio is not None
-    req = RenderRequest(project_id="bench", run_id=seed, voice=voice, duration_s=seconds, captions=captions,
-                        background=bg.video, music=music.audio, overlays=overlays)
-    with measure("render (full composition)", timings):
-        result = RenderService(store, ffmpeg, settings).render(req)
+    return RenderRequest(project_id="bench", run_id=seed, voice=voice, duration_s=seconds, captions=captions,
+                         background=bg.video, music=music.audio, overlays=overlays)  # fmt: skip
 
-    size = f"{settings.width}:{settings.height}"
-    with measure("floor (background alone)", timings):
-        ffmpeg.run(["-loglevel", "error", "-stream_loop", "-1", "-i", bg.video.path, "-vf",
-                    f"scale={size}:flags=fast_bilinear,fps={settings.fps},format=yuv420p", "-t", f"{duration:.3f}",
-                    *_video_args(settings, out_dir / "floor.mp4")])
-    with measure("colour (flat source)", timings):
-        ffmpeg.run(["-loglevel", "error", "-f", "lavfi", "-i",
-                    f"color=c=0x202840:s={settings.width}x{settings.height}:r={settings.fps}",
-                    "-t", f"{duration:.3f}", *_video_args(settings, out_dir / "colour.mp4")])
+
+def floor_args(req: RenderRequest, settings: MediaSettings, out: Path) -> list[str]:
+    """The same background, looped and scaled exactly as the render does it, encoded alone."""
+    assert req.background is not None
+    scale = f"scale={settings.width}:{settings.height}:flags=fast_bilinear,fps={settings.fps},format=yuv420p"
+    return ["-loglevel", "error", "-stream_loop", "-1", "-i", req.background.path, "-vf", scale,
+            "-t", f"{req.duration_s + 0.6:.3f}", *_video_args(settings, out)]  # fmt: skip
+
+
+def colour_args(req: RenderRequest, settings: MediaSettings, out: Path) -> list[str]:
+    source = f"color=c=0x202840:s={settings.width}x{settings.height}:r={settings.fps}"
+    return ["-loglevel", "error", "-f", "lavfi", "-i", source, "-t", f"{req.duration_s + 0.6:.3f}",
+            *_video_args(settings, out)]  # fmt: skip
+
+
+def run_bench(seconds: float, out_dir: Path, settings: MediaSettings, qa: bool, repeat: int) -> list[Timing]:
+    """Inputs once, then render, floor and colour interleaved `repeat` times (a fresh render key each)."""
+    ffmpeg = FFmpeg(settings.ffmpeg, settings.threads)
+    store = ArtifactStore(out_dir / "store")
+    work = out_dir / "inputs"
+    work.mkdir(parents=True, exist_ok=True)
+    timings: list[Timing] = []
+    req = make_inputs(ffmpeg, store, work, seconds, settings, timings)
+    renderer = RenderService(store, ffmpeg, settings)
+    for i in range(repeat):
+        with measure("render (full composition)", timings):
+            result = renderer.render(req.model_copy(update={"run_id": f"{req.run_id}-{i}"}))
+        with measure("floor (background alone)", timings):
+            ffmpeg.run(floor_args(req, settings, out_dir / "floor.mp4"))
+        with measure("colour (flat source)", timings):
+            ffmpeg.run(colour_args(req, settings, out_dir / "colour.mp4"))
     if qa:
         with measure("QA gates (one decode pass)", timings):
-            reports = check_video(ffmpeg, Path(result.video.path), result.duration_s)
+            reports = check_video(ffmpeg, Path(result.video.path), seconds + 0.6)
         for report in reports:
             print(f"{report.gate}: passed={report.passed} {report.reasons} {report.metrics}", file=sys.stderr)
-    print(f"render: {result.video.path} ({result.video.size / 1e6:.1f} MB, {result.duration_s:.2f} s, "
-          f"encoder {result.encoder})", file=sys.stderr)
+    mb = result.video.size / 1e6
+    print(f"render: {result.video.path} ({mb:.1f} MB, {result.duration_s:.2f} s, {result.encoder})", file=sys.stderr)
     return timings
 
 
-def table(timings: list[Timing], seconds: float, settings: MediaSettings) -> str:
+def best(timings: list[Timing]) -> list[Timing]:
+    """One row per step: the fastest repeat (least disturbed by other work), in first-seen order."""
+    rows: dict[str, Timing] = {}
+    for t in timings:
+        seen = rows.get(t.name)
+        rows[t.name] = t if seen is None else Timing(
+            t.name, min(seen.wall_s, t.wall_s), min(seen.cpu_s, t.cpu_s), max(seen.peak_rss_mb, t.peak_rss_mb)
+        )  # fmt: skip
+    return list(rows.values())
+
+
+def table(timings: list[Timing], seconds: float, settings: MediaSettings, repeat: int) -> str:
+    timings = best(timings)
     by_name = {t.name.split(" ")[0]: t for t in timings}
     render, floor, colour = by_name["render"], by_name["floor"], by_name["colour"]
     load = os.getloadavg()[0]
     rows = [
         f"{seconds:.0f} s of 1080x1920 @ {settings.fps} fps, libx264 preset {settings.preset} crf {settings.crf}, "
-        f"{os.cpu_count()} cores, load average {load:.1f}",
+        f"{os.cpu_count()} cores, load average {load:.1f}, best of {repeat}",
         "",
         "| step | wall s | cpu s | peak RSS MB |",
         "|---|---:|---:|---:|",
@@ -263,20 +324,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--crf", type=int, default=None)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--qa", action="store_true", help="also time the QA gates on the render")
+    parser.add_argument("--repeat", type=int, default=1, help="render/floor/colour rounds; the best is shown")
     args = parser.parse_args(argv)
-    overrides: dict[str, object] = {"encoder": "libx264"}
-    for key in ("preset", "crf", "threads"):
-        if getattr(args, key) is not None:
-            overrides[key] = getattr(args, key)
-    settings = MediaSettings(**overrides)  # type: ignore[arg-type]
-    run: Callable[[Path], list[Timing]] = lambda d: run_bench(args.seconds, d, settings, args.qa)  # noqa: E731
+    settings = MediaSettings(encoder="libx264")
+    overrides = {k: getattr(args, k) for k in ("preset", "crf", "threads") if getattr(args, k) is not None}
+    settings = settings.model_copy(update=overrides)
+    run: Callable[[Path], list[Timing]] = lambda d: run_bench(args.seconds, d, settings, args.qa, args.repeat)  # noqa: E731
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
         timings = run(args.out)
     else:
         with tempfile.TemporaryDirectory(prefix="sma-bench-") as tmp:
             timings = run(Path(tmp))
-    print(table(timings, args.seconds, settings))
+    print(table(timings, args.seconds, settings, args.repeat))
     return 0
 
 

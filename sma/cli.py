@@ -28,11 +28,13 @@ app.add_typer(db_app, name="db")
 def _register_capabilities() -> None:
     """Each capability owns its commands in its own module."""
     from sma.bot import cli as bot_cli
+    from sma.dashboard import cli as dashboard_cli
     from sma.services.llm import cli as llm_cli
     from sma.services.media import cli as media_cli
     from sma.services.platforms import cli as platforms_cli
+    from sma.services.trends import cli as trends_cli
 
-    for module in (media_cli, llm_cli, bot_cli, platforms_cli):
+    for module in (media_cli, llm_cli, bot_cli, platforms_cli, trends_cli, dashboard_cli):
         module.register(app)
 
 
@@ -158,6 +160,13 @@ def health(
         raise typer.Exit(1)
 
 
+async def _ensure_schedules(loaded: Settings, address: str) -> dict[str, str]:
+    from sma.schedules import ensure_schedules
+    from sma.temporal_client import connect
+
+    return await ensure_schedules(await connect(address, loaded.temporal.namespace, attempts=60), loaded)
+
+
 @app.command()
 def up() -> None:
     """Start the embedded Temporal server (unless temporal.address is set) and all workers; Ctrl-C stops."""
@@ -176,6 +185,8 @@ def up() -> None:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     with stack:
+        for schedule_id, outcome in asyncio.run(_ensure_schedules(loaded, stack.address)).items():
+            typer.echo(f"schedule {schedule_id}: {outcome}")
         typer.echo(f"SMA is up: Temporal at {stack.address}"
                    + (f", Web UI http://127.0.0.1:{stack.server.ui_port}" if stack.server and stack.server.ui else ""))
         typer.echo(f"data in {loaded.data_dir.resolve()}; workers: {', '.join(stack.workers)}. Ctrl-C stops.")

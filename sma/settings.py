@@ -19,10 +19,14 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from sma.bot.config import BotSettings
+from sma.dashboard.config import DashboardSettings
 from sma.models.pipeline import Autonomy
 from sma.services.autonomy.config import GuardSettings
 from sma.services.llm.config import LLMSettings
+from sma.services.music_sources.config import FreesoundSettings, MusicGenSettings, SoundGenSettings
 from sma.services.platforms.config import AnalyticsSettings, PublishingSettings
+from sma.services.trends.config import SchedulerSettings, TrendSettings
+from sma.services.voices.config import EdgeSettings, ElevenLabsVoiceSettings, KokoroSettings, XTTSSettings
 
 ENV_PREFIX = "SMA_"
 ENV_DELIMITER = "__"
@@ -61,6 +65,36 @@ class LoggingSettings(_Section):
     json_file: bool = True
 
 
+class VisualSettings(_Section):
+    """Stock backgrounds, generated images and diagrams (section `media.visuals`); each tier is best effort."""
+
+    backgrounds: list[Literal["pexels", "procedural"]] = Field(default_factory=lambda: ["pexels", "procedural"])
+    pexels_base_url: str = "https://api.pexels.com"
+    pexels_queries: list[str] = Field(
+        default_factory=lambda: ["abstract technology", "dark abstract background", "programming code screen",
+                                 "city lights night", "neon lights bokeh"],
+        description="searched when a request carries no query; one is picked per video from its seed")
+    pexels_per_page: int = Field(15, ge=1, le=80)
+    pexels_max_pages: int = Field(3, ge=1, le=10, description="pages searched for a clip not used recently")
+    pexels_min_duration_s: float = 5.0
+    freshness_videos: int = Field(30, ge=0, description="no stock clip is reused within a project's last N videos")
+    stock_height: int = Field(1280, description="stock clips are cropped to 9:16 and scaled to this height once")
+    stock_max_mb: float = 150.0
+    http_timeout_s: float = 30.0
+    image_chain: list[Literal["comfyui", "dalle"]] = Field(default_factory=lambda: ["comfyui", "dalle"])
+    comfyui_url: str | None = Field(None, description="e.g. http://127.0.0.1:8188; empty = tier skipped")
+    comfyui_workflow: str | None = Field(None, description="API-format workflow JSON file; empty = built-in")
+    comfyui_checkpoint: str = "v1-5-pruned-emaonly.safetensors"
+    comfyui_size: str = "768x768"
+    comfyui_timeout_s: float = 180.0
+    dalle_base_url: str | None = Field(None, description="OpenAI-compatible base URL; empty = api.openai.com")
+    dalle_model: str = "dall-e-3"
+    dalle_size: str = "1024x1024"
+    dalle_quality: str = "standard"
+    mermaid_cli: str = Field("mmdc", description="Mermaid CLI command or path; diagrams are skipped without it")
+    mermaid_timeout_s: float = 60.0
+
+
 class MediaSettings(_Section):
     ffmpeg: str | None = Field(None, description="path to ffmpeg; empty = the one bundled by imageio-ffmpeg")
     width: int = 1080
@@ -75,13 +109,45 @@ class MediaSettings(_Section):
     font_file: str | None = None
     background_scale: int = Field(4, description="procedural background is drawn this many times smaller")
     threads: int = 0
+    layout_platforms: list[str] = Field(
+        default_factory=list, description="safe zones to respect when a request names none; empty = all known")
+    variant_max_s: dict[str, float] = Field(default_factory=dict, description="per-platform duration caps")
+    variant_lufs: dict[str, float] = Field(default_factory=dict, description="per-platform loudness targets")
+    visuals: VisualSettings = Field(default_factory=VisualSettings)
 
 
 class TTSSettings(_Section):
-    chain: list[str] = Field(default_factory=lambda: ["piper"])
+    chain: list[str] = Field(
+        default_factory=lambda: ["xtts", "kokoro", "elevenlabs", "edge", "piper"],
+        description="engines in order; unconfigured ones are skipped with a reason; piper is always the floor",
+    )
+    project_chains: dict[str, list[str]] = Field(
+        default_factory=dict, description="project id -> its own chain, replacing `chain` for that project"
+    )
     piper_voice: str | None = Field(None, description="path to a Piper .onnx voice; empty = bundled Joe")
     length_scale: float = 1.0
-    max_wer: float = 0.15
+    # QA_TTS. 0.25, not 0.15: Whisper tiny.en mishears jargon on good takes (plans/003a-voice-music.md).
+    max_wer: float = Field(0.25, ge=0.0, le=1.0)
+    min_wpm: float = 90.0
+    max_wpm: float = 240.0
+    max_silence_s: float = 1.5
+    xtts: XTTSSettings = Field(default_factory=XTTSSettings)
+    kokoro: KokoroSettings = Field(default_factory=KokoroSettings)
+    elevenlabs: ElevenLabsVoiceSettings = Field(default_factory=ElevenLabsVoiceSettings)
+    edge: EdgeSettings = Field(default_factory=EdgeSettings)
+
+
+class MusicSettings(_Section):
+    chain: list[str] = Field(
+        default_factory=lambda: ["musicgen", "freesound", "elevenlabs", "loops", "procedural"],
+        description="tiers in order; unconfigured ones are skipped with a reason; procedural is always the floor",
+    )
+    loops_dir: str | None = Field(None, description="folder of audio loops, picked by mood word in the file name")
+    fade_in_s: float = 1.5
+    fade_out_s: float = 2.0
+    musicgen: MusicGenSettings = Field(default_factory=MusicGenSettings)
+    freesound: FreesoundSettings = Field(default_factory=FreesoundSettings)
+    elevenlabs: SoundGenSettings = Field(default_factory=SoundGenSettings)
 
 
 class CaptionSettings(_Section):
@@ -127,6 +193,9 @@ class Secrets(_Section):
     fernet_key: SecretStr | None = None
     callback_secret: SecretStr | None = None
     admin_password: SecretStr | None = None
+    youtube_api_key: SecretStr | None = None  # trends: YouTube Data API v3 (search, most popular)
+    github_token: SecretStr | None = None  # trends: optional, raises GitHub search's rate limit
+    freesound_api_key: SecretStr | None = None  # music: Freesound APIv2 token (search + previews)
 
     def values(self) -> list[str]:
         """Every secret value that is set, for the log redactor."""
@@ -145,11 +214,15 @@ class Settings(BaseSettings):
     media: MediaSettings = Field(default_factory=MediaSettings)
     tts: TTSSettings = Field(default_factory=TTSSettings)
     captions: CaptionSettings = Field(default_factory=CaptionSettings)
+    music: MusicSettings = Field(default_factory=MusicSettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     bot: BotSettings = Field(default_factory=BotSettings)
     publishing: PublishingSettings = Field(default_factory=PublishingSettings)
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
+    trends: TrendSettings = Field(default_factory=TrendSettings)
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     projects: list[ProjectSettings] = Field(default_factory=lambda: [ProjectSettings(id="default")])
     secrets: Secrets = Field(default_factory=Secrets)
 

@@ -31,7 +31,7 @@ def artifact_store(settings: Settings) -> ArtifactStore:
 
 
 # Modules under sma.activities that contribute to the sma-workflows worker through `build(settings, db)`.
-WORKFLOW_QUEUE_MODULES = ("script", "notify", "approval", "publish", "analytics", "record")
+WORKFLOW_QUEUE_MODULES = ("script", "notify", "approval", "publish", "analytics", "trends", "scheduler", "record")
 
 
 def workflow_activities(settings: Settings, database: Any) -> list[Callable]:
@@ -72,7 +72,9 @@ def cpu_activities(settings: Settings) -> list[Callable]:
         ImageService(store),
         RenderService(store, ffmpeg, settings.media),
     )
-    return [acts.music, acts.background, acts.images, acts.render, acts.check_video]
+    from sma.activities import trends_cpu
+
+    return [acts.music, acts.background, acts.images, acts.render, acts.check_video, *trends_cpu.build(settings)]
 
 
 def warm_gpu_models(settings: Settings) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from sma.models.common import QAReport
 from sma.services.media.ffmpeg import FFmpeg
 from sma.services.qa_video import check_video, is_faststart, parse_analysis, top_level_atoms
 
@@ -25,8 +26,7 @@ def make_clip(
 ) -> Path:  # fmt: skip
     """A moving test pattern with a tone at about -14 LUFS, optionally broken by `video_filter`."""
     audio_s = seconds if audio_seconds is None else audio_seconds
-    graph = f"[0:v]split[a][b];[a][b]{video_filter}[v]" if "freezeframes" in video_filter else \
-        f"[0:v]{video_filter}[v]"
+    graph = f"[0:v]split[a][b];[a][b]{video_filter}[v]" if "freezeframes" in video_filter else f"[0:v]{video_filter}[v]"
     args = [
         "-loglevel", "error",
         "-f", "lavfi", "-i", f"testsrc2=s={size}:r=30:d={seconds}",
@@ -40,7 +40,7 @@ def make_clip(
     return out
 
 
-def gates(reports):  # type: ignore[no-untyped-def]
+def gates(reports: list[QAReport]) -> dict[str, QAReport]:
     return {r.gate: r for r in reports}
 
 
@@ -54,8 +54,12 @@ def test_good_clip_passes_both_gates(ffmpeg: FFmpeg, tmp_path: Path) -> None:
 
 
 def test_black_stretch_fails_visual_with_timestamps(ffmpeg: FFmpeg, tmp_path: Path) -> None:
-    clip = make_clip(ffmpeg, tmp_path / "black.mp4", seconds=6.0,
-                     video_filter="drawbox=x=0:y=0:w=iw:h=ih:color=black:t=fill:enable='between(t,2,4)'")
+    clip = make_clip(
+        ffmpeg,
+        tmp_path / "black.mp4",
+        seconds=6.0,
+        video_filter="drawbox=x=0:y=0:w=iw:h=ih:color=black:t=fill:enable='between(t,2,4)'",
+    )
     visual = gates(check_video(ffmpeg, clip, 6.0, width=W, height=H))["QA_VISUAL"]
     assert not visual.passed
     assert any(r.startswith("black from 2.0") for r in visual.reasons), visual.reasons
@@ -64,8 +68,9 @@ def test_black_stretch_fails_visual_with_timestamps(ffmpeg: FFmpeg, tmp_path: Pa
 
 
 def test_frozen_stretch_fails_visual(ffmpeg: FFmpeg, tmp_path: Path) -> None:
-    clip = make_clip(ffmpeg, tmp_path / "frozen.mp4", seconds=6.0,
-                     video_filter="freezeframes=first=60:last=150:replace=60")
+    clip = make_clip(
+        ffmpeg, tmp_path / "frozen.mp4", seconds=6.0, video_filter="freezeframes=first=60:last=150:replace=60"
+    )
     visual = gates(check_video(ffmpeg, clip, 6.0, width=W, height=H))["QA_VISUAL"]
     assert not visual.passed
     assert any(r.startswith("frozen from 2.0") for r in visual.reasons), visual.reasons

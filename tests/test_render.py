@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pytest
@@ -25,11 +30,13 @@ from sma.services.artifacts import ArtifactStore
 from sma.services.media.background import LOOP_SECONDS, BackgroundService, Scene
 from sma.services.media.ffmpeg import FFmpeg, FFmpegError
 from sma.services.media.images import ImageService, beat_spans, render_code_image
-from sma.services.media.music import MusicService
+from sma.services.media.layout import Rect, layout_for
+from sma.services.media.music import MusicService, Pad
 from sma.services.media.render import RenderService, escape_filter_path
 from sma.services.qa_video import check_video, is_faststart
-from sma.settings import MediaSettings
+from sma.settings import MediaSettings, VisualSettings
 
+T = TypeVar("T")
 VOICE_S = 6.0
 CODE = 'def greet(name: str) -> str:\n    """Say hello."""\n    return f"hello {name}"  # friendly\n'
 
@@ -77,8 +84,17 @@ def voice_args(seconds: float, out: Path) -> list[str]:
     """A speech stand-in: a gliding tone in syllable-rate bursts with pauses, 22 kHz mono like Piper."""
     expr = ("0.6*sin(2*PI*(180+40*sin(2*PI*0.5*t))*t)*(0.55+0.45*sin(2*PI*4*t))"
             "*gt(mod(t\\,2.5)\\,0.35)")  # fmt: skip
-    return ["-loglevel", "error", "-f", "lavfi", "-i", f"aevalsrc={expr}:s=22050:d={seconds}",
-            "-c:a", "pcm_s16le", str(out)]
+    return [
+        "-loglevel",
+        "error",
+        "-f",
+        "lavfi",
+        "-i",
+        f"aevalsrc={expr}:s=22050:d={seconds}",
+        "-c:a",
+        "pcm_s16le",
+        str(out),
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -115,8 +131,21 @@ def _ffmpeg_children() -> list[str]:
 
 def test_run_reports_progress_and_error_tail(ffmpeg: FFmpeg, tmp_path: Path) -> None:
     seen: list[float] = []
-    ffmpeg.run(["-f", "lavfi", "-i", "testsrc2=s=320x240:r=30:d=2", "-c:v", "libx264", "-preset", "ultrafast",
-                str(tmp_path / "p.mp4")], duration_s=2.0, on_progress=seen.append)
+    ffmpeg.run(
+        [
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=s=320x240:r=30:d=2",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            str(tmp_path / "p.mp4"),
+        ],
+        duration_s=2.0,
+        on_progress=seen.append,
+    )
     assert seen and seen[-1] == 1.0 and seen == sorted(seen)
     with pytest.raises(FFmpegError) as err:
         ffmpeg.run(["-i", str(tmp_path / "missing.wav"), str(tmp_path / "x.wav")])
@@ -131,12 +160,60 @@ def test_abandoned_run_kills_and_reaps_ffmpeg(ffmpeg: FFmpeg, tmp_path: Path) ->
 
     started = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
-        ffmpeg.run(["-re", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=30:d=30", "-f", "null", "-"],
-                   duration_s=30, on_progress=cancel)
+        ffmpeg.run(
+            ["-re", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=30:d=30", "-f", "null", "-"],
+            duration_s=30,
+            on_progress=cancel,
+        )
     with pytest.raises(FFmpegError, match="timed out"):
         ffmpeg.run(["-re", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=30:d=30", "-f", "null", "-"], timeout=1)
     assert time.monotonic() - started < 10
     assert _ffmpeg_children() == []
+
+
+def test_ffmpeg_dies_with_a_killed_worker(tmp_path: Path) -> None:
+    """A worker killed outright (OOM, SIGKILL) takes its ffmpeg with it instead of leaving an orphan."""
+    code = (
+        "from sma.services.media.ffmpeg import FFmpeg\n"
+        "FFmpeg().run(['-re', '-f', 'lavfi', '-i', 'testsrc2=s=160x120:r=30:d=60', '-f', 'null', '-'])\n"
+    )
+    worker = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        child = _wait_for(lambda: _children_of(worker.pid), timeout=15)
+        assert child, "worker never started ffmpeg"
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait()
+        assert _wait_for(lambda: not Path(f"/proc/{child[0]}").exists() or _state(child[0]) == "Z", timeout=5)
+    finally:
+        worker.kill()
+        worker.wait()
+
+
+def _children_of(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"
+
+
+def _wait_for(check: Callable[[], T], timeout: float) -> T:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := check():
+            return result
+        time.sleep(0.1)
+    return check()
 
 
 def test_encoders(ffmpeg: FFmpeg) -> None:
@@ -149,9 +226,19 @@ def test_filter_path_escaping_survives_the_ass_filter(ffmpeg: FFmpeg, tmp_path: 
     odd = tmp_path / "we:ird, [dir]'s; name"
     odd.mkdir()
     ass = write_ass(odd / "cap tions.ass", even_words("hello there", 0.0, 0.5))
-    ffmpeg.run(["-f", "lavfi", "-i", "color=c=0x303040:s=270x480:r=30:d=0.5", "-vf",
-                f"ass=filename={escape_filter_path(str(ass))}:fontsdir={escape_filter_path(str(odd))}",
-                "-f", "null", "-"])
+    ffmpeg.run(
+        [
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=0x303040:s=270x480:r=30:d=0.5",
+            "-vf",
+            f"ass=filename={escape_filter_path(str(ass))}:fontsdir={escape_filter_path(str(odd))}",
+            "-f",
+            "null",
+            "-",
+        ]
+    )
 
 
 # ---------------------------------------------------------------- background and music
@@ -165,7 +252,7 @@ def test_background_is_a_small_seamless_loop(ffmpeg: FFmpeg, store: ArtifactStor
     assert (info.width, info.height) == (270, 480)
     assert info.video_codec == "h264" and info.fps == 30
     assert info.duration_s == pytest.approx(LOOP_SECONDS, abs=0.05)
-    again = service.make(BackgroundRequest(project_id="p", run_id="r2", duration_s=30, seed="alpha"))
+    again = service.make(BackgroundRequest(project_id="p", run_id="r2", duration_s=45, seed="alpha"))
     assert again.video == first.video and "reused" in again.notes
     scene = Scene("alpha", 270, 480, 300)
     assert np.array_equal(scene.frame(0), scene.frame(300))  # the loop closes on itself
@@ -184,6 +271,8 @@ def test_music_has_the_exact_length(ffmpeg: FFmpeg, store: ArtifactStore) -> Non
     count = store.count()
     assert service.make(MusicRequest(project_id="p", run_id="r", duration_s=7.3, mood="calm")).audio == result.audio
     assert store.count() == count
+    assert Pad("seed", "question", 5).mood == "mysterious"  # the pipeline passes the hook style as mood
+    assert Pad("seed", "", 5).mood == "calm"
 
 
 # ---------------------------------------------------------------- code cards and their timing
@@ -216,23 +305,26 @@ def test_beat_spans_skip_the_hook_and_survive_transcription_errors() -> None:
     assert 0 <= fallback[0][0] < fallback[0][1] <= fallback[1][0] < fallback[1][1] <= 10.0
 
 
-def test_image_service_places_code_in_the_upper_safe_zone(store: ArtifactStore) -> None:
+def test_image_service_places_code_in_the_overlay_region(store: ArtifactStore) -> None:
     beats = [
         Beat(narration="Here is the function.", visual=Visual(kind="code", code=CODE)),
-        Beat(narration="And the flow of data.", visual=Visual(kind="diagram", diagram="a -> b")),
+        Beat(narration="And the flow of data.", visual=Visual(kind="diagram", diagram="graph TD; a-->b")),
         Beat(narration="That is all."),
     ]
     words = even_words("Quick tip. Here is the function. And the flow of data. That is all.", 0.0, 6.0)
     words_ref = store.put_json([w.model_dump() for w in words], kind="words")
-    result = ImageService(store).make(
+    settings = MediaSettings(visuals=VisualSettings(mermaid_cli="mmdc-is-not-installed"))
+    result = ImageService(store, settings).make(
         ImagesRequest(project_id="p", run_id="r", beats=beats, words=words_ref, duration_s=6.0)
     )
     assert result.tier == "pillow" and len(result.overlays) == 1
-    assert any("diagram rendering not available in this build" in n for n in result.notes)
+    assert any("diagram skipped" in n and "not installed" in n for n in result.notes), result.notes
     overlay = result.overlays[0]
+    layout = layout_for([])
     with Image.open(overlay.image.path) as img:
-        assert overlay.x == (1080 - img.width) // 2
-        assert overlay.y + img.height < 1250  # clear of the captions
+        assert (overlay.width, overlay.height) == img.size and img.width == layout.overlays.w
+    assert layout.allows(Rect(overlay.x, overlay.y, overlay.width, overlay.height))
+    assert overlay.y == layout.overlays.y
     assert overlay.start_s == pytest.approx(words[2].start - 0.15, abs=0.01)
     assert overlay.end_s >= words[5].end
 
@@ -254,10 +346,19 @@ def composition(ffmpeg: FFmpeg, store: ArtifactStore, settings: MediaSettings, t
     music = MusicService(store, ffmpeg).make(MusicRequest(project_id="p", run_id="r", duration_s=duration))
     card = render_code_image(CODE, "python")
     card.save(work / "card.png")
-    overlay = Overlay(image=store.put(work / "card.png", kind="image"), start_s=1.0, end_s=4.0,
-                      x=(1080 - card.width) // 2, y=300)
-    return RenderRequest(project_id="p", run_id="r", voice=voice, duration_s=VOICE_S, captions=captions,
-                         background=bg.video, music=music.audio, overlays=[overlay])
+    overlay = Overlay(
+        image=store.put(work / "card.png", kind="image"), start_s=1.0, end_s=4.0, x=(1080 - card.width) // 2, y=300
+    )
+    return RenderRequest(
+        project_id="p",
+        run_id="r",
+        voice=voice,
+        duration_s=VOICE_S,
+        captions=captions,
+        background=bg.video,
+        music=music.audio,
+        overlays=[overlay],
+    )
 
 
 def test_render_passes_both_gates_and_is_idempotent(
@@ -310,3 +411,4 @@ def test_plain_render_without_background_or_music(
     assert info.duration_s == pytest.approx(VOICE_S + 0.6, abs=0.1)
     reports = {r.gate: r for r in check_video(ffmpeg, Path(result.video.path), VOICE_S + 0.6, 270, 480)}
     assert reports["QA_RENDER"].passed, reports["QA_RENDER"].reasons
+    assert reports["QA_VISUAL"].passed, reports["QA_VISUAL"].reasons  # the fallback still moves

@@ -1,10 +1,33 @@
-"""Activities of the approval capability for the sma-workflows worker."""
+"""Step 10's question to the autonomy policy: approve, ask a human, or block (queue sma-workflows)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from temporalio import activity
+
+from sma.models.autonomy import PolicyRequest, PolicyVerdict
 from sma.settings import Settings
+
+if TYPE_CHECKING:
+    from sma.services.autonomy.service import AutonomyService
+
+
+class ApprovalActivities:
+    def __init__(self, service: AutonomyService) -> None:
+        self.service = service
+
+    @activity.defn(name="approval_policy")
+    async def approval_policy(self, req: PolicyRequest) -> PolicyVerdict:
+        return await self.service.decide(req)
 
 
 def build(settings: Settings, database: object) -> list:
     """The activities this module contributes to the sma-workflows worker."""
-    return []
+    from sma.activities.notify import make_notifier
+    from sma.services.autonomy.service import AutonomyService
+
+    if database is None:
+        raise ValueError("the approval policy needs the database: pass one to build_worker for sma-workflows")
+    service = AutonomyService(settings, database, notifier=make_notifier(settings, database))  # type: ignore[arg-type]
+    return [ApprovalActivities(service).approval_policy]

@@ -1,14 +1,16 @@
-"""Steps 6 to 9: music, background, images, render and the video gates (queue sma-cpu)."""
+"""Steps 6 to 9: music, background, images, render, the video gates and platform variants (queue sma-cpu)."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from temporalio import activity
 
 from sma.activities.heartbeat import keepalive
+from sma.models.media import VariantRequest, VariantResult
 from sma.models.pipeline import (
     BackgroundRequest,
     BackgroundResult,
@@ -28,6 +30,8 @@ if TYPE_CHECKING:
     from sma.services.media.images import ImageService
     from sma.services.media.music import MusicService
     from sma.services.media.render import RenderService
+    from sma.services.media.variants import VariantService
+    from sma.settings import Settings
 
 
 class MediaActivities:
@@ -38,12 +42,14 @@ class MediaActivities:
         music: MusicService,
         images: ImageService,
         render: RenderService,
+        variants: VariantService | None = None,
     ) -> None:
         self.ffmpeg = ffmpeg
         self.backgrounds = background
         self.musics = music
         self.image_service = images
         self.renderer = render
+        self.variants = variants
 
     @activity.defn(name="music")
     def music(self, req: MusicRequest) -> MusicResult:
@@ -78,3 +84,46 @@ class MediaActivities:
             reports = check_video(self.ffmpeg, Path(req.video.path), req.expected_duration_s,
                                   target_lufs=self.renderer.settings.target_lufs)
         return VideoCheckResult(reports=reports, tier="ffmpeg", seconds=round(time.perf_counter() - started, 3))
+
+    @activity.defn(name="variant")
+    def variant(self, req: VariantRequest) -> VariantResult:
+        """The upload for one platform: the master itself, or a re-cut / re-levelled copy (cached)."""
+        from sma.services.media.variants import VariantService
+
+        started = time.perf_counter()
+        service = self.variants or VariantService(self.renderer.store, self.ffmpeg, self.renderer.settings)
+        with keepalive(detail=f"variant {req.platform}"):
+            result = service.variant(req.video, req.platform, req.words or None)
+        return result.model_copy(update={"seconds": round(time.perf_counter() - started, 3)})
+
+
+def build(settings: Settings) -> list[Callable[..., Any]]:
+    """The sma-cpu media activities with every configured tier: Pexels (key + freshness database), the
+    image generation chain (ComfyUI URL, OpenAI key), Mermaid, and the per-platform variants."""
+    from sma.services.artifacts import ArtifactStore
+    from sma.services.media.background import BackgroundService
+    from sma.services.media.ffmpeg import FFmpeg
+    from sma.services.media.imagegen import build_chain
+    from sma.services.media.images import ImageService
+    from sma.services.media.music import MusicService
+    from sma.services.media.pexels import PexelsClient
+    from sma.services.media.render import RenderService
+    from sma.services.media.usage import BackgroundUsage
+    from sma.services.media.variants import VariantService
+
+    media, secrets = settings.media, settings.secrets
+    store = ArtifactStore(settings.data_dir / "artifacts")
+    ffmpeg = FFmpeg(media.ffmpeg, threads=media.threads)
+    pexels_key = secrets.pexels_api_key.get_secret_value() if secrets.pexels_api_key else None
+    openai_key = secrets.openai_api_key.get_secret_value() if secrets.openai_api_key else None
+    stock = PexelsClient(media.visuals, pexels_key) if pexels_key else None
+    usage = BackgroundUsage(settings.database_url) if stock is not None else None
+    acts = MediaActivities(
+        ffmpeg,
+        BackgroundService(store, ffmpeg, media, stock=stock, usage=usage),
+        MusicService(store, ffmpeg),
+        ImageService(store, media, generators=build_chain(media.visuals, openai_key)),
+        RenderService(store, ffmpeg, media),
+        VariantService(store, ffmpeg, media),
+    )
+    return [acts.music, acts.background, acts.images, acts.render, acts.check_video, acts.variant]

@@ -1,4 +1,9 @@
-"""Step 3 and approval notices: tell the creator what is happening (best effort)."""
+"""Step 3, approvals, reminders and progress: tell the creator what is happening.
+
+Telegram when a bot token is configured, else the log. A failed delivery of a progress or script notice
+is reported as not delivered (never retried into a slower run); an approval request that could not be
+sent raises, so Temporal retries it.
+"""
 
 from __future__ import annotations
 
@@ -18,8 +23,17 @@ class NotifyActivities:
         return await self.notifier.send(req)
 
 
-def build(settings: Settings, database: object) -> list:
-    """The activities this module contributes to the sma-workflows worker."""
+def make_notifier(settings: Settings, database: object) -> Notifier:
+    """The Telegram notifier when a token is configured (and a database holds its messages), else the log."""
     from sma.services.notify import LogNotifier
 
-    return [NotifyActivities(LogNotifier()).notify]
+    if settings.secrets.telegram_bot_token is None or database is None:
+        return LogNotifier()
+    from sma.bot.notifier import TelegramNotifier
+
+    return TelegramNotifier.from_settings(settings, database)  # type: ignore[arg-type]
+
+
+def build(settings: Settings, database: object) -> list:
+    """The activities this module contributes to the sma-workflows worker."""
+    return [NotifyActivities(make_notifier(settings, database)).notify]

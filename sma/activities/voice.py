@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from sma.activities.heartbeat import keepalive
 from sma.models.pipeline import CaptionRequest, CaptionResult, VoiceRequest, VoiceResult
@@ -21,7 +22,10 @@ class VoiceActivities:
 
     @activity.defn(name="voiceover")
     def voiceover(self, req: VoiceRequest) -> VoiceResult:
-        # A VoiceChainError stays retryable: neural voices differ from take to take, so a retry can pass QA.
+        # A VoiceChainError stays retryable: neural voices differ from take to take and a provider may
+        # come back, so a retry can pass QA. Empty text will never get better: fail at once.
+        if not req.text.strip():
+            raise ApplicationError("voiceover text is empty", type="EmptyText", non_retryable=True)
         with keepalive(detail="voiceover"):
             return self.voice.speak(req)
 

@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from sma.models.autonomy import ApprovalNotice
 from sma.models.common import ArtifactRef, QAReport, StepState
 
 Autonomy = Literal["manual", "assisted", "autonomous"]
@@ -35,6 +36,9 @@ class RunState(StrEnum):
     PUBLISHED = "published"
     REJECTED = "rejected"
     FAILED = "failed"
+    EXPIRED = "expired"  # nobody decided in time; the video is kept as a draft, re-openable
+    HELD = "held"  # approved, but a publishing guard (kill switch, quiet hours, caps) holds it
+    CANCELLED = "cancelled"
 
 
 class StepResult(BaseModel):
@@ -114,6 +118,16 @@ class Script(BaseModel):
     description: str = ""
     estimated_seconds: float = 0.0
     prompt_version: str = ""
+    platform_hashtags: dict[str, list[str]] = Field(default_factory=dict)
+    platform_descriptions: dict[str, str] = Field(default_factory=dict)
+    memories_used: list[str] = Field(default_factory=list)
+
+    def hashtags_for(self, platform: str) -> list[str]:
+        """This platform's hashtags, else the general ones."""
+        return self.platform_hashtags.get(platform) or self.hashtags
+
+    def description_for(self, platform: str) -> str:
+        return self.platform_descriptions.get(platform) or self.description
 
     def narration(self) -> str:
         """The words the voice says, in order: hook, beats, call to action."""
@@ -130,12 +144,16 @@ class ScriptRequest(BaseModel):
     feedback: list[str] = Field(default_factory=list)
     qa_feedback: list[str] = Field(default_factory=list)
     media_context: str = ""
+    platforms: list[str] = Field(default_factory=list, description="the run's platforms; empty = the project's")
 
 
 class ScriptResult(StepResult):
     script: Script
     qa: QAReport
     feedback_used: list[str] = Field(default_factory=list)
+    cost_usd: float = 0.0
+    llm_calls: int = 0
+    budget_left_usd: float | None = None
 
 
 # ---------------------------------------------------------------- step 3: notify
@@ -147,6 +165,7 @@ class NotifyRequest(BaseModel):
     kind: str
     text: str
     video: ArtifactRef | None = None
+    approval: ApprovalNotice | None = None
 
 
 class NotifyResult(StepResult):
@@ -205,6 +224,7 @@ class MusicRequest(BaseModel):
 
 class MusicResult(StepResult):
     audio: ArtifactRef | None = None
+    attempts: list[EngineAttempt] = Field(default_factory=list)
 
 
 class BackgroundRequest(BaseModel):
@@ -212,6 +232,7 @@ class BackgroundRequest(BaseModel):
     run_id: str
     duration_s: float
     seed: str = ""
+    query: str = Field("", description="stock footage search words (e.g. the topic); empty = configured queries")
 
 
 class BackgroundResult(StepResult):
@@ -225,6 +246,8 @@ class Overlay(BaseModel):
     end_s: float
     x: int = 0
     y: int = 0
+    width: int = Field(0, description="drawn size in frame pixels; 0 = the image's own size")
+    height: int = 0
 
 
 class ImagesRequest(BaseModel):
@@ -233,6 +256,8 @@ class ImagesRequest(BaseModel):
     beats: list[Beat]
     words: ArtifactRef
     duration_s: float
+    platforms: list[str] = Field(default_factory=list, description="safe zones to respect; empty = all known")
+    background: ArtifactRef | None = Field(None, description="picks the diagram theme (dark or light)")
 
 
 class ImagesResult(StepResult):
@@ -251,6 +276,7 @@ class RenderRequest(BaseModel):
     background: ArtifactRef | None = None
     music: ArtifactRef | None = None
     overlays: list[Overlay] = Field(default_factory=list)
+    platforms: list[str] = Field(default_factory=list, description="safe zones to respect; empty = all known")
 
 
 class RenderResult(StepResult):

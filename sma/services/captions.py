@@ -22,7 +22,7 @@ import numpy as np
 import sma
 from sma.models.common import QAReport, Word
 from sma.models.pipeline import CaptionRequest, CaptionResult
-from sma.services.artifacts import ArtifactStore, input_key
+from sma.services.artifacts import ArtifactStore, input_key, sha256_file
 from sma.services.qa_audio import normalize_words, voiced_spans, wav_duration
 from sma.settings import CaptionSettings, MediaSettings
 
@@ -134,6 +134,43 @@ class Transcriber:
             for w in segment.words or []
             if w.word.strip()
         ]
+
+
+class CachedTranscriber:
+    """A Transcriber whose words are stored by the audio's sha256, so each take is transcribed once.
+
+    QA_TTS (reverse transcription in the voiceover step) and the captions step hear the same file; with
+    one CachedTranscriber in both, captions read the words QA_TTS already paid for, even after a restart.
+    """
+
+    def __init__(self, inner: Transcriber, store: ArtifactStore) -> None:
+        self.inner = inner
+        self.store = store
+
+    @property
+    def tier(self) -> str:
+        return self.inner.tier
+
+    def model(self) -> WhisperModel:
+        return self.inner.model()
+
+    def key(self, wav: Path, language: str = "en") -> str:
+        payload = {
+            "sha256": sha256_file(Path(wav)),
+            "tier": self.tier,
+            "language": language,
+            "beam": self.inner.beam_size,
+        }
+        return input_key("transcript", payload, version=CACHE_VERSION)
+
+    def words(self, wav: Path, language: str = "en") -> list[Word]:
+        key = self.key(wav, language)
+        ref = self.store.lookup(key)
+        if ref is not None:
+            return [Word.model_validate(w) for w in self.store.read_json(ref)]  # type: ignore[union-attr]
+        words = self.inner.words(wav, language)
+        self.store.put_json([w.model_dump() for w in words], kind="transcript", key=key)
+        return words
 
 
 # ---------------------------------------------------------------- alignment onto the script
@@ -586,7 +623,11 @@ class CaptionService:
     """Transcribe, align to the script, write ASS + words JSON, gate; repeats come from the store."""
 
     def __init__(
-        self, store: ArtifactStore, transcriber: Transcriber, settings: CaptionSettings, media: MediaSettings
+        self,
+        store: ArtifactStore,
+        transcriber: Transcriber | CachedTranscriber,
+        settings: CaptionSettings,
+        media: MediaSettings,
     ) -> None:
         self.store = store
         self.transcriber = transcriber

@@ -24,5 +24,7 @@ class LogNotifier:
         self.log = structlog.get_logger("sma.notify")
 
     async def send(self, req: NotifyRequest) -> NotifyResult:
-        self.log.info("notify", project=req.project_id, run=req.run_id, kind=req.kind, text=req.text)
+        # Progress repeats the whole step list at every step: debug, so the log keeps the notices that matter.
+        emit = self.log.debug if req.kind == "progress" else self.log.info
+        emit("notify", project=req.project_id, run=req.run_id, kind=req.kind, text=req.text)
         return NotifyResult(delivered=True, channel=self.name, tier=self.name)

@@ -174,7 +174,7 @@ def check_voice(
     text: str,
     transcript: str | None = None,
     *,
-    max_wer: float = 0.15,
+    max_wer: float = 0.25,
     min_wpm: float = 90.0,
     max_wpm: float = 240.0,
     max_silence_s: float = 1.5,

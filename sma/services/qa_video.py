@@ -42,7 +42,11 @@ class Analysis:
 
 
 def check_video(
-    ffmpeg: FFmpeg, path: Path, expected_duration_s: float, width: int = 1080, height: int = 1920,
+    ffmpeg: FFmpeg,
+    path: Path,
+    expected_duration_s: float,
+    width: int = 1080,
+    height: int = 1920,
     target_lufs: float = TARGET_LUFS,
 ) -> list[QAReport]:
     """Both video gates for one file: [QA_RENDER, QA_VISUAL]."""
@@ -51,8 +55,10 @@ def check_video(
         info = ffmpeg.probe(path)
     except FFmpegError as exc:
         reason = f"cannot read the video: {str(exc).splitlines()[0]}"
-        return [QAReport(gate="QA_RENDER", passed=False, score=0.0, reasons=[reason]),
-                QAReport(gate="QA_VISUAL", passed=False, score=0.0, reasons=[reason])]
+        return [
+            QAReport(gate="QA_RENDER", passed=False, score=0.0, reasons=[reason]),
+            QAReport(gate="QA_VISUAL", passed=False, score=0.0, reasons=[reason]),
+        ]
     analysis = analyse(ffmpeg, path, info)
     return [
         render_report(info, path, analysis, expected_duration_s, width, height, target_lufs),
@@ -111,7 +117,12 @@ def parse_analysis(log: str, duration_s: float) -> Analysis:
 
 
 def render_report(
-    info: MediaInfo, path: Path, analysis: Analysis, expected_s: float, width: int, height: int,
+    info: MediaInfo,
+    path: Path,
+    analysis: Analysis,
+    expected_s: float,
+    width: int,
+    height: int,
     target_lufs: float = TARGET_LUFS,
 ) -> QAReport:
     checks = _render_checks(info, path, analysis, expected_s, width, height, target_lufs)
@@ -128,12 +139,18 @@ def render_report(
     if analysis.integrated_lufs is not None:
         metrics["integrated_lufs"] = analysis.integrated_lufs
     score = sum(ok for ok, _ in checks) / len(checks)
-    return QAReport(gate="QA_RENDER", passed=not reasons, score=round(score, 3), threshold=1.0,
-                    reasons=reasons, metrics=metrics)
+    return QAReport(
+        gate="QA_RENDER", passed=not reasons, score=round(score, 3), threshold=1.0, reasons=reasons, metrics=metrics
+    )
 
 
 def _render_checks(
-    info: MediaInfo, path: Path, analysis: Analysis, expected_s: float, width: int, height: int,
+    info: MediaInfo,
+    path: Path,
+    analysis: Analysis,
+    expected_s: float,
+    width: int,
+    height: int,
     target_lufs: float,
 ) -> list[tuple[bool, str]]:
     """(passed, reason-if-failed) for every property the platforms care about."""

@@ -14,17 +14,24 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+import structlog
+
 from sma.models.common import ArtifactRef, QAReport, Word
 from sma.models.pipeline import EngineAttempt, VoiceRequest, VoiceResult
 from sma.services.artifacts import ArtifactStore, input_key
 from sma.services.qa_audio import check_voice, wav_duration
+from sma.services.voices.base import EngineContext
 from sma.settings import TTSSettings
 
 if TYPE_CHECKING:
     from piper import PiperVoice
 
+    from sma.settings import Secrets, Settings
+
+log = structlog.get_logger("sma.tts")
+
 STEP = "voiceover"
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"
 
 
 class TTSEngine(Protocol):
@@ -97,6 +104,10 @@ class PiperEngine:
         voice = Path(settings.piper_voice) if settings.piper_voice else None
         return cls(voice_path=voice, length_scale=settings.length_scale)
 
+    @classmethod
+    def from_context(cls, ctx: EngineContext) -> PiperEngine:
+        return cls.from_settings(ctx.settings)
+
     def unavailable_reason(self) -> str | None:
         if not self.voice_path.is_file():
             return f"Piper voice model not found: {self.voice_path}"
@@ -127,27 +138,86 @@ class UnavailableEngine:
         raise RuntimeError(self.reason)
 
 
-ENGINE_FACTORIES: dict[str, Callable[[TTSSettings], TTSEngine]] = {
-    "piper": PiperEngine.from_settings,
+def _xtts(ctx: EngineContext) -> TTSEngine:
+    from sma.services.voices.xtts import XTTSEngine
+
+    return XTTSEngine.from_context(ctx)
+
+
+def _kokoro(ctx: EngineContext) -> TTSEngine:
+    from sma.services.voices.kokoro import KokoroEngine
+
+    return KokoroEngine.from_context(ctx)
+
+
+def _elevenlabs(ctx: EngineContext) -> TTSEngine:
+    from sma.services.voices.elevenlabs import ElevenLabsEngine
+
+    return ElevenLabsEngine.from_context(ctx)
+
+
+def _edge(ctx: EngineContext) -> TTSEngine:
+    from sma.services.voices.edge import EdgeEngine
+
+    return EdgeEngine.from_context(ctx)
+
+
+ENGINE_FACTORIES: dict[str, Callable[[EngineContext], TTSEngine]] = {
+    "xtts": _xtts,
+    "kokoro": _kokoro,
+    "elevenlabs": _elevenlabs,
+    "edge": _edge,
+    "piper": PiperEngine.from_context,
 }
-"""Chain name -> constructor. Later engines (xtts, kokoro, elevenlabs, edge) register here."""
+"""Chain name -> constructor. Constructing is cheap: SDKs and models load on first synthesis."""
 
 
-def build_engines(settings: TTSSettings) -> list[TTSEngine]:
-    """The configured chain as engines, in order, with Piper appended as the offline floor if missing."""
-    engines: list[TTSEngine] = []
-    seen: set[str] = set()
-    for raw in [*settings.chain, "piper"]:
+def chain_names(settings: TTSSettings, project_id: str | None = None) -> list[str]:
+    """The project's chain (`tts.project_chains`) or the default one, normalised, Piper appended as the floor."""
+    configured = settings.project_chains.get(project_id, settings.chain) if project_id else settings.chain
+    names: list[str] = []
+    for raw in [*configured, "piper"]:
         name = raw.strip().lower()
-        if not name or name in seen:
-            continue
-        seen.add(name)
+        if name and name not in names:
+            names.append(name)
+    return names
+
+
+def build_engines(
+    settings: TTSSettings, secrets: Secrets | None = None, project_id: str | None = None
+) -> list[TTSEngine]:
+    """The chain for one project as engines, in order; an unknown name stays in it as unavailable."""
+    ctx = EngineContext(settings=settings, secrets=secrets, project_id=project_id or "default")
+    engines: list[TTSEngine] = []
+    for name in chain_names(settings, project_id):
         factory = ENGINE_FACTORIES.get(name)
-        engines.append(factory(settings) if factory else UnavailableEngine(name))
+        engines.append(factory(ctx) if factory else UnavailableEngine(name))
     return engines
 
 
+class ProjectChains:
+    """Engines per project, built on first use: projects may have their own chain and cloned voice."""
+
+    def __init__(self, settings: TTSSettings, secrets: Secrets | None = None) -> None:
+        self.settings = settings
+        self.secrets = secrets
+        self._chains: dict[str, list[TTSEngine]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, project_id: str) -> list[TTSEngine]:
+        with self._lock:
+            chain = self._chains.get(project_id)
+            if chain is None:
+                chain = self._chains[project_id] = build_engines(self.settings, self.secrets, project_id)
+            return chain
+
+
 # ---------------------------------------------------------------- the service
+
+
+def _better(a: QAReport, b: QAReport) -> bool:
+    """The lower word error rate first (saying the script matters most), then fewer failed checks."""
+    return (a.metrics.get("wer", 0.0), len(a.reasons)) < (b.metrics.get("wer", 0.0), len(b.reasons))
 
 
 class VoiceService:
@@ -156,23 +226,35 @@ class VoiceService:
     def __init__(
         self,
         store: ArtifactStore,
-        engines: list[TTSEngine],
+        engines: list[TTSEngine] | Callable[[str], list[TTSEngine]],
         settings: TTSSettings,
         transcriber: WordRecognizer | None = None,
     ) -> None:
         self.store = store
+        # One chain for every project, or a function giving each project its own (ProjectChains).
         self.engines = engines
         self.settings = settings
-        # Optional reverse transcription: adds a word error rate to QA_TTS (costs a Whisper pass).
+        # Reverse transcription adds the word error rate to QA_TTS. Pass a captions.CachedTranscriber so
+        # the captions step reuses the recognized words instead of running Whisper a second time.
         self.transcriber = transcriber
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, store: ArtifactStore, transcriber: WordRecognizer | None = None
+    ) -> VoiceService:
+        """The worker's service: per-project chains from `tts`, keys from `secrets`."""
+        return cls(store, ProjectChains(settings.tts, settings.secrets), settings.tts, transcriber)
+
+    def engines_for(self, project_id: str) -> list[TTSEngine]:
+        return self.engines(project_id) if callable(self.engines) else self.engines
 
     def cache_key(self, req: VoiceRequest) -> str:
         payload = {
             "request": req.model_dump(mode="json"),
-            "engines": [e.name for e in self.engines],
-            "length_scale": self.settings.length_scale,
-            "piper_voice": self.settings.piper_voice,
-            "wer": self.settings.max_wer if self.transcriber is not None else None,
+            "engines": [e.name for e in self.engines_for(req.project_id)],
+            # Engine and gate settings change the take; TTSSettings holds no secrets.
+            "settings": self.settings.model_dump(mode="json", exclude={"project_chains"}),
+            "wer": self.transcriber is not None,
         }
         return input_key(STEP, payload, version=CACHE_VERSION)
 
@@ -187,50 +269,97 @@ class VoiceService:
                 update={"seconds": round(time.perf_counter() - started, 3), "notes": ["reused from store"]}
             )
         attempts: list[EngineAttempt] = []
-        for engine in self.engines:
-            result = self._try(engine, req.text, attempts)
-            if result is not None:
-                audio_ref, qa = result
-                voice = VoiceResult(
-                    tier=engine.name,
-                    seconds=round(time.perf_counter() - started, 3),
-                    audio=audio_ref,
-                    duration_s=round(wav_duration(audio_ref.path), 3),
-                    attempts=attempts,
-                    qa=qa,
-                )
-                self._remember(key, voice)
-                return voice
+        best: tuple[str, ArtifactRef, QAReport] | None = None
+        for engine in self.engines_for(req.project_id):
+            take = self._try(engine, req.text, attempts)
+            if take is None:
+                continue
+            audio_ref, qa = take
+            if qa.passed:
+                return self._finish(key, engine.name, audio_ref, qa, attempts, started, [])
+            if best is None or _better(qa, best[2]):
+                best = (engine.name, audio_ref, qa)
+        if best is not None:
+            # Every engine spoke but none passed: keep the best take with its failed QA_TTS, so the run
+            # goes on to a human's review (the approval policy sees the failed gate) instead of dying.
+            name, audio_ref, qa = best
+            note = f"no engine passed QA_TTS; kept the best take ({name}) for review"
+            return self._finish(key, name, audio_ref, qa, attempts, started, [note])
         raise VoiceChainError(attempts)
+
+    def _finish(
+        self,
+        key: str,
+        tier: str,
+        audio: ArtifactRef,
+        qa: QAReport,
+        attempts: list[EngineAttempt],
+        started: float,
+        notes: list[str],
+    ) -> VoiceResult:
+        voice = VoiceResult(
+            tier=tier,
+            seconds=round(time.perf_counter() - started, 3),
+            notes=notes,
+            audio=audio,
+            duration_s=round(wav_duration(audio.path), 3),
+            attempts=attempts,
+            qa=qa,
+        )
+        self._remember(key, voice)
+        return voice
 
     # ------------------------------------------------------------ one engine
 
     def _try(self, engine: TTSEngine, text: str, attempts: list[EngineAttempt]) -> tuple[ArtifactRef, QAReport] | None:
-        """Synthesize and gate with one engine; returns (stored audio, QA) or None after recording why."""
+        """Synthesize and gate with one engine, recording the outcome.
+
+        Returns the stored take and its QA report when it passed, or when it failed QA but has speech in
+        it (a candidate for review); None when the engine was skipped, raised, or produced no speech.
+        """
         reason = engine.unavailable_reason()
         if reason is not None:
-            attempts.append(EngineAttempt(engine=engine.name, outcome="skipped", reason=reason))
+            self._record(attempts, engine.name, "skipped", reason)
             return None
         with self.store.staging(".wav") as wav:
             try:
                 engine.synthesize(text, wav)
                 qa = self._qa(wav, text)
             except Exception as exc:
-                attempts.append(
-                    EngineAttempt(engine=engine.name, outcome="failed", reason=f"{type(exc).__name__}: {exc}")
-                )
+                self._record(attempts, engine.name, "failed", f"{type(exc).__name__}: {exc}")
                 return None
             if not qa.passed:
-                attempts.append(EngineAttempt(engine=engine.name, outcome="qa_failed", reason="; ".join(qa.reasons)))
-                return None
-            attempts.append(EngineAttempt(engine=engine.name, outcome="used"))
+                self._record(attempts, engine.name, "qa_failed", "; ".join(qa.reasons))
+                has_speech = qa.metrics.get("trimmed_s", 0.0) > 0
+                return (self.store.put(wav, kind="voice"), qa) if has_speech else None
+            self._record(attempts, engine.name, "used", "")
             return self.store.put(wav, kind="voice"), qa
 
+    @staticmethod
+    def _record(attempts: list[EngineAttempt], engine: str, outcome: str, reason: str) -> None:
+        attempt = EngineAttempt(engine=engine, outcome=outcome, reason=reason[:500])  # type: ignore[arg-type]
+        attempts.append(attempt)
+        log.info("tts engine", engine=engine, outcome=outcome, reason=attempt.reason)
+
     def _qa(self, wav: Path, text: str) -> QAReport:
-        transcript = None
-        if self.transcriber is not None:
-            transcript = " ".join(w.text for w in self.transcriber.words(wav))
-        return check_voice(wav, text, transcript=transcript, max_wer=self.settings.max_wer)
+        """Signal checks first; Whisper (the costly part) is skipped only for a take with no speech at all,
+        so a take saying other words is always reported with its word error rate, not just a rate error."""
+        qa = self._check(wav, text, None)
+        if self.transcriber is None or qa.metrics.get("trimmed_s", 0.0) <= 0:
+            return qa
+        transcript = " ".join(w.text for w in self.transcriber.words(wav))
+        return self._check(wav, text, transcript)
+
+    def _check(self, wav: Path, text: str, transcript: str | None) -> QAReport:
+        return check_voice(
+            wav,
+            text,
+            transcript=transcript,
+            max_wer=self.settings.max_wer,
+            min_wpm=self.settings.min_wpm,
+            max_wpm=self.settings.max_wpm,
+            max_silence_s=self.settings.max_silence_s,
+        )
 
     # ------------------------------------------------------------ idempotency
 

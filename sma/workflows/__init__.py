@@ -1,7 +1,13 @@
 """Temporal workflows only (deterministic); `all_workflows` is what the sma-workflows worker registers."""
 
+import importlib
+
+# Each module lists its workflow classes in `WORKFLOWS`.
+WORKFLOW_MODULES = ("content_pipeline", "analytics", "trends", "scheduler")
+
 
 def all_workflows() -> list[type]:
-    from sma.workflows.content_pipeline import ContentPipelineWorkflow
-
-    return [ContentPipelineWorkflow]
+    classes: list[type] = []
+    for name in WORKFLOW_MODULES:
+        classes += importlib.import_module(f"sma.workflows.{name}").WORKFLOWS
+    return classes

@@ -2,27 +2,42 @@
 
 Deterministic and thin: it orders the steps, keeps the run's status for the `status` query, waits for
 approval, and loops back to the script with feedback on rejection. All work happens in activities.
+
+Since patch `autonomy-policy` (issue 5) the approval step asks the autonomy policy activity (approve, ask
+a human, block), reminds and then parks an undecided run as `expired` (re-openable with `reopen`), reacts
+to `set_autonomy` while waiting, holds an approved video while a publishing guard says no (`recheck`
+wakes it), and keeps one progress message up to date. Runs recorded before the patch replay unchanged.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
     from sma import queues
+    from sma.activities.approval import ApprovalActivities
     from sma.activities.media import MediaActivities
     from sma.activities.notify import NotifyActivities
     from sma.activities.publish import PublishActivities
     from sma.activities.record import RecorderActivities
     from sma.activities.script import ScriptActivities
     from sma.activities.voice import VoiceActivities
+    from sma.models.autonomy import (
+        ApprovalNotice,
+        PolicyRequest,
+        PolicyVerdict,
+        RecheckSignal,
+        ReopenSignal,
+        SetAutonomySignal,
+    )
     from sma.models.common import ArtifactRef, QAReport, StepState
     from sma.models.pipeline import (
         STEPS,
@@ -61,6 +76,12 @@ _MEDIA = RetryPolicy(initial_interval=timedelta(seconds=2), backoff_coefficient=
 _PUBLISH = RetryPolicy(initial_interval=timedelta(seconds=5), backoff_coefficient=2.0,
                        maximum_interval=timedelta(minutes=5), maximum_attempts=8)
 _RECORD = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_attempts=10)
+_ONCE = RetryPolicy(maximum_attempts=1)
+_PATIENT = RetryPolicy(initial_interval=timedelta(seconds=2), backoff_coefficient=2.0,
+                       maximum_interval=timedelta(minutes=1), maximum_attempts=8)
+
+# Every change to the command sequence made by issue 5 (policy, reminders, expiry, holds, progress).
+PATCH_AUTONOMY = "autonomy-policy"
 
 # step -> (task queue, start-to-close, heartbeat timeout or None, retry policy)
 STEP_OPTIONS: dict[str, tuple[str, timedelta, timedelta | None, RetryPolicy]] = {
@@ -75,6 +96,9 @@ STEP_OPTIONS: dict[str, tuple[str, timedelta, timedelta | None, RetryPolicy]] = 
     "render": (queues.CPU, timedelta(minutes=30), timedelta(seconds=15), _MEDIA),
     "check_video": (queues.CPU, timedelta(minutes=10), timedelta(seconds=60), _MEDIA),
     "publish": (queues.WORKFLOWS, timedelta(minutes=10), None, _PUBLISH),
+    "policy": (queues.WORKFLOWS, timedelta(seconds=30), None, _PATIENT),
+    "notify_approval": (queues.WORKFLOWS, timedelta(minutes=2), None, _PATIENT),
+    "progress": (queues.WORKFLOWS, timedelta(seconds=20), None, _ONCE),
 }
 
 
@@ -96,6 +120,21 @@ class ContentPipelineWorkflow:
             steps={name: StepStatus(name=name) for name in STEPS},
         )
         self._decision: Decision | None = None
+        # Issue 5 state: the run's autonomy level, the approval ask and its timers, holds, progress.
+        self._v2 = False
+        self._level = inp.autonomy
+        self._level_changed = False
+        self._recheck = False
+        self._reopened = False
+        self._seq = 0
+        self._asked_at: datetime | None = None
+        self._reminded = False
+        self._reminder_s = 0.0
+        self._expiry_s = 0.0
+        self._script: Script | None = None
+        self._progress_dirty = False
+        self._finished = False
+        self._progress_task: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------ signals and query
 
@@ -106,6 +145,24 @@ class ContentPipelineWorkflow:
     @workflow.signal
     def reject(self, sig: RejectSignal) -> None:
         self._decide(Decision(round=sig.round, approved=False, by=sig.by, feedback=sig.feedback.strip()))
+
+    @workflow.signal
+    def set_autonomy(self, sig: SetAutonomySignal) -> None:
+        """A new level for this run; a waiting run asks the policy again (switching down never un-publishes)."""
+        workflow.logger.info("autonomy %s -> %s by %s (%s)", self._level, sig.level, sig.by, sig.source)
+        self._level = sig.level
+        self._status.autonomy = sig.level
+        self._level_changed = True
+
+    @workflow.signal
+    def recheck(self, sig: RecheckSignal) -> None:
+        """A guard changed (resume, limits): a held run asks the policy again now."""
+        self._recheck = True
+
+    @workflow.signal
+    def reopen(self, sig: ReopenSignal) -> None:
+        if self._status.state == RunState.EXPIRED:
+            self._reopened = True
 
     @workflow.query
     def status(self, _: StatusQuery | None = None) -> PipelineStatus:
@@ -123,13 +180,26 @@ class ContentPipelineWorkflow:
 
     @workflow.run
     async def run(self, inp: PipelineInput) -> PipelineResult:
+        self._v2 = workflow.patched(PATCH_AUTONOMY)
+        if self._v2:
+            self._progress_task = asyncio.create_task(self._progress_pump())
         try:
-            return await self._produce(inp)
+            result = await self._produce(inp)
         except StepFailed as exc:
             self._status.state = RunState.FAILED
             self._status.error = str(exc)
             await self._record()
+            await self._finish_progress()
             raise ApplicationError(str(exc), type="StepFailed", non_retryable=True) from exc
+        except asyncio.CancelledError:
+            if self._v2:
+                self._status.state = RunState.CANCELLED
+                self._status.current_step = ""
+                await self._record()
+                await self._finish_progress()
+            raise
+        await self._finish_progress()
+        return result
 
     async def _produce(self, inp: PipelineInput) -> PipelineResult:
         run_id = self._status.workflow_id
@@ -140,6 +210,7 @@ class ContentPipelineWorkflow:
         for round_no in range(1, inp.max_rounds + 1):
             self._begin_round(round_no)
             script = await self._write_script(inp, feedback, media.context)
+            self._script = script
             await self._notify("script", f"Script for '{script.title}' (round {round_no}):\n{script.narration()}")
             video = await self._make_video(inp, script)
             decision = await self._approval(round_no)
@@ -218,6 +289,8 @@ class ContentPipelineWorkflow:
         return render
 
     async def _approval(self, round_no: int) -> Decision:
+        if self._v2:
+            return await self._approval_v2(round_no)
         step = self._status.steps["approval"]
         self._mark_running(step, "approval")
         all_passed = all(q.passed for q in self._status.qa)  # one report per gate: the latest
@@ -238,6 +311,197 @@ class ContentPipelineWorkflow:
         self._mark_done(step, 0.0)
         return decision
 
+    # ------------------------------------------------------------ approval with the autonomy policy (v2)
+
+    async def _approval_v2(self, round_no: int) -> Decision:
+        step = self._status.steps["approval"]
+        self._mark_running(step, "approval")
+        decision = await self._decide_round(round_no)
+        if decision.approved:
+            decision = await self._publish_gate(round_no, decision)
+        self._status.state = RunState.RUNNING
+        step.tier = "auto" if decision.auto else "human"
+        verb = "approved" if decision.approved else "rejected"
+        step.notes = [f"{verb} by {decision.by}", *step.notes[:3]]
+        self._mark_done(step, 0.0)
+        return decision
+
+    async def _decide_round(self, round_no: int) -> Decision:
+        """Ask the policy; when it wants a human, ask one, remind, expire, and re-ask on a level change."""
+        phase = "ask"
+        while True:
+            verdict = await self._policy("approval", auto=False)
+            if verdict.verdict == "approve":
+                decision = Decision(round=round_no, approved=True, by=f"autonomy:{verdict.level}", auto=True)
+                self._status.steps["approval"].notes = list(verdict.reasons)
+                if phase != "ask":  # a level change released a run that was waiting for a person
+                    await self._notify_decided(decision)
+                return decision
+            if phase == "ask":
+                await self._ask_human(round_no, verdict)
+                phase = "waiting"
+            outcome = await (self._wait_for_human() if phase == "waiting" else self._wait_for_reopen())
+            if outcome == "decided":
+                assert self._decision is not None
+                self._status.state = RunState.RUNNING  # a second decision for this round is now refused
+                await self._notify_decided(self._decision)
+                return self._decision
+            if outcome == "expired":
+                phase = "expired"
+                self._status.state = RunState.EXPIRED
+                await self._record()
+                await self._notify("expired", f"'{self._status.title}' expired without a decision; "
+                                   "the video is kept as a draft.", approval=self._notice(round_no, verdict))
+            elif outcome == "reopened":
+                phase = "ask"
+            # "level": ask the policy again with the new level
+
+    async def _ask_human(self, round_no: int, verdict: PolicyVerdict) -> None:
+        self._seq += 1
+        self._reopened = False
+        self._reminded = False
+        self._asked_at = workflow.now()
+        self._status.state = RunState.AWAITING_APPROVAL
+        step = self._status.steps["approval"]
+        step.tier = "human"
+        step.notes = list(verdict.reasons)
+        await self._record()
+        await self._notify("approval", f"'{self._status.title}' is ready for approval (round {round_no}).",
+                           video=self._status.artifacts.get("video"), approval=self._notice(round_no, verdict))
+
+    async def _wait_for_human(self) -> str:
+        """'decided', 'level' (the autonomy level changed) or 'expired'; sends the reminder on the way."""
+        def ready() -> bool:
+            return self._decision is not None or self._level_changed
+
+        while True:
+            deadline, is_reminder = self._next_deadline()
+            if deadline is None:
+                await workflow.wait_condition(ready)
+            else:
+                remaining = (deadline - workflow.now()).total_seconds()
+                if remaining > 0:
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await workflow.wait_condition(ready, timeout=remaining)
+            if ready():
+                return "decided" if self._decision is not None else "level"
+            if not is_reminder:
+                return "expired"
+            self._reminded = True
+            await self._notify("reminder", f"Reminder: '{self._status.title}' is still waiting for your decision "
+                               f"(round {self._status.round}).", approval=self._notice(self._status.round, None))
+
+    def _next_deadline(self) -> tuple[datetime | None, bool]:
+        """The next timer of the current ask: the reminder (once), then the expiry; (None, False) = none."""
+        assert self._asked_at is not None
+        expiry = self._asked_at + timedelta(seconds=self._expiry_s) if self._expiry_s > 0 else None
+        if not self._reminded and self._reminder_s > 0 and (expiry is None or self._reminder_s < self._expiry_s):
+            return self._asked_at + timedelta(seconds=self._reminder_s), True
+        return expiry, False
+
+    async def _wait_for_reopen(self) -> str:
+        await workflow.wait_condition(lambda: self._reopened or self._level_changed)
+        return "reopened" if self._reopened else "level"
+
+    async def _publish_gate(self, round_no: int, decision: Decision) -> Decision:
+        """The last check before publishing: the kill switch always; quiet hours and caps for automatic
+        approvals. A held run waits for the guard to clear (timer or `recheck`), never fails."""
+        held = False
+        while True:
+            self._recheck = False
+            verdict = await self._policy("publish", auto=decision.auto)
+            if verdict.verdict == "approve":
+                return decision
+            if verdict.verdict == "ask":  # the level went down after an automatic approval
+                decision = await self._decide_round(round_no)
+                if not decision.approved:
+                    return decision
+                continue
+            self._status.state = RunState.HELD
+            self._status.steps["approval"].notes = [f"held: {r}" for r in verdict.reasons]
+            await self._record()
+            if not held:
+                held = True
+                await self._notify("held", f"'{self._status.title}' is approved but held: "
+                                   + "; ".join(verdict.reasons), approval=self._notice(round_no, verdict))
+            with contextlib.suppress(asyncio.TimeoutError):
+                await workflow.wait_condition(lambda: self._recheck or self._level_changed,
+                                              timeout=max(verdict.retry_after_s, 1.0))
+
+    async def _policy(self, stage: str, auto: bool) -> PolicyVerdict:
+        """Ask the autonomy policy; if it cannot answer, ask a human (approval) or hold (publish)."""
+        self._level_changed = False
+        req = PolicyRequest(project_id=self._inp.project_id, run_id=self._status.workflow_id,
+                            round=self._status.round, stage=stage, level=self._level, auto=auto,  # type: ignore[arg-type]
+                            qa=list(self._status.qa), title=self._status.title, summary=self._inp.topic.summary,
+                            platforms=list(self._inp.platforms))
+        requested = self._level
+        try:
+            verdict: PolicyVerdict = await self._activity("policy", ApprovalActivities.approval_policy, req)
+        except ActivityError as exc:
+            if _is_cancel(exc):
+                raise asyncio.CancelledError() from exc
+            reason = f"the autonomy policy could not answer: {_cause(exc)}"
+            workflow.logger.warning(reason)
+            if stage == "approval":
+                return PolicyVerdict(verdict="ask", level=self._level, reasons=[reason],
+                                     reminder_s=self._reminder_s, expiry_s=self._expiry_s)
+            return PolicyVerdict(verdict="block", level=self._level, reasons=[reason], retry_after_s=300)
+        if verdict.level != requested and not self._level_changed:  # capped or fell back; a newer signal wins
+            self._level = verdict.level
+            self._status.autonomy = verdict.level
+        self._reminder_s, self._expiry_s = verdict.reminder_s, verdict.expiry_s
+        return verdict
+
+    def _notice(self, round_no: int, verdict: PolicyVerdict | None) -> ApprovalNotice:
+        return ApprovalNotice(
+            round=round_no, seq=self._seq, title=self._status.title,
+            script=self._script.narration() if self._script else "", qa=list(self._status.qa),
+            platforms=list(self._inp.platforms), reasons=list(verdict.reasons) if verdict else [],
+            level=self._level)
+
+    async def _notify_decided(self, decision: Decision) -> None:
+        notice = self._notice(decision.round, None)
+        notice.approved, notice.by, notice.feedback = decision.approved, decision.by, decision.feedback
+        verb = "approved" if decision.approved else "rejected"
+        await self._notify("decided", f"'{self._status.title}' round {decision.round} {verb} by {decision.by}.",
+                           approval=notice)
+
+    # ------------------------------------------------------------ progress message (v2)
+
+    async def _progress_pump(self) -> None:
+        """Sends the progress text whenever it changed, one notice at a time, so edits never overtake each
+        other and a slow chat never slows the pipeline down."""
+        last = ""
+        while True:
+            await workflow.wait_condition(lambda: self._progress_dirty or self._finished)
+            self._progress_dirty = False
+            text = self._progress_text()
+            if text != last:
+                last = text
+                await self._notify("progress", text)
+            if self._finished and not self._progress_dirty:
+                return
+
+    async def _finish_progress(self) -> None:
+        if self._progress_task is None:
+            return
+        self._finished = True
+        await self._progress_task
+
+    def _progress_text(self) -> str:
+        marks = {StepState.DONE: "✓", StepState.RUNNING: "…", StepState.SKIPPED: "-",
+                 StepState.FAILED: "✗", StepState.PENDING: "·"}
+        lines = [f"{self._status.title} (round {self._status.round})"]
+        for step in self._status.steps.values():
+            detail = f" [{step.tier}]" if step.tier else ""
+            timing = f" {step.seconds:.1f}s" if step.state == StepState.DONE and step.seconds else ""
+            lines.append(f"{marks[step.state]} {step.name.replace('_', ' ')}{detail}{timing}")
+        lines.append(f"state: {self._status.state.value}" + (f" ({self._status.error})" if self._status.error else ""))
+        return "\n".join(lines)
+
+    # ------------------------------------------------------------ publish
+
     async def _publish(self, inp: PipelineInput, script: Script, video: RenderResult) -> PipelineResult:
         step = self._status.steps["publish"]
         self._mark_running(step, "publish")
@@ -257,6 +521,11 @@ class ContentPipelineWorkflow:
             self._status.error = "no platform accepted the video: " + "; ".join(step.notes)
         self._status.current_step = ""
         await self._record()
+        if self._v2:
+            lines = [f"{p.platform}: {p.status} {p.url or p.reason}".strip() for p in posts]
+            await self._notify("published" if published else "failed",
+                               f"'{self._status.title}' " + ("published" if published else "was not published")
+                               + ":\n" + "\n".join(lines))
         return self._result(video.video)
 
     # ------------------------------------------------------------ step plumbing
@@ -268,6 +537,8 @@ class ContentPipelineWorkflow:
         try:
             result = await self._activity(name, method, arg)
         except ActivityError as exc:
+            if self._v2 and _is_cancel(exc):
+                raise asyncio.CancelledError() from exc
             step.state = StepState.FAILED if required else StepState.SKIPPED
             step.error = _cause(exc)
             step.finished_at = workflow.now().isoformat()
@@ -292,13 +563,17 @@ class ContentPipelineWorkflow:
             method, arg, task_queue=queue + self._inp.queue_suffix, start_to_close_timeout=timeout,
             heartbeat_timeout=heartbeat, retry_policy=retry)
 
-    async def _notify(self, kind: str, text: str, video: ArtifactRef | None = None) -> None:
+    async def _notify(self, kind: str, text: str, video: ArtifactRef | None = None,
+                      approval: ApprovalNotice | None = None) -> None:
         """Best effort: a notification that cannot be delivered never stops the run."""
         req = NotifyRequest(project_id=self._inp.project_id, run_id=self._status.workflow_id, kind=kind,
-                            text=text, video=video)
+                            text=text, video=video, approval=approval)
+        option = {"progress": "progress", "approval": "notify_approval"}.get(kind, "notify") if self._v2 else "notify"
         try:
-            result = await self._activity("notify", NotifyActivities.notify, req)
+            result = await self._activity(option, NotifyActivities.notify, req)
         except ActivityError as exc:
+            if self._v2 and _is_cancel(exc):
+                raise asyncio.CancelledError() from exc
             workflow.logger.warning("notify %s failed: %s", kind, _cause(exc))
             return
         if kind == "script":
@@ -307,6 +582,7 @@ class ContentPipelineWorkflow:
             self._mark_done(step, result.seconds)
 
     async def _record(self) -> None:
+        self._progress_dirty = True
         record = RunRecord(status=self._status, topic=self._inp.topic, platforms=self._inp.platforms)
         await workflow.execute_local_activity_method(
             RecorderActivities.record_run, record, start_to_close_timeout=timedelta(seconds=30),
@@ -318,6 +594,7 @@ class ContentPipelineWorkflow:
         step.started_at = step.started_at or workflow.now().isoformat()
         step.error = ""
         self._status.current_step = name
+        self._progress_dirty = True  # the progress message shows what is running now
 
     def _mark_done(self, step: StepStatus, seconds: float) -> None:
         step.state = StepState.DONE
@@ -333,6 +610,14 @@ class ContentPipelineWorkflow:
     def _result(self, video: ArtifactRef | None) -> PipelineResult:
         return PipelineResult(workflow_id=self._status.workflow_id, state=self._status.state, video=video,
                               posts=self._status.posts, rounds=self._status.round, status=self._status)
+
+
+def _is_cancel(exc: ActivityError) -> bool:
+    """The activity ended because the workflow was cancelled (/cancel), not because it failed."""
+    return isinstance(exc.cause, CancelledError)
+
+
+WORKFLOWS = [ContentPipelineWorkflow]
 
 
 def _cause(exc: BaseException) -> str:

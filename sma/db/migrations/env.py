@@ -12,7 +12,14 @@ from typing import Any
 from alembic import context
 from sqlmodel import SQLModel
 
-from sma.db import tables_autonomy, tables_llm, tables_publishing  # noqa: F401  (register their tables)
+from sma.db import (  # noqa: F401  (importing registers their tables)
+    tables_autonomy,
+    tables_dashboard,
+    tables_llm,
+    tables_media,
+    tables_publishing,
+    tables_trends,
+)
 from sma.db.engine import make_sync_engine, sync_url
 from sma.db.tables import UTCDateTime  # importing the module registers every table on SQLModel.metadata
 

@@ -1,1 +1,1 @@
-"""Metrics collection and engagement scores."""
+"""Analytics: metrics at checkpoints after publishing, engagement rate and viral score, `sma stats`."""

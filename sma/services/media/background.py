@@ -1,9 +1,16 @@
-"""Procedural background: a slow animated gradient with soft bokeh, drawn small as a seamless loop.
+"""Step 7: the background. Stock footage from Pexels, fresh per project, else a procedural loop.
 
-Why this shape: the renderer loops the clip (`-stream_loop -1`) and scales it to 1080x1920, so we only
-draw and encode one short loop at a quarter of the output size. Frames come from numpy (a few
-vectorised operations per frame, no per-pixel expressions) and are piped straight into one libx264
-encode. Every motion term has a whole number of cycles per loop, so the last frame flows into the first.
+Chain (`media.visuals.backgrounds`): `pexels` needs an API key; it searches portrait clips, skips any
+clip used by the project's last N videos (recorded in `media_background_uses`), downloads the smallest
+rendition that is tall enough and normalises it once (cropped to 9:16, scaled to `stock_height`, the
+output frame rate, no audio) so the render decodes little. Any failure hands over to the procedural
+tier, which always works offline.
+
+Procedural background: a slow animated gradient with soft bokeh, drawn small as a seamless loop. The
+renderer loops the clip (`-stream_loop -1`) and scales it to 1080x1920, so we only draw and encode one
+short loop at a quarter of the output size. Frames come from numpy (a few vectorised operations per
+frame, no per-pixel expressions) and are piped straight into one libx264 encode. Every motion term has
+a whole number of cycles per loop, so the last frame flows into the first.
 """
 
 from __future__ import annotations
@@ -13,16 +20,24 @@ import hashlib
 import math
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
+import httpx
 import numpy as np
+import structlog
 
+from sma.models.common import ArtifactRef
 from sma.models.pipeline import BackgroundRequest, BackgroundResult
 from sma.services.artifacts import ArtifactStore, input_key
-from sma.services.media.ffmpeg import FFmpeg
+from sma.services.media.ffmpeg import FFmpeg, FFmpegError
+from sma.services.media.pexels import PexelsClient, PexelsError, StockClip
+from sma.services.media.usage import BackgroundUsage, Pick
 from sma.settings import MediaSettings
 
+log = structlog.get_logger("sma.media.background")
 LOOP_SECONDS = 10.0
 VERSION = "1"
+STOCK_VERSION = "1"
 
 # Dark, saturated three-stop palettes (hex); white captions stay readable on all of them.
 PALETTES: tuple[tuple[str, str, str], ...] = (
@@ -38,29 +53,130 @@ PALETTES: tuple[tuple[str, str, str], ...] = (
 
 
 class BackgroundService:
-    def __init__(self, store: ArtifactStore, ffmpeg: FFmpeg, settings: MediaSettings) -> None:
+    def __init__(
+        self, store: ArtifactStore, ffmpeg: FFmpeg, settings: MediaSettings,
+        stock: PexelsClient | None = None, usage: BackgroundUsage | None = None,
+    ) -> None:  # fmt: skip
         self.store = store
         self.ffmpeg = ffmpeg
         self.settings = settings
+        self.stock = stock
+        self.usage = usage
 
     def make(self, req: BackgroundRequest) -> BackgroundResult:
-        """One loop per (seed, size, fps): a retry or a later run with the same seed reuses the file."""
+        """The first tier of the chain that yields a clip; procedural is always the last resort."""
         started = time.perf_counter()
+        notes: list[str] = []
+        result: BackgroundResult | None = None
+        if "pexels" in self.settings.visuals.backgrounds:
+            result = self._stock(req, notes)
+        if result is None:
+            result = self._procedural(req, notes)
+            self._record(req, Pick("procedural"))
+        return result.model_copy(update={"seconds": round(time.perf_counter() - started, 3)})
+
+    # ------------------------------------------------------------ stock footage
+
+    def _stock(self, req: BackgroundRequest, notes: list[str]) -> BackgroundResult | None:
+        if self.stock is None:
+            notes.append("pexels: skipped (no pexels_api_key in the secrets)")
+            return None
+        earlier = self.usage.pick_for(req.project_id, req.run_id) if self.usage else None
+        if earlier is not None and earlier.provider != "pexels":
+            notes.append(f"pexels: skipped (this run already has a {earlier.provider} background)")
+            return None
+        try:
+            clip = _clip_of(earlier) if earlier is not None else self._choose(req, notes)
+            if clip is None:
+                return None
+            ref = self._normalised(clip, req)
+        except (PexelsError, httpx.HTTPError, FFmpegError, OSError) as exc:
+            log.warning("stock background failed", error=str(exc), project=req.project_id)
+            notes.append(f"pexels: failed ({exc})")
+            return None
+        query = earlier.query if earlier is not None else self.query(req)
+        self._record(req, Pick("pexels", clip.id, query, clip.file_url, clip.page_url, clip.author))
+        notes.append(f"pexels clip {clip.id} by {clip.author or 'unknown'} ({clip.page_url or clip.file_url})")
+        return BackgroundResult(video=ref, loop=True, tier="pexels", notes=notes)
+
+    def query(self, req: BackgroundRequest) -> str:
+        """The request's words, else one of the configured queries, picked by the seed (varies per video)."""
+        if req.query.strip():
+            return req.query.strip()
+        queries = self.settings.visuals.pexels_queries or ["abstract background"]
+        digest = hashlib.sha256((req.seed or req.run_id).encode()).digest()
+        return queries[digest[0] % len(queries)]
+
+    def _choose(self, req: BackgroundRequest, notes: list[str]) -> StockClip | None:
+        """The most relevant clip not used by the project's last N videos, over a few result pages."""
+        assert self.stock is not None
+        v = self.settings.visuals
+        recent = self.usage.recent_clips(req.project_id, v.freshness_videos, req.run_id) if self.usage else set()
+        if self.usage is None:
+            notes.append("pexels: freshness not tracked (no database)")
+        query = self.query(req)
+        for page in range(1, v.pexels_max_pages + 1):
+            clips = self.stock.search(query, page, min_height=v.stock_height)
+            fresh = [c for c in clips if c.id not in recent]
+            if fresh:
+                return fresh[0]
+            if not clips:
+                break
+        notes.append(f"pexels: no clip for {query!r} that the last {v.freshness_videos} videos did not use")
+        return None
+
+    def _normalised(self, clip: StockClip, req: BackgroundRequest) -> ArtifactRef:
+        """The clip cropped to 9:16 at `stock_height`, at the output frame rate, as long as the video needs."""
+        s, v = self.settings, self.settings.visuals
+        height = _even(v.stock_height)
+        width = _even(height * s.width / s.height)
+        length = round(max(LOOP_SECONDS, req.duration_s + 1.0), 1)
+        inputs = {"clip": clip.id, "file": clip.file_url, "size": [width, height], "fps": s.fps, "length": length}
+        key = input_key("stock_background", inputs, version=STOCK_VERSION)
+        ref = self.store.lookup(key)
+        if ref is not None:
+            return ref
+        with self.store.staging(".mp4") as raw, self.store.staging(".mp4") as out:
+            assert self.stock is not None
+            self.stock.download(clip, raw)
+            video = (f"scale={width}:{height}:force_original_aspect_ratio=increase:flags=bicubic,"
+                     f"crop={width}:{height},fps={s.fps},format=yuv420p,setsar=1")  # fmt: skip
+            gop = str(2 * s.fps)
+            self.ffmpeg.run([
+                "-loglevel", "error", "-i", str(raw), "-t", f"{length:.1f}", "-vf", video, "-an",
+                "-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-g", gop, "-keyint_min", gop,
+                "-threads", str(s.threads), "-movflags", "+faststart", str(out),
+            ], duration_s=min(length, clip.duration_s or length), timeout=600)  # fmt: skip
+            return self.store.put(out, kind="background", key=key)
+
+    def _record(self, req: BackgroundRequest, pick: Pick) -> None:
+        if self.usage is None:
+            return
+        try:
+            self.usage.record(req.project_id, req.run_id, pick)
+        except Exception as exc:  # best effort: a database hiccup must not cost the video its background
+            log.warning("background use not recorded", error=str(exc), project=req.project_id)
+
+    # ------------------------------------------------------------ procedural
+
+    def _procedural(self, req: BackgroundRequest, notes: list[str]) -> BackgroundResult:
+        """One loop per (seed, size, fps): a retry or a later run with the same seed reuses the file."""
         key = input_key("background", self._key_inputs(req), version=VERSION)
         ref = self.store.lookup(key)
-        notes = ["reused"] if ref else []
-        if ref is None:
+        if ref is not None:
+            notes.append("reused")
+        else:
             with self.store.staging(".mp4") as path:
                 self._encode(req.seed or req.project_id, path)
                 ref = self.store.put(path, kind="background", key=key)
-        return BackgroundResult(
-            video=ref, loop=True, tier="procedural", seconds=round(time.perf_counter() - started, 3), notes=notes
-        )
+        return BackgroundResult(video=ref, loop=True, tier="procedural", notes=notes)
 
     def _key_inputs(self, req: BackgroundRequest) -> dict[str, object]:
+        """Everything that shapes the pixels. Not run_id (another run with the same seed reuses the loop),
+        not duration_s (the loop length is fixed; the renderer loops it to any length) and not query."""
         s = self.settings
         return {
-            **req.model_dump(mode="json", exclude={"run_id"}),
+            **req.model_dump(mode="json", exclude={"run_id", "duration_s", "query"}),
             "size": self.size(),
             "fps": s.fps,
             "loop_s": LOOP_SECONDS,
@@ -71,7 +187,7 @@ class BackgroundService:
         scale = max(1, self.settings.background_scale)
         return _even(self.settings.width / scale), _even(self.settings.height / scale)
 
-    def _encode(self, seed: str, path) -> None:  # type: ignore[no-untyped-def]
+    def _encode(self, seed: str, path: Path) -> None:
         width, height = self.size()
         frames = round(LOOP_SECONDS * self.settings.fps)
         scene = Scene(seed, width, height, frames)
@@ -84,6 +200,12 @@ class BackgroundService:
             "-threads", str(self.settings.threads), "-movflags", "+faststart", "-an", str(path),
         ]  # fmt: skip
         self.ffmpeg.run(args, feed=scene.frames())
+
+
+def _clip_of(pick: Pick) -> StockClip:
+    """The clip a previous attempt of this run chose, fetched again from its recorded rendition."""
+    return StockClip(id=pick.clip_id, duration_s=0.0, width=0, height=0, file_url=pick.file_url,
+                     page_url=pick.page_url, author=pick.author)  # fmt: skip
 
 
 class Scene:
@@ -134,8 +256,20 @@ class Scene:
 class _Bokeh:
     """A soft disc on a closed Lissajous path (whole cycles per loop, so the loop is seamless)."""
 
-    def __init__(self, cx: float, cy: float, ax: float, ay: float, kx: int, ky: int, px: float, py: float,
-                 radius: float, alpha: float, stop: int) -> None:
+    def __init__(
+        self,
+        cx: float,
+        cy: float,
+        ax: float,
+        ay: float,
+        kx: int,
+        ky: int,
+        px: float,
+        py: float,
+        radius: float,
+        alpha: float,
+        stop: int,
+    ) -> None:
         self.cx, self.cy, self.ax, self.ay = cx, cy, ax, ay
         self.kx, self.ky, self.px, self.py = kx, ky, px, py
         self.radius, self.alpha, self.stop = radius, alpha, stop

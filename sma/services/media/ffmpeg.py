@@ -10,18 +10,24 @@ the work it was started for.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import os
 import queue
+import signal
 import subprocess
+import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from fractions import Fraction
 from pathlib import Path
+from typing import IO, Any
 
 from pydantic import BaseModel
 
 STDERR_TAIL = 20
+_PR_SET_PDEATHSIG = 1
 _POLL_S = 0.25
 
 
@@ -100,6 +106,7 @@ class FFmpeg:
             stdin=subprocess.PIPE if feed is not None else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
+            preexec_fn=_die_with_parent(),
         )
         stderr: deque[str] | list[str] = [] if keep_all else deque(maxlen=STDERR_TAIL)
         fractions: queue.SimpleQueue[float] = queue.SimpleQueue()
@@ -113,7 +120,7 @@ class FFmpeg:
         try:
             if feed is not None:
                 _feed(proc, feed, fractions, on_progress, deadline)
-            while proc.poll() is None or not fractions.empty():
+            while proc.poll() is None or readers[0].is_alive() or not fractions.empty():
                 _check_deadline(deadline)
                 try:
                     fraction = fractions.get(timeout=_POLL_S)
@@ -172,8 +179,24 @@ class FFmpeg:
 
     def _try_encode(self, name: str) -> bool:
         # The static build lists NVENC even with no GPU or driver; only a real encode tells.
-        cmd = [self.binary, "-hide_banner", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
-               "color=black:size=256x256:rate=30", "-frames:v", "1", "-c:v", name, "-f", "null", "-"]
+        cmd = [
+            self.binary,
+            "-hide_banner",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "color=black:size=256x256:rate=30",
+            "-frames:v",
+            "1",
+            "-c:v",
+            name,
+            "-f",
+            "null",
+            "-",
+        ]
         try:
             return subprocess.run(cmd, capture_output=True, timeout=30, check=False).returncode == 0
         except (OSError, subprocess.TimeoutExpired):
@@ -206,13 +229,13 @@ def probe(path: Path | str) -> MediaInfo:
     return info
 
 
-def _stream_seconds(stream) -> float:  # type: ignore[no-untyped-def]
+def _stream_seconds(stream: Any) -> float:
     if stream.duration is None or stream.time_base is None:
         return 0.0
     return float(stream.duration * stream.time_base)
 
 
-def _fill_video(info: MediaInfo, stream) -> None:  # type: ignore[no-untyped-def]
+def _fill_video(info: MediaInfo, stream: Any) -> None:
     ctx = stream.codec_context
     rate = stream.average_rate or stream.guessed_rate or stream.base_rate
     info.has_video = True
@@ -223,7 +246,7 @@ def _fill_video(info: MediaInfo, stream) -> None:  # type: ignore[no-untyped-def
     info.video_duration_s = _stream_seconds(stream)
 
 
-def _fill_audio(info: MediaInfo, stream) -> None:  # type: ignore[no-untyped-def]
+def _fill_audio(info: MediaInfo, stream: Any) -> None:
     ctx = stream.codec_context
     info.has_audio = True
     info.audio_codec = ctx.name or ""
@@ -235,7 +258,7 @@ def _fill_audio(info: MediaInfo, stream) -> None:  # type: ignore[no-untyped-def
 # ---------------------------------------------------------------- process plumbing
 
 
-def _read_progress(stream, duration_s: float | None, out: queue.SimpleQueue[float]) -> None:  # type: ignore[no-untyped-def]
+def _read_progress(stream: IO[bytes], duration_s: float | None, out: queue.SimpleQueue[float]) -> None:
     """Turn `-progress` key=value lines into fractions; 1.0 on `progress=end`."""
     for raw in iter(stream.readline, b""):
         key, _, value = raw.decode(errors="replace").strip().partition("=")
@@ -246,7 +269,7 @@ def _read_progress(stream, duration_s: float | None, out: queue.SimpleQueue[floa
     stream.close()
 
 
-def _read_lines(stream, sink: deque[str] | list[str]) -> None:  # type: ignore[no-untyped-def]
+def _read_lines(stream: IO[bytes], sink: deque[str] | list[str]) -> None:
     for raw in iter(stream.readline, b""):
         sink.append(raw.decode(errors="replace").rstrip())
     stream.close()
@@ -272,6 +295,30 @@ def _feed(
     finally:
         with contextlib.suppress(BrokenPipeError, OSError):
             proc.stdin.close()
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A child hook that makes Linux kill ffmpeg when the worker dies (even by SIGKILL).
+
+    ffmpeg ignores SIGPIPE, so an orphan would encode to the end; `_reap` covers every exit the worker
+    lives through, this covers the ones it does not. libc is resolved here, in the parent, so the child
+    only makes one system call between fork and exec. The signal follows the thread that started the
+    child, which is the one that waits for it.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def hook() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return hook
 
 
 def _check_deadline(deadline: float | None) -> None:

@@ -1,17 +1,23 @@
-"""Step 8 (CPU tier): code cards drawn with Pygments + Pillow, timed to the beat that talks about them.
+"""Step 8: code cards, diagrams and generated pictures, timed to the beat that talks about them and
+placed by the layout engine (never over captions or a platform's buttons).
 
-Why Pillow and not Pygments' ImageFormatter: we want an editor look (title bar, dots, rounded card,
-shadow) and a font size that fits the card to the safe zone, which the formatter cannot do.
+Why Pillow and not Pygments' ImageFormatter for code: we want an editor look (title bar, dots, rounded
+card, shadow) and a font size that fits the card to the overlay region, which the formatter cannot do.
+Diagrams come from the Mermaid CLI (diagrams.py), pictures from the generation chain (imagegen.py).
 """
 
 from __future__ import annotations
 
 import difflib
+import hashlib
+import io
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from pygments import lex
@@ -22,18 +28,20 @@ from pygments.token import Token
 from pygments.util import ClassNotFound
 
 import sma
-from sma.models.common import Word
+from sma.models.common import ArtifactRef, Word
 from sma.models.pipeline import Beat, ImagesRequest, ImagesResult, Overlay
 from sma.services.artifacts import ArtifactStore, input_key
+from sma.services.media.diagrams import DiagramError, DiagramRenderer, Theme, background_luma, panel, theme_for
+from sma.services.media.imagegen import ImageGenChain, build_chain
+from sma.services.media.layout import Layout, layout_for
+from sma.settings import MediaSettings
 
 FONTS = Path(sma.__file__).resolve().parent.parent / "assets" / "fonts"
 MONO_FONT = FONTS / "DejaVuSansMono.ttf"
 UI_FONT = FONTS / "DejaVuSans-Bold.ttf"
 
-FRAME_WIDTH = 1080
-OVERLAY_TOP = 300  # upper-middle safe zone; captions sit around y 1250-1500
 MIN_OVERLAY_S = 1.5
-VERSION = "1"
+VERSION = "2"
 
 BG = (39, 40, 34)  # Monokai background
 TITLE_BG = (30, 31, 28)
@@ -125,12 +133,14 @@ def _draw_shadow(image: Image.Image, card: tuple[int, int, int, int], spread: in
     image.paste(Image.new("RGBA", image.size, (0, 0, 0, 255)), (0, 0), blurred)
 
 
-def _draw_title(draw: ImageDraw.ImageDraw, card: tuple[int, int, int, int], layout: _Layout, radius: int,
-                name: str) -> None:
+def _draw_title(
+    draw: ImageDraw.ImageDraw, card: tuple[int, int, int, int], layout: _Layout, radius: int, name: str
+) -> None:
     x0, y0, x1, _ = card
     h = layout.title_h
-    draw.rounded_rectangle((x0, y0, x1, y0 + h), radius=radius, fill=(*TITLE_BG, 255), corners=(True, True,
-                                                                                                   False, False))
+    draw.rounded_rectangle(
+        (x0, y0, x1, y0 + h), radius=radius, fill=(*TITLE_BG, 255), corners=(True, True, False, False)
+    )
     r = max(6, h // 7)
     for i, colour in enumerate(DOTS):
         cx = x0 + layout.pad + r + i * (3 * r)
@@ -139,16 +149,22 @@ def _draw_title(draw: ImageDraw.ImageDraw, card: tuple[int, int, int, int], layo
     draw.text(((x0 + x1) // 2, y0 + h // 2), name, font=font, fill=(200, 200, 190, 255), anchor="mm")
 
 
-def _draw_code(draw: ImageDraw.ImageDraw, lines: list[str], language: str, card: tuple[int, int, int, int],
-               layout: _Layout) -> None:
+def _draw_code(
+    draw: ImageDraw.ImageDraw, lines: list[str], language: str, card: tuple[int, int, int, int], layout: _Layout
+) -> None:
     font = _mono(layout.size)
     style = get_style_by_name("monokai")
     left = card[0] + layout.pad
     top = card[1] + layout.title_h + layout.pad
     for row, tokens in enumerate(_token_lines("\n".join(lines), language)):
         y = top + row * layout.line_h
-        draw.text((left + layout.gutter - layout.char_w * 1.5, y), str(row + 1), font=font,
-                  fill=(*GUTTER_FG, 255), anchor="ra")
+        draw.text(
+            (left + layout.gutter - layout.char_w * 1.5, y),
+            str(row + 1),
+            font=font,
+            fill=(*GUTTER_FG, 255),
+            anchor="ra",
+        )
         x = left + layout.gutter
         for ttype, text in tokens:
             colour = _colour(style, ttype)
@@ -173,7 +189,7 @@ def _token_lines(code: str, language: str) -> list[list[tuple[object, str]]]:
     return rows
 
 
-def _colour(style, ttype) -> tuple[int, int, int, int]:  # type: ignore[no-untyped-def]
+def _colour(style: Any, ttype: Any) -> tuple[int, int, int, int]:
     if ttype in Token.Error:
         ttype = Token.Text
     while ttype is not Token and not style.style_for_token(ttype)["color"]:
@@ -221,7 +237,10 @@ def beat_spans(beats: list[Beat], words: list[Word], duration_s: float) -> list[
 
 
 def _spans_from_matches(
-    beats: list[Beat], beat_tokens: list[tuple[int, str]], mapped: dict[int, int], words: list[Word],
+    beats: list[Beat],
+    beat_tokens: list[tuple[int, str]],
+    mapped: dict[int, int],
+    words: list[Word],
     duration_s: float,
 ) -> list[tuple[float, float]]:
     spans: list[tuple[float, float] | None] = []
@@ -281,40 +300,157 @@ def _load_words(data: object) -> list[Word]:
     return [Word.model_validate(w) for w in data]
 
 
+def image_card(data: bytes, width: int, max_height: int, radius: int = 28) -> Image.Image:
+    """A generated picture as a rounded card that fits `width` x `max_height` (aspect kept)."""
+    with Image.open(io.BytesIO(data)) as source:
+        picture = source.convert("RGBA")
+    scale = min(width / picture.width, max_height / picture.height)
+    picture = picture.resize((max(2, round(picture.width * scale)), max(2, round(picture.height * scale))),
+                             Image.Resampling.LANCZOS)  # fmt: skip
+    mask = Image.new("L", picture.size, 0)
+    ImageDraw.Draw(mask).rounded_rectangle((0, 0, picture.width - 1, picture.height - 1), radius=radius, fill=255)
+    picture.putalpha(mask)
+    return picture
+
+
+@dataclass
+class _Beat:
+    """One beat's place in the video: its index (for notes), window and overlay box."""
+
+    index: int
+    beat: Beat
+    start: float
+    end: float
+
+
 class ImageService:
-    def __init__(self, store: ArtifactStore) -> None:
+    """Step 8: an overlay per visual beat, inside the layout's overlay region, shown while it is spoken.
+
+    Code cards are always drawn (Pillow); diagrams need the Mermaid CLI; pictures come from the image
+    generation chain. Whatever cannot be made is a note on the step, never a failure.
+    """
+
+    def __init__(
+        self, store: ArtifactStore, settings: MediaSettings | None = None, generators: ImageGenChain | None = None,
+        diagrams: DiagramRenderer | None = None,
+    ) -> None:  # fmt: skip
         self.store = store
+        self.settings = settings or MediaSettings()
+        self.generators = generators if generators is not None else build_chain(self.settings.visuals)
+        self.diagrams = diagrams or DiagramRenderer(self.settings.visuals)
+
+    def layout(self, req: ImagesRequest) -> Layout:
+        s = self.settings
+        return layout_for(req.platforms or s.layout_platforms, s.width, s.height, s.caption_font_size)
 
     def make(self, req: ImagesRequest) -> ImagesResult:
-        """An overlay per code beat, shown while that beat is spoken, in the upper safe zone."""
         started = time.perf_counter()
         words = _load_words(self.store.read_json(req.words))
         spans = beat_spans(req.beats, words, req.duration_s)
+        layout = self.layout(req)
         overlays: list[Overlay] = []
         notes: list[str] = []
+        tiers: set[str] = set()
+        theme: Theme | None = None
         for i, (beat, (start, end)) in enumerate(zip(req.beats, spans, strict=True)):
+            item = _Beat(i, beat, start, end)
             kind = beat.visual.kind
+            made: tuple[Overlay, str] | None = None
             if kind == "code" and beat.visual.code.strip():
-                overlays.append(self._code_overlay(beat, start, end, req.duration_s))
-            elif kind in ("diagram", "image"):
-                notes.append(f"beat {i + 1}: {kind} rendering not available in this build")
+                made = self._code_overlay(item, req.duration_s, layout), "pillow"
+            elif kind == "diagram" and beat.visual.diagram.strip():
+                theme = theme or theme_for(background_luma(req.background.path) if req.background else None)
+                made = self._diagram_overlay(item, req.duration_s, layout, theme, notes)
+            elif kind == "image" and beat.visual.image_prompt.strip():
+                made = self._image_overlay(item, req.duration_s, layout, notes)
+            if made is not None:
+                overlays.append(made[0])
+                tiers.add(made[1])
         return ImagesResult(
-            overlays=overlays, notes=notes, tier="pillow" if overlays else "none",
+            overlays=overlays, notes=notes, tier="+".join(sorted(tiers)) or "none",
             seconds=round(time.perf_counter() - started, 3),
         )  # fmt: skip
 
-    def _code_overlay(self, beat: Beat, start: float, end: float, duration_s: float) -> Overlay:
-        visual = beat.visual
-        key = input_key("code_image", {"code": visual.code, "language": visual.language}, version=VERSION)
+    # ------------------------------------------------------------ the three kinds
+
+    def _code_overlay(self, item: _Beat, duration_s: float, layout: Layout) -> Overlay:
+        visual = item.beat.visual
+        box = layout.overlays
+        inputs = {"code": visual.code, "language": visual.language, "width": box.w, "max_height": box.h}
+        ref = self._cached_png("code_image", inputs, lambda: render_code_image(visual.code, visual.language,
+                                                                             width=box.w, max_height=box.h))
+        return self._overlay(ref, item, duration_s, layout, anchor="top")
+
+    def _diagram_overlay(
+        self, item: _Beat, duration_s: float, layout: Layout, theme: Theme, notes: list[str]
+    ) -> tuple[Overlay, str] | None:
+        reason = self.diagrams.unavailable_reason()
+        if reason:
+            notes.append(f"beat {item.index + 1}: diagram skipped: {reason}")
+            return None
+        box = layout.overlays
+        source = item.beat.visual.diagram
+        key = input_key("diagram", {"source": source, "theme": theme, "box": [box.w, box.h]}, version=VERSION)
         ref = self.store.lookup(key)
         if ref is None:
-            image = render_code_image(visual.code, visual.language)
-            with self.store.staging(".png") as path:
-                image.save(path, optimize=False, compress_level=3)
-                ref = self.store.put(path, kind="image", key=key)
+            try:
+                with self.store.staging_dir() as work:
+                    self.diagrams.render(source, theme, box.w, work / "raw.png")
+                    with Image.open(work / "raw.png") as raw:
+                        card = panel(raw, theme, box.w, box.h)
+                    ref = self._put_png(card, key)
+            except (DiagramError, OSError) as exc:
+                notes.append(f"beat {item.index + 1}: diagram failed: {exc}")
+                return None
+        notes.append(f"beat {item.index + 1}: diagram ({theme} theme)")
+        return self._overlay(ref, item, duration_s, layout, anchor="center"), "mermaid"
+
+    def _image_overlay(
+        self, item: _Beat, duration_s: float, layout: Layout, notes: list[str]
+    ) -> tuple[Overlay, str] | None:
+        prompt = item.beat.visual.image_prompt.strip()
+        box = layout.overlays
+        v = self.settings.visuals
+        inputs = {"prompt": prompt, "chain": self.generators.names, "box": [box.w, box.h],
+                  "comfyui": [v.comfyui_workflow, v.comfyui_checkpoint, v.comfyui_size],
+                  "dalle": [v.dalle_model, v.dalle_size, v.dalle_quality]}  # fmt: skip
+        key = input_key("generated_image", inputs, version=VERSION)
+        ref = self.store.lookup(key)
+        tier = "cached"
+        if ref is None:
+            seed = int(hashlib.sha256(prompt.encode()).hexdigest()[:8], 16)
+            generated = self.generators.generate(prompt, seed)
+            notes.extend(f"beat {item.index + 1}: {note}" for note in generated.notes)
+            if generated.data is None:
+                notes.append(f"beat {item.index + 1}: no image generated; the beat has no picture")
+                return None
+            try:
+                card = image_card(generated.data, box.w, box.h)
+            except (OSError, ValueError) as exc:
+                notes.append(f"beat {item.index + 1}: {generated.tier} returned an unreadable image ({exc})")
+                return None
+            ref = self._put_png(card, key)
+            tier = generated.tier
+        notes.append(f"beat {item.index + 1}: image from {tier}")
+        return self._overlay(ref, item, duration_s, layout, anchor="center"), tier
+
+    # ------------------------------------------------------------ shared
+
+    def _cached_png(self, step: str, inputs: dict[str, object], draw: Callable[[], Image.Image]) -> ArtifactRef:
+        key = input_key(step, inputs, version=VERSION)
+        return self.store.lookup(key) or self._put_png(draw(), key)
+
+    def _put_png(self, image: Image.Image, key: str) -> ArtifactRef:
+        with self.store.staging(".png") as path:
+            image.save(path, optimize=False, compress_level=3)
+            return self.store.put(path, kind="image", key=key)
+
+    def _overlay(self, ref: ArtifactRef, item: _Beat, duration_s: float, layout: Layout, anchor: str) -> Overlay:
+        """The overlay for `ref`, placed by the layout and shown a little before and after its beat."""
         with Image.open(ref.path) as img:
-            width = img.width
-        start = max(0.0, start - 0.15)
-        end = min(duration_s, max(end + 0.3, start + MIN_OVERLAY_S))
-        return Overlay(image=ref, start_s=round(start, 3), end_s=round(end, 3),
-                       x=(FRAME_WIDTH - width) // 2, y=OVERLAY_TOP)
+            width, height = img.size
+        place = layout.place(width, height, anchor=anchor)
+        start = max(0.0, item.start - 0.15)
+        end = min(duration_s, max(item.end + 0.3, start + MIN_OVERLAY_S))
+        return Overlay(image=ref, start_s=round(start, 3), end_s=round(end, 3), x=place.x, y=place.y,
+                       width=place.w, height=place.h)  # fmt: skip

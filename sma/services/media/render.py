@@ -2,8 +2,10 @@
 
 Why one graph: every frame is decoded, composited and encoded exactly once, with no Python per frame and
 no intermediate files, so the render costs little more than encoding the background alone (see
-bench/render.py). Layout: background looped and scaled up, code cards in the upper safe zone, captions
-burned in by libass with our own fonts, voice over ducked music normalised to the platform loudness.
+bench/render.py). Layout: background looped and scaled up, overlays and captions where the layout engine
+puts them for the target platforms (layout.py: never over captions or platform buttons), captions burned
+in by libass with our own fonts, voice over ducked music normalised to the platform loudness. The cache
+key covers the request and every output setting, so a new encoder, preset or crf renders again.
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ import math
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import sma
 from sma.models.pipeline import Overlay, RenderRequest, RenderResult
 from sma.services.artifacts import ArtifactStore, input_key
 from sma.services.media.ffmpeg import FFmpeg, FFmpegError
+from sma.services.media.layout import Layout, layout_for, position_captions
 from sma.settings import MediaSettings
 
 FONTS_DIR = Path(sma.__file__).resolve().parent.parent / "assets" / "fonts"
@@ -26,11 +29,20 @@ TAIL_S = 0.6
 MUSIC_UNDER_VOICE_DB = 20.0  # music sits this far below the voice before ducking
 FADE_S = 0.25  # overlay fade in/out
 MUSIC_FADE_OUT_S = 1.5
-LIMIT = 10 ** (-2.0 / 20)  # sample-peak ceiling; leaves room for inter-sample peaks under -1.5 dBTP
+AUDIO_FORMAT = "aresample=48000,aformat=sample_fmts=fltp:channel_layouts=stereo"
+# Speech from TTS engines can peak 20 dB over its loudness (Piper does); a fast peak compressor takes the
+# spikes off so that the final limiter only shaves what is left, and the loudness target is reachable.
+VOICE_DYNAMICS = "acompressor=threshold=0.3:ratio=8:attack=0.5:release=40:detection=peak:knee=2"
+LIMITER = f"alimiter=limit={10 ** (-2.0 / 20):.4f}:level=false:latency=true"  # -2 dBFS: room for -1.5 dBTP
+LEVEL_PASSES = 2  # measure-and-correct passes over the voice chain; each is audio only, a fraction of a second
+LEVEL_TOLERANCE_LU = 0.3
+SILENCE_LUFS = -70.0  # ebur128's absolute gate: anything quieter is silence, not a level to match
 # The levelled voice keys the compressor: music drops ~8 dB while someone speaks, back within ~0.4 s.
 DUCKING = "sidechaincompress=threshold=0.05:ratio=6:attack=20:release=400:knee=4"
-PLAIN_BACKGROUND = "0x14161f"
-VERSION = "1"
+# Without a background artifact: lavfi's slowly turning gradient, drawn small like the procedural loop. A
+# flat colour would do, but with only captions moving QA_VISUAL rightly reports the video as frozen.
+FALLBACK_BACKGROUND = "gradients=c0=0x1c2233:c1=0x3a2f5b:c2=0x0d324d:nb_colors=3:speed=0.01:seed=7"
+VERSION = "2"
 
 _NVENC_PRESETS = {
     "ultrafast": "p1", "superfast": "p2", "veryfast": "p3", "faster": "p3", "fast": "p4",
@@ -39,11 +51,12 @@ _NVENC_PRESETS = {
 
 
 @dataclass(frozen=True)
-class Loudness:
-    """Integrated loudness (LUFS) of the two audio inputs, measured before the render."""
+class Levels:
+    """Gains (dB) that bring the mix to the target loudness, found by measuring before the render."""
 
-    voice: float | None
-    music: float | None
+    voice_db: float  # before the peak compressor: brings the voice to the target
+    makeup_db: float  # after it: gives back what compression took, as measured
+    music_db: float  # puts the music MUSIC_UNDER_VOICE_DB under the levelled voice
 
 
 class RenderService:
@@ -55,14 +68,15 @@ class RenderService:
     def render(self, req: RenderRequest, on_progress: Callable[[float], None] | None = None) -> RenderResult:
         """Render once per request: a retry after a crash finds the finished video by its input key."""
         started = time.perf_counter()
-        key = input_key("render", req, version=VERSION)
-        ref = self.store.lookup(key)
         encoder = self.encoder()
+        key = self.cache_key(req, encoder)
+        ref = self.store.lookup(key)
         notes: list[str] = []
         if ref is None:
             duration = self.output_duration(req)
-            with self.store.staging(".mp4") as path:
-                encoder = self._render_with_fallback(req, path, duration, encoder, on_progress, notes)
+            with self.store.staging_dir() as work, self.store.staging(".mp4") as path:
+                placed = self.prepare(req, work, notes)
+                encoder = self._render_with_fallback(placed, path, duration, encoder, on_progress, notes)
                 ref = self.store.put(path, kind="video", key=key)
         else:
             notes.append("reused")
@@ -73,6 +87,50 @@ class RenderService:
             video=ref, duration_s=round(info.duration_s, 3), encoder=encoder, tier=encoder,
             seconds=round(time.perf_counter() - started, 3), notes=notes,
         )  # fmt: skip
+
+    def cache_key(self, req: RenderRequest, encoder: str) -> str:
+        """The request plus every setting that changes the output: a new encoder, preset, crf, size, loudness
+        target or safe-zone table re-renders instead of handing back the old file."""
+        s = self.settings
+        return input_key("render", {
+            "request": req.model_dump(mode="json"),
+            "encoder": encoder, "preset": s.preset, "crf": s.crf, "fps": s.fps, "size": [s.width, s.height],
+            "audio_bitrate": s.audio_bitrate, "target_lufs": s.target_lufs,
+            "layout": repr(self.layout(req)),
+        }, version=VERSION)  # fmt: skip
+
+    def layout(self, req: RenderRequest) -> Layout:
+        s = self.settings
+        return layout_for(req.platforms or s.layout_platforms, s.width, s.height, s.caption_font_size)
+
+    def prepare(self, req: RenderRequest, work: Path, notes: list[str]) -> RenderRequest:
+        """The request with captions and overlays placed by the layout (files written under `work`).
+
+        Captions move to the layout's caption band; an overlay that would cover captions or a platform's
+        interface is moved (and scaled) into the overlay region. Both are notes on the step.
+        """
+        layout = self.layout(req)
+        captions = req.captions
+        try:
+            text = Path(req.captions.path).read_text(encoding="utf-8-sig")
+        except OSError as exc:
+            raise FFmpegError(f"cannot read the captions {req.captions.path}: {exc.strerror or exc}") from exc
+        placed_text = position_captions(text, layout)
+        if placed_text != text:
+            target = work / "captions.ass"
+            target.write_text(placed_text, encoding="utf-8")
+            captions = req.captions.model_copy(update={"path": str(target)})
+        overlays = [self._fit_overlay(o, layout, i, notes) for i, o in enumerate(req.overlays)]
+        return req.model_copy(update={"captions": captions, "overlays": overlays})
+
+    def _fit_overlay(self, overlay: Overlay, layout: Layout, index: int, notes: list[str]) -> Overlay:
+        w, h = overlay_size(overlay)
+        fitted = layout.fit(overlay.x, overlay.y, w, h)
+        if (fitted.x, fitted.y, fitted.w, fitted.h) == (overlay.x, overlay.y, w, h):
+            return overlay
+        notes.append(f"overlay {index + 1} moved into the safe zone: {w}x{h}+{overlay.x}+{overlay.y} -> "
+                     f"{fitted.w}x{fitted.h}+{fitted.x}+{fitted.y}")
+        return overlay.model_copy(update={"x": fitted.x, "y": fitted.y, "width": fitted.w, "height": fitted.h})
 
     def output_duration(self, req: RenderRequest) -> float:
         """Voice length plus a short tail, so the last word is not cut by the end of the file."""
@@ -90,24 +148,29 @@ class RenderService:
         on_progress: Callable[[float], None] | None, notes: list[str],
     ) -> str:  # fmt: skip
         """A GPU encoder that fails at run time (driver gone, sessions exhausted) falls back to x264."""
+        levels = self.plan_levels(req)
         try:
-            self.ffmpeg.run(self.build_args(req, path, duration, encoder), duration, on_progress)
+            self.ffmpeg.run(self.build_args(req, path, duration, encoder, levels), duration, on_progress)
             return encoder
         except FFmpegError as exc:
             if encoder == "libx264":
                 raise
             notes.append(f"{encoder} failed, re-rendered with libx264: {str(exc).splitlines()[0]}")
-        self.ffmpeg.run(self.build_args(req, path, duration, "libx264"), duration, on_progress)
+        self.ffmpeg.run(self.build_args(req, path, duration, "libx264", levels), duration, on_progress)
         return "libx264"
 
     # ------------------------------------------------------------ the command
 
-    def build_args(self, req: RenderRequest, out: Path, duration: float, encoder: str) -> list[str]:
-        """The full ffmpeg command line (after the global flags) for one render."""
-        loud = self.measure(req)
+    def build_args(
+        self, req: RenderRequest, out: Path, duration: float, encoder: str, levels: Levels | None = None
+    ) -> list[str]:
+        """The full ffmpeg command line (after the global flags) for one render.
+
+        `levels` None means unmeasured: the mix is then levelled by single-pass loudnorm.
+        """
         inputs, graph = self._inputs(req), Graph()
         video = self._video_chain(req, graph, duration)
-        audio = self._audio_chain(req, graph, duration, loud)
+        audio = self._audio_chain(req, graph, duration, levels)
         return [
             "-loglevel", "warning", *inputs,
             "-filter_complex", graph.text(), "-map", video, "-map", audio,
@@ -123,7 +186,9 @@ class RenderService:
         if req.background is not None:
             args = ["-stream_loop", "-1", "-i", req.background.path]
         else:
-            args = ["-f", "lavfi", "-i", f"color=c={PLAIN_BACKGROUND}:s={s.width}x{s.height}:r={s.fps}"]
+            scale = max(1, s.background_scale)
+            size = f"{s.width // scale // 2 * 2}x{s.height // scale // 2 * 2}"
+            args = ["-f", "lavfi", "-i", f"{FALLBACK_BACKGROUND}:s={size}:r={s.fps}"]
         args += ["-i", req.voice.path]
         if req.music is not None:
             args += ["-i", req.music.path]
@@ -136,7 +201,6 @@ class RenderService:
         first_overlay = 3 if req.music is not None else 2
         label = graph.add(
             "[0:v]", f"scale={s.width}:{s.height}:flags=fast_bilinear,fps={s.fps},format=yuv420p,setsar=1"
-            if req.background is not None else "format=yuv420p,setsar=1",
         )
         for i, overlay in enumerate(req.overlays):
             card = graph.add(f"[{first_overlay + i}:v]", _overlay_source(overlay, s.fps, duration))
@@ -145,30 +209,33 @@ class RenderService:
                 f"overlay=x={overlay.x}:y={overlay.y}:eof_action=pass:format=yuv420"
                 f":enable='between(t,{overlay.start_s:.3f},{overlay.end_s:.3f})'",
             )
-        subtitles = f"ass=filename={escape_filter_path(req.captions.path)}" \
-                    f":fontsdir={escape_filter_path(str(FONTS_DIR))}"
+        subtitles = (
+            f"ass=filename={escape_filter_path(req.captions.path)}:fontsdir={escape_filter_path(str(FONTS_DIR))}"
+        )
         return graph.add(label, subtitles)
 
-    def _audio_chain(self, req: RenderRequest, graph: Graph, duration: float, loud: Loudness) -> str:
+    def _audio_chain(self, req: RenderRequest, graph: Graph, duration: float, levels: Levels | None) -> str:
         """Voice over ducked music, levelled to the target loudness.
 
-        With the inputs measured, levelling is a fixed gain plus a peak limiter: exact, free of the
-        pumping of dynamic loudnorm, and ten times cheaper (loudnorm resamples to 192 kHz). Unmeasured
-        inputs fall back to single-pass loudnorm.
+        With measured levels, levelling is fixed gains, a peak compressor on the voice and a limiter:
+        on target, free of the pumping of dynamic loudnorm, and cheaper (loudnorm resamples to 192 kHz).
         """
         target = self.settings.target_lufs
-        fmt = "aresample=48000,aformat=sample_fmts=fltp:channel_layouts=stereo"
-        voice_gain = _voice_gain_db(loud, target, req.music is not None)
-        level = f"loudnorm=I={target}:TP=-1.5:LRA=11" if voice_gain is None else \
-            f"alimiter=limit={LIMIT:.4f}:level=false:latency=true"
+        if levels is None:
+            level = f"loudnorm=I={target}:TP=-1.5:LRA=11"
+            voice_chain = f"{AUDIO_FORMAT},apad"
+            music_gain = -MUSIC_UNDER_VOICE_DB
+        else:
+            level = LIMITER
+            voice_chain = f"{_voice_chain(levels)},apad"
+            music_gain = levels.music_db
         tail = f"{level},aresample=48000,atrim=duration={duration:.3f}"
-        voice_chain = f"{fmt},volume={voice_gain or 0.0:.2f}dB,apad"
         if req.music is None:
             return graph.add("[1:a]", f"{voice_chain},{tail}")
         voice, sidechain = graph.split("[1:a]", voice_chain)
         music = graph.add(
             "[2:a]",
-            f"{fmt},volume={_music_gain_db(loud, target):.2f}dB,apad,"
+            f"{AUDIO_FORMAT},volume={music_gain:.2f}dB,apad,"
             f"afade=t=out:st={max(0.0, duration - MUSIC_FADE_OUT_S):.3f}:d={MUSIC_FADE_OUT_S}",
         )
         ducked = graph.add(music + sidechain, DUCKING)
@@ -179,33 +246,59 @@ class RenderService:
         common = ["-pix_fmt", "yuv420p", "-r", str(s.fps)]
         if encoder == "h264_nvenc":
             preset = _NVENC_PRESETS.get(s.preset, "p4")
-            return ["-c:v", "h264_nvenc", "-preset", preset, "-rc", "vbr", "-cq", str(s.crf), "-b:v", "0",
-                    *common]
+            return ["-c:v", "h264_nvenc", "-preset", preset, "-rc", "vbr", "-cq", str(s.crf), "-b:v", "0", *common]
         return ["-c:v", "libx264", "-preset", s.preset, "-crf", str(s.crf), *common]
 
     # ------------------------------------------------------------ loudness
 
-    def measure(self, req: RenderRequest) -> Loudness:
-        """Integrated loudness of voice and music in one audio-only pass (a fraction of a second).
+    def plan_levels(self, req: RenderRequest) -> Levels | None:
+        """Measure the inputs, then the voice chain itself, correcting its makeup gain until on target.
 
-        Knowing both lets the graph level the voice exactly and place the music a fixed distance under
-        it, whatever tier made either of them.
+        A fixed gain cannot be computed from the input loudness alone, because the compressor and the
+        limiter take a share that depends on how peaky the voice is; so the chain is measured (audio only,
+        a fraction of a second a pass) and corrected. None when the voice cannot be measured.
         """
-        paths = [req.voice.path] + ([req.music.path] if req.music is not None else [])
+        target = self.settings.target_lufs
+        music = req.music.path if req.music is not None else None
+        voice_lufs, music_lufs = self._loudness(req.voice.path, music)
+        if voice_lufs is None or voice_lufs < SILENCE_LUFS:
+            return None
+        # Music this far under the voice adds 10*log10(1 + 10^(-x/10)) to the mix (0.04 dB at 20 dB).
+        music_share = 10 * math.log10(1 + 10 ** (-MUSIC_UNDER_VOICE_DB / 10)) if music else 0.0
+        music_db = -MUSIC_UNDER_VOICE_DB  # unmeasured music: assume a full-scale master
+        if music_lufs is not None and music_lufs > SILENCE_LUFS:
+            music_db = (target - MUSIC_UNDER_VOICE_DB) - music_lufs
+        levels = Levels(voice_db=target - voice_lufs, makeup_db=0.0, music_db=music_db)
+        for _ in range(LEVEL_PASSES):
+            out, _ = self._loudness(req.voice.path, None, f"{_voice_chain(levels)},{LIMITER}")
+            if out is None or out < SILENCE_LUFS:
+                return levels
+            error = target - music_share - out
+            levels = replace(levels, makeup_db=levels.makeup_db + error)
+            if abs(error) < LEVEL_TOLERANCE_LU:
+                break
+        return levels
+
+    def _loudness(
+        self, voice: str, music: str | None, voice_chain: str = AUDIO_FORMAT
+    ) -> tuple[float | None, float | None]:
+        """Integrated loudness of the voice (through `voice_chain`) and the music, in one audio-only pass."""
+        paths = [voice] + ([music] if music else [])
+        chains = [voice_chain, AUDIO_FORMAT]
         args: list[str] = []
         for path in paths:
             args += ["-i", path]
-        graph = ";".join(f"[{i}:a]ebur128=framelog=quiet[a{i}]" for i in range(len(paths)))
+        graph = ";".join(f"[{i}:a]{chains[i]},ebur128=framelog=quiet[a{i}]" for i in range(len(paths)))
         args += ["-filter_complex", graph]
         for i in range(len(paths)):
             args += ["-map", f"[a{i}]", "-f", "null", "-"]
         try:
-            values = parse_integrated(self.ffmpeg.capture(args, timeout=120))
+            values = parse_integrated(self.ffmpeg.capture(args, timeout=300))
         except FFmpegError:
-            return Loudness(None, None)
+            return None, None
         if len(values) != len(paths):
-            return Loudness(None, None)
-        return Loudness(values[0], values[1] if len(values) > 1 else None)
+            return None, None
+        return values[0], values[1] if len(values) > 1 else None
 
 
 class Graph:
@@ -233,45 +326,40 @@ class Graph:
         return ";".join(self.chains)
 
 
+def overlay_size(overlay: Overlay) -> tuple[int, int]:
+    """The size the overlay is drawn at: its own fields, else the image's (read from the header only)."""
+    if overlay.width > 0 and overlay.height > 0:
+        return overlay.width, overlay.height
+    from PIL import Image
+
+    try:
+        with Image.open(overlay.image.path) as image:
+            return image.size
+    except OSError as exc:
+        raise FFmpegError(f"cannot read the overlay image {overlay.image.path}: {exc}") from exc
+
+
 def _overlay_source(overlay: Overlay, fps: int, duration: float) -> str:
     """A still card decoded once, repeated in memory for its window only, with alpha fades.
 
     `loop` repeats the decoded frame instead of re-reading the PNG every frame, and `trim` ends the
-    stream when the window closes, so the overlay costs nothing outside its window.
+    stream when the window closes, so the overlay costs nothing outside its window. A card drawn at a
+    different size than its file is scaled once, before the loop.
     """
     start = max(0.0, min(overlay.start_s, duration))
     length = max(1.0 / fps, min(overlay.end_s, duration) - start)
     fade = min(FADE_S, length / 3)
+    scale = f"scale={overlay.width}:{overlay.height}:flags=lanczos," if overlay.width > 0 and overlay.height > 0 else ""
     return (
-        f"format=yuva420p,loop=loop=-1:size=1:start=0,trim=duration={length:.3f},"
+        f"{scale}format=yuva420p,loop=loop=-1:size=1:start=0,trim=duration={length:.3f},"
         f"setpts=PTS-STARTPTS+{start:.3f}/TB,"
         f"fade=t=in:st={start:.3f}:d={fade:.3f}:alpha=1,"
         f"fade=t=out:st={start + length - fade:.3f}:d={fade:.3f}:alpha=1"
     )
 
 
-def _measured(value: float | None) -> bool:
-    return value is not None and value > -70.0
-
-
-def _voice_gain_db(loud: Loudness, target: float, with_music: bool) -> float | None:
-    """Gain that brings the mix to `target`; None when the voice could not be measured.
-
-    Music MUSIC_UNDER_VOICE_DB below the voice adds 10*log10(1 + 10^(-x/10)) to the mix (0.04 dB at 20).
-    """
-    if not _measured(loud.voice):
-        return None
-    music = 10 * math.log10(1 + 10 ** (-MUSIC_UNDER_VOICE_DB / 10)) if with_music else 0.0
-    return target - (loud.voice + music)  # type: ignore[operator]
-
-
-def _music_gain_db(loud: Loudness, target: float) -> float:
-    """Gain that puts the music MUSIC_UNDER_VOICE_DB under the levelled voice."""
-    if not _measured(loud.music):
-        return -MUSIC_UNDER_VOICE_DB  # unknown level: assume a full-scale mix like most music
-    if not _measured(loud.voice):
-        return (-23.0 - MUSIC_UNDER_VOICE_DB) - loud.music  # type: ignore[operator]  # loudnorm levels after
-    return (target - MUSIC_UNDER_VOICE_DB) - loud.music  # type: ignore[operator]
+def _voice_chain(levels: Levels) -> str:
+    return f"{AUDIO_FORMAT},volume={levels.voice_db:.2f}dB,{VOICE_DYNAMICS},volume={levels.makeup_db:.2f}dB"
 
 
 _SUMMARY = re.compile(r"Parsed_ebur128_(\d+) @ [^\]]*\] Summary:")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -9,6 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sma.models.pipeline import PostResult, PublishRequest
+from sma.services.platforms.base import PublishContext, VideoFile
+from sma.services.platforms.metadata import PostDraft
 
 MARKER = ".published.json"
 
@@ -55,6 +58,21 @@ class LocalOutbox:
             "video_sha256": req.video.sha256,
             "published_at": datetime.now(UTC).isoformat(),
         }
+
+
+class LocalAdapter:
+    """The outbox behind the `Platform` interface; it is exactly-once on its own (marker file)."""
+
+    name = "local"
+
+    def __init__(self, outbox: LocalOutbox) -> None:
+        self.outbox = outbox
+
+    async def publish(self, draft: PostDraft, video: VideoFile, ctx: PublishContext) -> PostResult:
+        return await asyncio.to_thread(self.outbox.publish, ctx.request)
+
+    async def aclose(self) -> None:
+        return None
 
 
 def _atomic_write(path: Path, text: str) -> None:

@@ -1,0 +1,1 @@
+"""Bot handlers, one module per concern; sma/bot/app.py wires them."""

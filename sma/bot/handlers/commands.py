@@ -1,0 +1,222 @@
+"""Everyday commands: /start /help /status /queue /new /cancel /trends /schedule /stats."""
+
+from __future__ import annotations
+
+import structlog
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.ext import ContextTypes
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
+
+from sma.bot import readmodels, store
+from sma.bot.context import BotDeps, deps
+from sma.bot.notifier import approval_buttons, reopen_button
+from sma.bot.texts import approval_text, help_text, start_text, status_detail, status_line
+from sma.db import repo
+from sma.models.autonomy import ApprovalNotice
+from sma.models.pipeline import PipelineStatus, RunState, Topic
+from sma.services import runs
+from sma.services.autonomy import actions
+from sma.services.autonomy.actions import NotDecidable
+from sma.settings import ProjectSettings
+
+log = structlog.get_logger("sma.bot.commands")
+
+
+def _chat_id(update: Update) -> int | None:
+    return update.effective_chat.id if update.effective_chat else None
+
+
+async def _reply(update: Update, text: str, **kwargs: object) -> None:
+    assert update.effective_message is not None
+    await update.effective_message.reply_text(text, **kwargs)  # type: ignore[arg-type]
+
+
+def pick_project(d: BotDeps, chat_id: int | None, args: list[str]) -> tuple[ProjectSettings | None, list[str]]:
+    """A leading '#project' argument names the project; else the chat's (first) project."""
+    projects = d.projects_for_chat(chat_id)
+    if args and args[0].startswith("#"):
+        wanted = args[0][1:]
+        for project in d.settings.projects:
+            if project.id == wanted:
+                return project, args[1:]
+        return None, args
+    return projects[0], args
+
+
+async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await _reply(update, start_text(deps(context).project_ids(_chat_id(update))))
+
+
+async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await _reply(update, help_text())
+
+
+async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    d = deps(context)
+    if context.args:
+        await _reply(update, await _one_status(d, context.args[0]))
+        return
+    rows = []
+    for project_id in d.project_ids(_chat_id(update)):
+        rows += await repo.list_runs(d.database, project_id, limit=8)
+    rows.sort(key=lambda r: r.updated_at, reverse=True)
+    if not rows:
+        await _reply(update, "No runs yet. Start one with /new <topic>.")
+        return
+    lines = [status_line(PipelineStatus.model_validate_json(r.status_json)) if r.status_json not in ("", "{}")
+             else f"[{r.state}] {r.title}\n  {r.id}" for r in rows[:8]]
+    await _reply(update, "Recent runs:\n" + "\n".join(lines))
+
+
+async def _one_status(d: BotDeps, run_id: str) -> str:
+    try:
+        view = await actions.view(d.client, run_id)
+        if view.status is not None:
+            return status_detail(view.status)
+    except RPCError:
+        pass
+    row = await repo.get_run(d.database, run_id)
+    if row is None or row.status_json in ("", "{}"):
+        return f"I know no run {run_id}."
+    return status_detail(PipelineStatus.model_validate_json(row.status_json))
+
+
+async def queue(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Runs waiting for a decision (with buttons) and expired ones (with Re-open)."""
+    d = deps(context)
+    chat_id = _chat_id(update)
+    waiting = []
+    for project_id in d.project_ids(chat_id):
+        for state in (RunState.AWAITING_APPROVAL, RunState.EXPIRED):
+            waiting += await repo.list_runs(d.database, project_id, state=state.value, limit=10)
+    if not waiting:
+        await _reply(update, "Nothing is waiting for you.")
+        return
+    await _reply(update, f"{len(waiting)} run(s) need you:")
+    for run in waiting[:10]:
+        await _queue_entry(update, d, run.id, run.project_id, run.round, run.state, run.title, run.status_json)
+
+
+async def _queue_entry(update: Update, d: BotDeps, run_id: str, project_id: str, round_no: int, state: str,
+                       title: str, status_json: str) -> None:
+    row = await store.latest_approval(d.database, run_id, round_no)
+    expired = state == RunState.EXPIRED.value
+    wanted = "expired" if expired else "sent"
+    if row is None or row.state != wanted:
+        row, _ = await store.approval_row(d.database, project_id, run_id, round_no, 0, title)
+        assert row.id is not None
+        await store.update_approval(d.database, row.id, state=wanted)
+    assert row.id is not None
+    status = PipelineStatus.model_validate_json(status_json) if status_json not in ("", "{}") else None
+    text = row.text or approval_text(ApprovalNotice(round=round_no, title=title, qa=status.qa if status else [],
+                                                    level=status.autonomy if status else ""), project_id)
+    markup = reopen_button(d.codec, row.id, round_no) if expired else approval_buttons(d.codec, row.id, round_no)
+    label = "⌛ expired, kept as a draft" if expired else "⏳ waiting for you"
+    assert update.effective_message is not None
+    sent = await update.effective_message.reply_text(f"{label}\n{run_id}\n\n{text}", reply_markup=markup)
+    if row.message_id is None:  # a row made here: this message is the one to edit when decided
+        await store.mark_sent(d.database, row.id, sent.chat_id, sent.message_id, text)
+        if expired:
+            await store.update_approval(d.database, row.id, state="expired")
+
+
+async def new(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    d = deps(context)
+    project, words = pick_project(d, _chat_id(update), list(context.args or []))
+    if project is None:
+        await _reply(update, f"No such project. Projects: {', '.join(p.id for p in d.settings.projects)}")
+        return
+    title = " ".join(words).strip()
+    if not title:
+        await _reply(update, "What about? Use /new <topic>, e.g. /new Why small tests catch big bugs")
+        return
+    wf_id, level = await start_run(d, project, Topic(title=title[:200]), [])
+    await _reply(update, f"Started '{title[:200]}' in project {project.id} (autonomy {level}).\n{wf_id}")
+
+
+async def start_run(d: BotDeps, project: ProjectSettings, topic: Topic, media: list[str],
+                    item_id: str | None = None) -> tuple[str, str]:
+    level = await d.service.level(project.id)
+    inp = runs.pipeline_input(d.settings, topic, project.id, autonomy=level, item_id=item_id)
+    inp = inp.model_copy(update={"media": media, "queue_suffix": d.queue_suffix})
+    wf_id = await runs.start_pipeline(d.client, inp)
+    log.info("run started from telegram", run=wf_id, project=project.id, media=len(media))
+    return wf_id, level
+
+
+async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    d = deps(context)
+    if not context.args:
+        await _reply(update, "Which run? Use /cancel <run id> (see /status).")
+        return
+    run_id = context.args[0]
+    try:
+        await actions.cancel(d.client, run_id)
+    except NotDecidable as exc:
+        await _reply(update, str(exc))
+        return
+    except RPCError as exc:
+        await _reply(update, f"Could not cancel {run_id}: {exc.message}")
+        return
+    await _reply(update, f"Cancelling {run_id}. Nothing from it will be published.")
+
+
+async def trends(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    d = deps(context)
+    top = await readmodels.top_trends(d.database, d.project_ids(_chat_id(update)))
+    if not top:
+        await _reply(update, "No scored trends yet: trend scanning has not produced any topics for this project. "
+                             "Start a video yourself with /new <topic>.")
+        return
+    lines = [f"{i}. {title} (score {score:.2f})" for i, (_, title, score) in enumerate(top, 1)]
+    buttons = InlineKeyboardMarkup([[InlineKeyboardButton(f"▶ {i}. {title[:40]}",
+                                                          callback_data=d.codec.encode("t", trend_id, 0))]
+                                    for i, (trend_id, title, _) in enumerate(top, 1)])
+    await _reply(update, "Top topics (tap one to produce it):\n" + "\n".join(lines), reply_markup=buttons)
+
+
+async def produce_trend(d: BotDeps, trend_id: int) -> str:
+    """Start a run for a scored topic; a second tap finds the run already started (same workflow id)."""
+    found = await readmodels.trend(d.database, trend_id)
+    if found is None:
+        return "That topic is gone (a newer scan replaced it)."
+    project = next((p for p in d.settings.projects if p.id == found["project_id"]), None)
+    if project is None:
+        return "That topic belongs to a project that is not configured any more."
+    topic = Topic(title=found["title"][:200], summary=found["summary"],
+                  source_urls=[found["url"]] if found["url"] else [])
+    try:
+        wf_id, level = await start_run(d, project, topic, [], item_id=f"trend-{trend_id}")
+    except WorkflowAlreadyStartedError:
+        return "That topic is already being produced."
+    return f"Producing '{topic.title[:80]}' (autonomy {level}): {wf_id}"
+
+
+async def schedule(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    d = deps(context)
+    slots = await readmodels.next_slots(d.database, d.project_ids(_chat_id(update)))
+    if not slots:
+        await _reply(update, "No publishing schedule yet: nothing is planned for this project.")
+        return
+    await _reply(update, "Next slots:\n" + "\n".join(f"{when}: {what}" for when, what in slots))
+
+
+async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    d = deps(context)
+    ids = d.project_ids(_chat_id(update))
+    posts = await readmodels.posts_last_days(d.database, ids)
+    metrics = await readmodels.metrics_last_days(d.database, ids)
+    if not posts:
+        await _reply(update, "Nothing was posted in the last 7 days, so there are no stats yet.")
+        return
+    lines = ["Last 7 days:"]
+    for platform, counts in sorted(posts.items()):
+        line = f"{platform}: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+        if metrics and platform in metrics:
+            views, likes = metrics[platform]
+            line += f"; {views} views, {likes} likes"
+        lines.append(line)
+    if not metrics:
+        lines.append("Views and likes are not collected yet.")
+    await _reply(update, "\n".join(lines))

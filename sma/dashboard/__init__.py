@@ -1,0 +1,1 @@
+"""Dashboard: FastAPI + Jinja2 + HTMX, server-rendered."""

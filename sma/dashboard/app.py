@@ -1,0 +1,113 @@
+"""The dashboard application: `create_app(settings)` wires routers, templates, static files and security.
+
+The lifespan opens (and migrates, when it owns it) the database, makes the stored admin password match
+`secrets.admin_password`, and, when no password exists at all, creates the one-time setup token that
+`sma dashboard` prints. Tests pass their own database and Temporal client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from urllib.parse import quote
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.responses import PlainTextResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from temporalio.client import Client
+
+from sma.dashboard import auth
+from sma.dashboard.adapters import installed_sources
+from sma.dashboard.deps import Dashboard, LoginRequired
+from sma.dashboard.routes import ROUTERS
+from sma.dashboard.sources import Sources
+from sma.dashboard.templating import make_templates, render
+from sma.dashboard.temporal import TemporalView
+from sma.db.engine import Database
+from sma.settings import Settings
+
+log = structlog.get_logger("sma.dashboard")
+STATIC = Path(__file__).parent / "static"
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                                "media-src 'self'; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; "
+                                "base-uri 'none'; object-src 'none'"),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
+async def _migrated(settings: Settings) -> Database:
+    from sma.db.migrate import current, head, upgrade
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if await asyncio.to_thread(current, settings.database_url) != head():
+        await asyncio.to_thread(upgrade, settings.database_url)
+    return Database(settings.database_url)
+
+
+def create_app(settings: Settings, database: Database | None = None, client: Client | None = None,
+               sources: Sources | None = None, setup_token: str | None = None) -> FastAPI:
+    """The ASGI app. `setup_token` fixes the first-start token (the CLI prints it; tests read it back)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = database or await _migrated(settings)
+        secret = settings.secrets.admin_password
+        await auth.sync_admin_from_secret(db, secret.get_secret_value() if secret else None)
+        await auth.purge_expired(db)
+        token = None if await auth.get_admin(db) else (setup_token or auth.new_token())
+        app.state.dashboard = Dashboard(
+            settings=settings, database=db, temporal=TemporalView(settings, client),
+            sources=sources or installed_sources(settings, db),
+            throttle=auth.LoginThrottle(settings.dashboard.login_attempts), setup_token=token, started=time.time())
+        try:
+            yield
+        finally:
+            if database is None:
+                await db.close()
+
+    app = FastAPI(title="SMA dashboard", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.templates = make_templates()
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    for router in ROUTERS:
+        app.include_router(router)
+    _install_handlers(app)
+    return app
+
+
+def _install_handlers(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        response: Response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if not request.url.path.startswith(("/static/", "/files/")):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.exception_handler(LoginRequired)
+    async def login_required(request: Request, _: LoginRequired) -> Response:
+        if request.headers.get("hx-request"):
+            return PlainTextResponse("login required", status_code=401, headers={"HX-Redirect": "/login"})
+        if request.method in ("GET", "HEAD"):
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+        return PlainTextResponse("login required", status_code=401)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if request.headers.get("hx-request") or (request.method not in ("GET", "HEAD") and exc.status_code == 403):
+            return PlainTextResponse(str(exc.detail), status_code=exc.status_code)
+        if not hasattr(request.app.state, "dashboard"):
+            return PlainTextResponse(str(exc.detail), status_code=exc.status_code)
+        return render(request, "pages/error.html", {"status": exc.status_code, "detail": exc.detail},
+                      status_code=exc.status_code)

@@ -1,0 +1,93 @@
+"""Commands of the dashboard (issue 9): 'sma dashboard' serves it; 'sma dashboard password' resets the login."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from sma.settings import Settings
+
+dashboard_app = typer.Typer(help="The web dashboard: see and steer everything from the browser.")
+
+
+def _settings() -> Settings:
+    from sma import cli
+
+    return cli.settings()
+
+
+async def _needs_setup(loaded: Settings) -> bool:
+    """Migrate the database and say whether no admin password exists yet (first start)."""
+    from sma.dashboard import auth
+    from sma.dashboard.app import _migrated
+
+    database = await _migrated(loaded)
+    try:
+        return loaded.secrets.admin_password is None and await auth.get_admin(database) is None
+    finally:
+        await database.close()
+
+
+@dashboard_app.callback(invoke_without_command=True)
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="interface (default dashboard.host, 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (default dashboard.port, 8080)")] = None,
+) -> None:
+    """Serve the dashboard until Ctrl-C."""
+    if ctx.invoked_subcommand is not None:
+        return
+    import uvicorn
+
+    from sma.dashboard import auth
+    from sma.dashboard.app import create_app
+
+    loaded = _settings()
+    host = host or loaded.dashboard.host
+    port = port or loaded.dashboard.port
+    token = auth.new_token() if asyncio.run(_needs_setup(loaded)) else None
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    typer.echo(f"SMA dashboard on http://{shown}:{port}/")
+    if token:
+        typer.secho("No admin password yet. Set it once at (this link works only for this start):", fg="yellow")
+        typer.echo(f"  http://{shown}:{port}/setup?token={token}")
+        typer.echo("  or put admin_password in the secrets file and restart.")
+    app = create_app(loaded, setup_token=token)
+    uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False, server_header=False)
+
+
+@dashboard_app.command("password")
+def password() -> None:
+    """Set a new admin password (asks twice, hidden) and log every session out."""
+    from sma.dashboard import auth
+    from sma.dashboard.app import _migrated
+
+    loaded = _settings()
+    if loaded.secrets.admin_password is not None:
+        typer.secho("secrets.admin_password is set: change it in the secrets file instead (it wins at start).",
+                    fg="red", err=True)
+        raise typer.Exit(1)
+    new = typer.prompt("new admin password", hide_input=True)
+    problem = auth.password_problem(new, typer.prompt("again", hide_input=True))
+    if problem:
+        typer.secho(f"error: {problem}", fg="red", err=True)
+        raise typer.Exit(2)
+
+    async def go() -> None:
+        database = await _migrated(loaded)
+        try:
+            await auth.store_admin(database, await asyncio.to_thread(auth.hash_password, new), "cli")
+            await auth.delete_all_sessions(database)
+        finally:
+            await database.close()
+
+    asyncio.run(go())
+    typer.echo("admin password changed; every dashboard session was logged out")
+
+
+def register(app: typer.Typer) -> None:
+    """Add this capability's commands to the `sma` app."""
+    app.add_typer(dashboard_app, name="dashboard")

@@ -1,0 +1,66 @@
+"""Analytics: views, engagement and viral score over time and by hook style, platform and hour of day.
+
+Each post counts once, with its latest collected checkpoint (so a post is not counted at 1 h and at 24 h).
+Charts are server-rendered SVG (charts.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from markupsafe import Markup
+
+from sma.dashboard import charts, queries
+from sma.dashboard.charts import Series
+from sma.dashboard.deps import dash, require_user
+from sma.dashboard.templating import render
+from sma.db.tables import utcnow
+
+router = APIRouter(dependencies=[Depends(require_user)], tags=["analytics"])
+RANGES = (7, 30, 90, 365)
+
+
+def _three(title: str, rows: list[tuple[Any, float, float | None, float | None]],
+           label: Callable[[Any], str], width: int = 420, height: int = 240) -> dict[str, Markup]:
+    """Views, engagement and viral score of the same groups; `width` is about the card's pixel width, so
+    the text in the SVG stays at its nominal size."""
+    labels = [label(r[0]) for r in rows]
+    size = {"width": width, "height": height}
+    return {
+        "views": charts.bar_chart(f"{title}: average views", labels, [r[1] for r in rows], **size),
+        "engagement": charts.bar_chart(f"{title}: engagement rate", labels, [r[2] for r in rows], fmt=charts.percent,
+                                       color=charts.PALETTE[1], empty="no engagement data yet", **size),
+        "viral": charts.bar_chart(f"{title}: viral score", labels, [r[3] for r in rows], color=charts.PALETTE[2],
+                                  empty="no viral scores yet", **size),
+    }
+
+
+@router.get("/analytics")
+async def analytics(request: Request, project: str = "", days: int = 30) -> Response:
+    d = dash(request)
+    days = days if days in RANGES else 30
+    data = await queries.analytics(d.database, utcnow() - timedelta(days=days), project)
+    by_day = data.by_day()
+    labels = [day.strftime("%b %d") for day, *_ in by_day]
+    ctx = {
+        "days": days, "ranges": RANGES, "project": project, "posts": len(data.points),
+        "total_views": sum(p.views for p in data.points),
+        "over_time": {
+            "views": charts.line_chart("Average views per post by day", labels,
+                                       [Series("views", [r[1] for r in by_day])], width=1180, height=280),
+            "engagement": charts.line_chart("Engagement rate by day", labels,
+                                            [Series("engagement rate", [r[2] for r in by_day])], fmt=charts.percent,
+                                            empty="no engagement data yet", width=580),
+            "viral": charts.line_chart("Viral score by day", labels, [Series("viral score", [r[3] for r in by_day])],
+                                       empty="no viral scores yet", width=580),
+        },
+        "by_hook": _three("By hook style", data.by(lambda p: p.hook_style), lambda k: str(k).replace("_", " ")),
+        "by_platform": _three("By platform", data.by(lambda p: p.platform), str),
+        "by_hour": _three("By hour published (UTC)", data.by(lambda p: p.published_at.hour), lambda h: f"{h:02d}h",
+                          width=1180, height=220),
+    }
+    return render(request, "pages/analytics.html", ctx)

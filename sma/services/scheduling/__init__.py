@@ -1,0 +1,1 @@
+"""The content calendar: topic picking and posting-slot optimisation."""

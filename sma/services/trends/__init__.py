@@ -1,0 +1,1 @@
+"""Trend discovery: sources, scoring, deduplication, niche filter."""

@@ -1,0 +1,1 @@
+"""Local HTTP servers that speak the real wire formats of the platforms (for tests only)."""

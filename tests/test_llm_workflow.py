@@ -1,0 +1,50 @@
+"""A budget stop inside a real ContentPipelineWorkflow: the run ends `failed` with the budget message.
+
+Only the sma-workflows worker runs: the run stops at step 2, before any media work.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client, WorkflowFailureError
+
+from sma import queues
+from sma.db import repo
+from sma.db.engine import Database
+from sma.db.migrate import upgrade
+from sma.models.pipeline import PipelineStatus, RunState, Topic
+from sma.services.llm.store import DBUsageStore, start_of_day
+from sma.services.runs import get_status, pipeline_input, start_pipeline
+from tests.conftest import running_workers
+from tests.test_llm_fakes import llm_settings, serving
+
+
+async def test_budget_stop_fails_the_run_with_the_budget_message(client: Client, tmp_path: Path, suffix: str) -> None:
+    with serving("openai") as oai:
+        settings = llm_settings(tmp_path, openai_url=oai.url, chain=["openai"], budget=0.0001)
+        settings.data_dir.mkdir(parents=True)
+        upgrade(settings.database_url)
+        database = Database(settings.database_url)
+        topic = Topic(title="Small tests catch big bugs", summary="A small test runs in a second.")
+        inp = pipeline_input(settings, topic, "test", autonomy="autonomous").model_copy(
+            update={"queue_suffix": suffix})
+        try:
+            async with running_workers(client, settings, database, suffix, pools=(queues.WORKFLOWS,)):
+                wf_id = await start_pipeline(client, inp)
+                with pytest.raises(WorkflowFailureError):
+                    await client.get_workflow_handle(wf_id).result()
+                status: PipelineStatus = await get_status(client, wf_id)
+            row = await repo.get_run(database, wf_id)
+            calls = await DBUsageStore(database).calls(start_of_day())
+        finally:
+            await database.close()
+
+    assert status.state == RunState.FAILED
+    assert status.error.startswith("write_script: BudgetExceeded: LLM budget exceeded for project 'test'")
+    assert "daily budget $0.0001" in status.error and "llm.project_budgets.test" in status.error
+    step = status.steps["write_script"]
+    assert step.state == "failed" and step.attempts == 1  # non-retryable: not retried by Temporal
+    assert row is not None and row.state == "failed" and "budget" in row.error
+    assert oai.requests == [] and [c.outcome for c in calls] == ["budget_blocked"]
