@@ -18,6 +18,9 @@ from sma import queues
 from sma.models.pipeline import PipelineStatus, Topic
 from sma.settings import ConfigError, Settings, load_settings, masked_dump
 
+# Under `python -m sma.cli` capability modules importing `sma.cli` must get this module, not a second copy.
+sys.modules.setdefault("sma.cli", sys.modules[__name__])
+
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="SMA: social media automation engine.")
 config_app = typer.Typer(no_args_is_help=True, help="Inspect the configuration.")
 db_app = typer.Typer(no_args_is_help=True, help="Database migrations.")
@@ -29,12 +32,13 @@ def _register_capabilities() -> None:
     """Each capability owns its commands in its own module."""
     from sma.bot import cli as bot_cli
     from sma.dashboard import cli as dashboard_cli
+    from sma.services.intelligence import cli as intelligence_cli
     from sma.services.llm import cli as llm_cli
     from sma.services.media import cli as media_cli
     from sma.services.platforms import cli as platforms_cli
     from sma.services.trends import cli as trends_cli
 
-    for module in (media_cli, llm_cli, bot_cli, platforms_cli, trends_cli, dashboard_cli):
+    for module in (media_cli, llm_cli, bot_cli, platforms_cli, trends_cli, dashboard_cli, intelligence_cli):
         module.register(app)
 
 

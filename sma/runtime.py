@@ -24,6 +24,7 @@ from sma import queues
 from sma.settings import ConfigError, Settings
 
 log = structlog.get_logger("sma.runtime")
+BOT = "bot"  # the Telegram bot runs beside the workers under `sma up`
 
 
 def temporal_cli() -> str:
@@ -143,6 +144,14 @@ class Stack:
         for queue in self.worker_queues:
             self.start_worker(queue)
         asyncio.run(self.wait_ready())
+        if self.bot_enabled:
+            self.start_worker(BOT)
+
+    @property
+    def bot_enabled(self) -> bool:
+        """`sma up` runs the Telegram bot when a token is configured and bot.enabled is on."""
+        return bool(self.worker_queues) and self.settings.bot.enabled and \
+            self.settings.secrets.telegram_bot_token is not None
 
     async def wait_ready(self, timeout: float = 180.0) -> None:
         """Block until the server answers and every worker polls its queue (model loading included)."""
@@ -162,8 +171,10 @@ class Stack:
     def start_worker(self, queue: str) -> subprocess.Popen:
         logs = (self.settings.data_dir / "logs").resolve()
         logs.mkdir(parents=True, exist_ok=True)
-        with open(logs / f"worker-{queue}.log", "ab") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "sma.cli", "worker", "--queue", queue],
+        command = ["bot"] if queue == BOT else ["worker", "--queue", queue]
+        logname = "bot.log" if queue == BOT else f"worker-{queue}.log"
+        with open(logs / logname, "ab") as out:
+            proc = subprocess.Popen([sys.executable, "-m", "sma.cli", *command],
                                     env=self.worker_env(), stdout=out, stderr=subprocess.STDOUT,
                                     start_new_session=True)
         self.workers[queue] = proc

@@ -33,6 +33,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from sma import queues
 from sma.models.analytics import CollectorInput
+from sma.services.intelligence import schedule as intelligence_schedule
 from sma.settings import Settings
 
 NOTE_PREFIX = "sma-definition:"
@@ -61,6 +62,9 @@ def _analytics_input(settings: Settings, suffix: str) -> BaseModel:
 SCHEDULES: tuple[ScheduleDef, ...] = (
     ScheduleDef(id="analytics-collector", workflow="AnalyticsCollectorWorkflow", interval=_analytics_interval,
                 make_input=_analytics_input, enabled=lambda s: s.analytics.enabled),
+    ScheduleDef(id=intelligence_schedule.SCHEDULE_ID, workflow=intelligence_schedule.WORKFLOW,
+                interval=intelligence_schedule.interval, make_input=intelligence_schedule.make_input,
+                enabled=intelligence_schedule.enabled),
 )
 
 
@@ -122,4 +126,8 @@ async def ensure_schedules(client: Client, settings: Settings, *, suffix: str = 
 
         await client.get_schedule_handle(schedule_id).update(replace)
         outcome[schedule_id] = "updated"
+    if schedules is SCHEDULES:  # per-project trend-scan and content-scheduler schedules
+        from sma.services.trends.schedules import ensure_trend_schedules
+
+        outcome.update(await ensure_trend_schedules(client, settings, queue_suffix=suffix))
     return outcome

@@ -22,7 +22,9 @@ from sma.bot.config import BotSettings
 from sma.dashboard.config import DashboardSettings
 from sma.models.pipeline import Autonomy
 from sma.services.autonomy.config import GuardSettings
+from sma.services.intelligence.config import IntelligenceSettings
 from sma.services.llm.config import LLMSettings
+from sma.services.memory.config import MemorySettings
 from sma.services.music_sources.config import FreesoundSettings, MusicGenSettings, SoundGenSettings
 from sma.services.platforms.config import AnalyticsSettings, PublishingSettings
 from sma.services.trends.config import SchedulerSettings, TrendSettings
@@ -223,6 +225,8 @@ class Settings(BaseSettings):
     trends: TrendSettings = Field(default_factory=TrendSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+    intelligence: IntelligenceSettings = Field(default_factory=IntelligenceSettings)
+    memory: MemorySettings = Field(default_factory=MemorySettings)
     projects: list[ProjectSettings] = Field(default_factory=lambda: [ProjectSettings(id="default")])
     secrets: Secrets = Field(default_factory=Secrets)
 

@@ -31,7 +31,9 @@ def artifact_store(settings: Settings) -> ArtifactStore:
 
 
 # Modules under sma.activities that contribute to the sma-workflows worker through `build(settings, db)`.
-WORKFLOW_QUEUE_MODULES = ("script", "notify", "approval", "publish", "analytics", "trends", "scheduler", "record")
+WORKFLOW_QUEUE_MODULES = (
+    "script", "notify", "approval", "publish", "analytics", "trends", "scheduler", "intelligence", "record",
+)
 
 
 def workflow_activities(settings: Settings, database: Any) -> list[Callable]:
@@ -45,36 +47,21 @@ def workflow_activities(settings: Settings, database: Any) -> list[Callable]:
 
 def gpu_activities(settings: Settings) -> list[Callable]:
     from sma.activities.voice import VoiceActivities
-    from sma.services.captions import CaptionService, Transcriber
-    from sma.services.tts import VoiceService, build_engines
+    from sma.services.captions import CachedTranscriber, CaptionService, Transcriber
+    from sma.services.tts import VoiceService
 
     store = artifact_store(settings)
-    voice = VoiceService(store, build_engines(settings.tts), settings.tts)
-    captions = CaptionService(store, Transcriber(settings.captions), settings.captions, settings.media)
+    transcriber = CachedTranscriber(Transcriber(settings.captions), store)  # QA_TTS words reused by captions
+    voice = VoiceService.from_settings(settings, store, transcriber)
+    captions = CaptionService(store, transcriber, settings.captions, settings.media)
     acts = VoiceActivities(voice, captions)
     return [acts.voiceover, acts.captions]
 
 
 def cpu_activities(settings: Settings) -> list[Callable]:
-    from sma.activities.media import MediaActivities
-    from sma.services.media.background import BackgroundService
-    from sma.services.media.ffmpeg import FFmpeg
-    from sma.services.media.images import ImageService
-    from sma.services.media.music import MusicService
-    from sma.services.media.render import RenderService
+    from sma.activities import media, trends_cpu
 
-    store = artifact_store(settings)
-    ffmpeg = FFmpeg(settings.media.ffmpeg, threads=settings.media.threads)
-    acts = MediaActivities(
-        ffmpeg,
-        BackgroundService(store, ffmpeg, settings.media),
-        MusicService(store, ffmpeg),
-        ImageService(store),
-        RenderService(store, ffmpeg, settings.media),
-    )
-    from sma.activities import trends_cpu
-
-    return [acts.music, acts.background, acts.images, acts.render, acts.check_video, *trends_cpu.build(settings)]
+    return [*media.build(settings), *trends_cpu.build(settings)]
 
 
 def warm_gpu_models(settings: Settings) -> None:

@@ -121,7 +121,7 @@ def build(settings: Settings) -> list[Callable[..., Any]]:
     acts = MediaActivities(
         ffmpeg,
         BackgroundService(store, ffmpeg, media, stock=stock, usage=usage),
-        MusicService(store, ffmpeg),
+        MusicService(store, ffmpeg, settings.music, settings.secrets),
         ImageService(store, media, generators=build_chain(media.visuals, openai_key)),
         RenderService(store, ffmpeg, media),
         VariantService(store, ffmpeg, media),

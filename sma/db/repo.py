@@ -32,7 +32,7 @@ from sma.db.tables import (
 from sma.models.pipeline import PipelineStatus, RunRecord, RunState
 
 DB = Database | AsyncSession
-TERMINAL_STATES = frozenset({RunState.PUBLISHED, RunState.REJECTED, RunState.FAILED})
+TERMINAL_STATES = frozenset({RunState.PUBLISHED, RunState.REJECTED, RunState.FAILED, RunState.CANCELLED})
 # Dialects with INSERT ... ON CONFLICT, which makes an upsert one atomic statement.
 _ON_CONFLICT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
