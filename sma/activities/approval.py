@@ -29,5 +29,10 @@ def build(settings: Settings, database: object) -> list:
 
     if database is None:
         raise ValueError("the approval policy needs the database: pass one to build_worker for sma-workflows")
-    service = AutonomyService(settings, database, notifier=make_notifier(settings, database))  # type: ignore[arg-type]
+    from sma.services.scheduling.calendar import CalendarService
+    from sma.services.scheduling.history import PostMetricsHistory
+
+    calendar = CalendarService(settings, database, PostMetricsHistory(database))  # type: ignore[arg-type]
+    service = AutonomyService(settings, database, notifier=make_notifier(settings, database),  # type: ignore[arg-type]
+                              calendar=calendar)
     return [ApprovalActivities(service).approval_policy]

@@ -70,6 +70,7 @@ with workflow.unsafe.imports_passed_through():
     )
 
 R = TypeVar("R", bound=StepResult)
+RENDER_TAIL_S = 0.6  # the render keeps this much after the voice ends (sma.services.media.render.TAIL_S)
 
 _QUICK = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3)
 _MEDIA = RetryPolicy(initial_interval=timedelta(seconds=2), backoff_coefficient=2.0, maximum_attempts=3)
@@ -239,7 +240,7 @@ class ContentPipelineWorkflow:
         for attempt in range(1, inp.max_script_attempts + 1):
             req = ScriptRequest(project_id=inp.project_id, run_id=self._status.workflow_id, topic=inp.topic,
                                 round=self._status.round, attempt=attempt, feedback=list(feedback),
-                                qa_feedback=qa_feedback, media_context=media_context)
+                                qa_feedback=qa_feedback, media_context=media_context, platforms=list(inp.platforms))
             result = await self._step("write_script", ScriptActivities.write_script, req)
             self._add_qa(result.qa)
             if result.qa.passed:
@@ -267,7 +268,7 @@ class ContentPipelineWorkflow:
         self._add_qa(captions.qa)
         music, images, background = await asyncio.gather(
             self._step("music", MediaActivities.music,
-                       MusicRequest(project_id=project, run_id=run_id, duration_s=voice.duration_s,
+                       MusicRequest(project_id=project, run_id=run_id, duration_s=voice.duration_s + RENDER_TAIL_S,
                                     mood=script.hook_style), required=False),
             self._step("images", MediaActivities.images,
                        ImagesRequest(project_id=project, run_id=run_id, beats=script.beats,
@@ -281,7 +282,8 @@ class ContentPipelineWorkflow:
                           music=music.audio if music else None, overlays=images.overlays if images else []))
         self._artifact("video", render.video)
         checks = await self._activity("check_video", MediaActivities.check_video,
-                                      VideoCheckRequest(video=render.video, expected_duration_s=render.duration_s))
+                                      VideoCheckRequest(video=render.video,
+                                                        expected_duration_s=voice.duration_s + RENDER_TAIL_S))
         for report in checks.reports:
             self._add_qa(report)
         render.qa = checks.reports

@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 
@@ -46,8 +47,9 @@ class ProjectAutonomy:
 
 class AutonomyService:
     def __init__(self, settings: Settings, database: Database, notifier: Notifier | None = None,
-                 clock: Callable[[], datetime] | None = None) -> None:
+                 clock: Callable[[], datetime] | None = None, calendar: Any = None) -> None:
         self.settings = settings
+        self.calendar = calendar  # CalendarService: runs started for a slot wait for it before publishing
         self.database = database
         self.notifier = notifier
         self.clock = clock or (lambda: datetime.now(UTC))
@@ -65,6 +67,11 @@ class AutonomyService:
         async with self._slot_lock:
             situation = await self._situation(req, project)
             verdict = evaluate(situation)
+            if req.stage == "publish" and verdict.verdict == "approve" and self.calendar is not None:
+                hold = await self.calendar.hold(req.run_id, situation.now_utc)
+                if hold.wait_s > 0:
+                    verdict = PolicyVerdict(verdict="block", level=verdict.level, retry_after_s=hold.wait_s,
+                                            reasons=[hold.reason])
             if req.stage == "publish" and verdict.verdict == "approve":
                 await store.reserve_slot(self.database, req.project_id, req.run_id,
                                          g.local_day(situation.now_utc, project.guards.zone()),

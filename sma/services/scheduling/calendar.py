@@ -103,7 +103,16 @@ class CalendarService:
         sched = self.settings.scheduler
         samples = await self.history.samples(project_id, now - timedelta(days=sched.history_days))
         zone = self.settings.project(project_id).guards.zone()
-        return EngagementModel(samples, platforms, zone, sched.default_hours, sched.prior_strength)
+        return EngagementModel(samples, platforms, zone, self._prior_hours(project_id), sched.prior_strength)
+
+    def _prior_hours(self, project_id: str) -> dict[str, list[int]]:
+        """The audience fingerprint's best hours (intelligence loop) where it has them, else the defaults."""
+        from sma.services.intelligence.config import intelligence_settings
+        from sma.services.intelligence.fingerprint import FingerprintHours
+        from sma.services.intelligence.reports import report_store
+
+        hours = FingerprintHours(report_store(self.settings), intelligence_settings(self.settings).min_posts)
+        return hours.default_hours(project_id, self.settings.scheduler.default_hours)
 
     async def _constraints(self, project_id: str, platforms: list[str], now: datetime,
                            exclude_item: str = "") -> Constraints:
