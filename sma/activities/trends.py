@@ -123,4 +123,17 @@ def build(settings: Settings, database: object) -> list:
     if database is None:
         return []  # a worker without the database (some tests) serves no trend activities
     checker = ProducedTitlesChecker(database, settings.trends.coverage_threshold)  # type: ignore[arg-type]
+    checker = _with_memory(settings, checker)
     return TrendActivities(settings, database, build_sources(settings), checker).all()  # type: ignore[arg-type]
+
+
+def _with_memory(settings: Settings, fallback: object) -> object:
+    """Semantic coverage from Mem0 when the project memory is on; the title check stays as the floor."""
+    from sma.services.memory.config import memory_settings
+    from sma.services.memory.providers import MemoryCoverageChecker
+    from sma.services.memory.service import build_memory_service
+
+    memory = build_memory_service(settings)
+    if memory is None:
+        return fallback
+    return MemoryCoverageChecker(memory, memory_settings(settings).coverage_threshold, fallback=fallback)
