@@ -9,13 +9,15 @@ import pytest
 
 from sma.models.pipeline import Beat, Script
 from sma.services.qa_audio_cli import EXIT_FAILED, EXIT_PASSED, EXIT_UNUSABLE, qa_audio_command, read_script
-from sma.settings import Settings
+from sma.settings import Settings, TTSSettings
 from tests.test_tts_fakes import OTHER_WORDS, SCRIPT, encode, piper_wav
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data")
+    # Piper takes differ from run to run and tiny.en mishears short sentences now and then (up to ~0.3 WER on a
+    # good take, plans/003a): these tests are about the command, so they leave that margin.
+    return Settings(data_dir=tmp_path / "data", tts=TTSSettings(max_wer=0.4))
 
 
 @pytest.fixture
@@ -47,7 +49,7 @@ def test_other_words_fail_with_the_wer_reason(
     assert qa_audio_command(take, script, as_json=False, settings=settings) == EXIT_FAILED
     out = capsys.readouterr().out
     assert "QA_TTS FAILED" in out
-    assert "reverse transcription word error rate" in out and "above 0.250" in out
+    assert "reverse transcription word error rate" in out and "above 0.400" in out
     assert "heard: " in out and "rainy" in out.lower()
 
 
