@@ -27,6 +27,12 @@ class QAReport(BaseModel):
     reasons: list[str] = Field(default_factory=list)
     metrics: dict[str, float] = Field(default_factory=dict)
 
+    @classmethod
+    def from_checks(cls, gate: str, checks: int, reasons: list[str], metrics: dict[str, float]) -> QAReport:
+        """A gate of `checks` pass/fail checks: passed when no reason was given, scored by the share passed."""
+        return cls(gate=gate, passed=not reasons, score=round(max(0.0, (checks - len(reasons)) / checks), 3),
+                   threshold=1.0, reasons=reasons, metrics=metrics)
+
 
 class StepState(StrEnum):
     PENDING = "pending"

@@ -606,14 +606,7 @@ def check_captions(
             reasons.append(
                 f"only {matched_fraction:.0%} of script words were heard in the audio (min {min_matched:.0%})"
             )
-    return QAReport(
-        gate=GATE,
-        passed=not reasons,
-        score=round(max(0.0, (checks - len(reasons)) / checks), 3),
-        threshold=1.0,
-        reasons=reasons,
-        metrics=metrics,
-    )
+    return QAReport.from_checks(GATE, checks, reasons, metrics)
 
 
 # ---------------------------------------------------------------- the service

@@ -218,11 +218,4 @@ def check_voice(
         metrics["wer"] = round(wer, 4)
         if wer > max_wer:
             reasons.append(f"reverse transcription word error rate {wer:.3f} above {max_wer:.3f}")
-    return QAReport(
-        gate=GATE,
-        passed=not reasons,
-        score=round(max(0.0, (checks - len(reasons)) / checks), 3),
-        threshold=1.0,
-        reasons=reasons,
-        metrics=metrics,
-    )
+    return QAReport.from_checks(GATE, checks, reasons, metrics)
