@@ -9,6 +9,7 @@ import os
 import sys
 import time
 import traceback
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -314,6 +315,30 @@ def reject(run_id: str, feedback: Annotated[str, typer.Option("--feedback", "-f"
         return await reject_run(await client_for(loaded), run_id, feedback, by="cli")
 
     typer.echo(f"rejected round {_run(go())} of {run_id}")
+
+
+@app.command("edit-script")
+def edit_script(
+    run_id: str,
+    script_file: Annotated[Path, typer.Argument(help="JSON with title, hook, beats[{narration}], cta")],
+) -> None:
+    """Replace the waiting video's script with your own; the run records the voice again from it."""
+    from pydantic import ValidationError
+
+    from sma.models.pipeline import Script
+    from sma.services.runs import edit_script as edit_run
+    from sma.temporal_client import client_for
+
+    try:
+        script = Script.model_validate_json(script_file.read_text(encoding="utf-8"))
+    except (OSError, ValidationError) as exc:
+        raise typer.BadParameter(f"{script_file}: not a script: {exc}") from exc
+    loaded = settings()
+
+    async def go() -> int:
+        return await edit_run(await client_for(loaded), run_id, script, by="cli")
+
+    typer.echo(f"round {_run(go())} of {run_id} now re-records the voice from your script")
 
 
 # ---------------------------------------------------------------- demo

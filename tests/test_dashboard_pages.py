@@ -361,8 +361,9 @@ class FakeCalendar:
         at = start + timedelta(days=2, hours=9)
         return [CalendarSlotView(id="slot-1", project_id="test", platform="youtube", at=at, topic="Git worktrees")]
 
-    async def reschedule(self, slot_id: str, at: datetime, by: str) -> None:
+    async def reschedule(self, slot_id: str, at: datetime, by: str, client: object = None) -> str:
         self.moved.append((slot_id, at, by))
+        return f"moved to {at:%Y-%m-%d %H:%M} UTC"
 
 
 @dataclass

@@ -10,6 +10,7 @@ the real one does around the calendar (produce, ask the calendar's hold, publish
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 import threading
@@ -22,6 +23,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 from temporalio import activity, workflow
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.common import RetryPolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -38,6 +40,7 @@ from sma.models.trends import RankedTrend, ScoreBreakdown, StoreScanRequest, Tre
 from sma.services.autonomy.config import GuardSettings
 from sma.services.scheduling.calendar import CalendarService
 from sma.services.scheduling.history import NoHistory
+from sma.services.scheduling.moves import move_slot
 from sma.services.scheduling.store import list_slots
 from sma.services.trends.config import SchedulerSettings
 from sma.services.trends.store import ensure_project_row, save_scan
@@ -234,3 +237,40 @@ async def test_a_video_ready_after_its_slot_is_moved_not_rushed_or_doubled(
     [post] = log.posts
     assert post.workflow_id == slot.workflow_id and 0 <= (post.at - row.slot_at).total_seconds() < 60
     assert local_hour_ok(post.at)
+
+
+async def timers_started(client: Client, wf_id: str, n: int) -> None:
+    """Wait (in real time: reading history does not let the test server skip time) for the n-th timer."""
+    for _ in range(200):
+        history = await client.get_workflow_handle(wf_id).fetch_history()
+        if sum(e.event_type == EventType.EVENT_TYPE_TIMER_STARTED for e in history.events) >= n:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{wf_id} never started timer {n}")
+
+
+async def test_a_slot_moved_earlier_wakes_its_timer_and_publishes_at_the_new_time(
+        skipping: WorkflowEnvironment, cal_settings: Settings, cal_db: Database) -> None:
+    client, suffix, log = skipping.client, f"-t{uuid.uuid4().hex[:8]}", PublishLog()
+    queue = "sma-workflows" + suffix
+    cal_settings.projects[0].guards.quiet_hours = None  # the moves below may land at any hour
+    now = await skipping.get_current_time()
+    await seed_topics(cal_db, now, ["Deno 3 ships a package manager"])
+    async with worker(client, cal_settings, cal_db, log, queue):
+        [slot] = (await run_scheduler(client, suffix, 1)).planned
+        now = await skipping.get_current_time()
+        later, earlier = slot.slot_at + timedelta(hours=5), slot.slot_at + timedelta(hours=1)
+        with pytest.raises(ValueError, match="too soon"):
+            await move_slot(cal_db, client, PROJECT, slot.item_id, now + timedelta(minutes=10), "tester", now=now)
+        await move_slot(cal_db, client, PROJECT, slot.item_id, later, "tester", now=now)
+        await timers_started(client, slot_workflow_id(PROJECT, slot.item_id), 2)  # now sleeping until `later`
+        said = await move_slot(cal_db, client, PROJECT, slot.item_id, earlier, "tester", now=now)
+        assert said == f"moved to {earlier:%Y-%m-%d %H:%M} UTC"
+        result = await slot_result(skipping, slot.item_id, queue)
+    assert result.state == "published"
+    [post] = log.posts
+    assert 0 <= (post.at - earlier).total_seconds() < 60  # at the earlier time, not the later one
+    [row] = await list_slots(cal_db, PROJECT)
+    assert row.slot_at == earlier and "by tester" in row.reasons
+    with pytest.raises(ValueError, match="has not published"):
+        await move_slot(cal_db, client, PROJECT, slot.item_id, earlier + timedelta(days=1), "tester", now=now)

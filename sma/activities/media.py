@@ -30,7 +30,8 @@ if TYPE_CHECKING:
     from sma.services.media.images import ImageService
     from sma.services.media.music import MusicService
     from sma.services.media.render import RenderService
-    from sma.services.media.variants import VariantService
+    from sma.services.media.variants import PublishCap, VariantService
+    from sma.services.platforms.config import PublishingSettings
     from sma.settings import Settings
 
 
@@ -43,6 +44,7 @@ class MediaActivities:
         images: ImageService,
         render: RenderService,
         variants: VariantService | None = None,
+        publishing: PublishingSettings | None = None,
     ) -> None:
         self.ffmpeg = ffmpeg
         self.backgrounds = background
@@ -50,6 +52,7 @@ class MediaActivities:
         self.image_service = images
         self.renderer = render
         self.variants = variants
+        self.publishing = publishing
 
     @activity.defn(name="music")
     def music(self, req: MusicRequest) -> MusicResult:
@@ -92,9 +95,24 @@ class MediaActivities:
 
         started = time.perf_counter()
         service = self.variants or VariantService(self.renderer.store, self.ffmpeg, self.renderer.settings)
+        words = req.words
+        if not words and req.words_artifact is not None:
+            from sma.services.media.images import load_words
+
+            words = load_words(service.store.read_json(req.words_artifact))
         with keepalive(detail=f"variant {req.platform}"):
-            result = service.variant(req.video, req.platform, req.words or None)
+            result = service.variant(req.video, req.platform, words or None, self._publish_cap(req))
         return result.model_copy(update={"seconds": round(time.perf_counter() - started, 3)})
+
+    def _publish_cap(self, req: VariantRequest) -> PublishCap | None:
+        """The project's publishing options for the platform: the variant cuts where the upload would."""
+        from sma.services.media.layout import normalize_platform
+        from sma.services.media.variants import PublishCap
+
+        if self.publishing is None:
+            return None
+        options = self.publishing.options(req.project_id, normalize_platform(req.platform))
+        return PublishCap(options.max_duration_s, recut=options.on_too_long == "recut")
 
 
 def build(settings: Settings) -> list[Callable[..., Any]]:
@@ -125,5 +143,6 @@ def build(settings: Settings) -> list[Callable[..., Any]]:
         ImageService(store, media, generators=build_chain(media.visuals, openai_key)),
         RenderService(store, ffmpeg, media),
         VariantService(store, ffmpeg, media),
+        settings.publishing,
     )
     return [acts.music, acts.background, acts.images, acts.render, acts.check_video, acts.variant]

@@ -2,8 +2,8 @@
 
 - `StoredTrends`: trend scans and ranked results (sma.services.trends.store), with each item's score
   breakdown and whether the calendar already produced it.
-- `StoredCalendar`: calendar slots (sma.services.scheduling.store); a reschedule moves a planned slot and
-  keeps its lead time, through the calendar's own `update_slot`.
+- `StoredCalendar`: calendar slots (sma.services.scheduling.store); a reschedule (earlier or later) goes
+  through sma.services.scheduling.moves, which also wakes the slot's workflows.
 - `MemoryInsights`: insights and memories in the project memory (sma.services.memory), read in threads by
   the memory service; deleting goes through it too. Nothing is opened before the first visit, and a memory
   store that was never created is reported as empty instead of being created by a page view.
@@ -129,21 +129,11 @@ class StoredCalendar:
                                  run_id=r.workflow_id, state=r.state)
                 for r in rows if r.slot_at < end]
 
-    async def reschedule(self, slot_id: str, at: datetime, by: str) -> None:
-        from sma.db.tables import utcnow
-        from sma.services.scheduling import store
+    async def reschedule(self, slot_id: str, at: datetime, by: str, client: Any = None) -> str:
+        from sma.services.scheduling.moves import move_slot
 
         project_id, _, item_id = slot_id.partition(":")
-        slot = await store.get_slot(self.database, project_id, item_id)
-        if slot is None:
-            raise LookupError(f"no calendar slot {slot_id!r}")
-        if slot.state != "planned":
-            raise ValueError(f"only a planned slot can move; this one is {slot.state}")
-        lead = slot.slot_at - slot.start_at
-        if at - lead < utcnow():
-            raise ValueError(f"too soon: the pipeline needs {int(lead.total_seconds() // 60)} min before the slot")
-        await store.update_slot(self.database, project_id, item_id, slot_at=at, start_at=at - lead,
-                                note=f"moved to {at:%Y-%m-%d %H:%M} UTC by {by}")
+        return await move_slot(self.database, client, project_id, item_id, at, by)
 
 
 class MemoryInsights:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ class CalendarSource(Protocol):
 
     async def slots(self, start: datetime, end: datetime, project_id: str) -> list[CalendarSlotView]: ...
 
-    async def reschedule(self, slot_id: str, at: datetime, by: str) -> None: ...
+    async def reschedule(self, slot_id: str, at: datetime, by: str, client: Any = None) -> str: ...
 
 
 class InsightSource(Protocol):
@@ -117,7 +117,7 @@ class NoCalendar:
     async def slots(self, start: datetime, end: datetime, project_id: str) -> list[CalendarSlotView]:
         return []
 
-    async def reschedule(self, slot_id: str, at: datetime, by: str) -> None:
+    async def reschedule(self, slot_id: str, at: datetime, by: str, client: Any = None) -> str:
         raise LookupError("the content calendar is not available in this installation yet")
 
 

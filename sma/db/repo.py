@@ -29,6 +29,7 @@ from sma.db.tables import (
     StepRun,
     utcnow,
 )
+from sma.db.tables_llm import ScriptAttempt
 from sma.models.pipeline import PipelineStatus, RunRecord, RunState
 
 DB = Database | AsyncSession
@@ -157,6 +158,25 @@ async def record_run(db: DB, record: RunRecord) -> None:
                       first=["published_at"])
         await _upsert(session, Artifact, _artifact_values(status, now), keys=["run_id", "name"],
                       keep=["created_at"])
+        if record.edited_script is not None:
+            await _upsert(session, ScriptAttempt, _edited_values(record, now), keys=["run_id", "round", "attempt"],
+                          keep=["created_at"])
+
+
+EDITED_ATTEMPT = 0  # a hand-edited script is stored as attempt 0 of the round it is used in
+
+
+def _edited_values(record: RunRecord, now: datetime) -> dict[str, Any]:
+    """The hand-edited script as the round's script attempt, so every reader finds the script a video was
+    made from in one place, whoever wrote it."""
+    status, script = record.status, record.edited_script
+    assert script is not None
+    return {
+        "project_id": status.project_id, "run_id": status.workflow_id, "round": status.round,
+        "attempt": EDITED_ATTEMPT, "tier": f"edited by {record.edited_by}"[:200], "title": script.title,
+        "prompt_version": script.prompt_version, "script_json": script.model_dump_json(),
+        "qa_json": "{}", "passed": True, "created_at": now,
+    }
 
 
 def _item_values(record: RunRecord, now: datetime) -> dict[str, Any]:

@@ -13,6 +13,7 @@ class VariantRequest(BaseModel):
     video: ArtifactRef
     platform: str
     words: list[Word] = Field(default_factory=list, description="caption words: a re-cut ends after a sentence")
+    words_artifact: ArtifactRef | None = Field(None, description="the captions step's words file, instead of words")
 
 
 class VariantResult(BaseModel):

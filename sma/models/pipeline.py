@@ -309,12 +309,22 @@ class RejectSignal(BaseModel):
     by: str = "cli"
 
 
+class EditScriptSignal(BaseModel):
+    """A person's hand-edited script for the round they looked at: the run records the voice again from it
+    (no new LLM script) and renders a new video for approval."""
+
+    round: int
+    script: Script
+    by: str = "cli"
+
+
 class Decision(BaseModel):
     round: int
     approved: bool
     by: str
     feedback: str = ""
     auto: bool = False
+    edited: bool = Field(False, description="the round ended with a hand-edited script for the next one")
 
 
 # ---------------------------------------------------------------- step 11: publish
@@ -383,6 +393,8 @@ class RunRecord(BaseModel):
     status: PipelineStatus
     topic: Topic
     platforms: list[str] = Field(default_factory=list)
+    edited_script: Script | None = Field(None, description="a hand-edited script this round is made from")
+    edited_by: str = ""
 
 
 class RecordResult(BaseModel):

@@ -13,10 +13,12 @@ from sma import queues
 from sma.models.pipeline import (
     ApproveSignal,
     Autonomy,
+    EditScriptSignal,
     PipelineInput,
     PipelineStatus,
     RejectSignal,
     RunState,
+    Script,
     StatusQuery,
     Topic,
 )
@@ -99,6 +101,20 @@ async def reject(client: Client, wf_id: str, feedback: str, by: str = "cli") -> 
     await client.get_workflow_handle(wf_id).signal(ContentPipelineWorkflow.reject,
                                                    RejectSignal(round=round_no, feedback=feedback, by=by))
     return round_no
+
+
+async def edit_script(client: Client, wf_id: str, script: Script, by: str = "cli",
+                      round_no: int | None = None) -> int:
+    """Replace the waiting round's script with a person's: the run records the voice again from it.
+    `round_no` is the round the person looked at; a run that has moved on refuses it."""
+    current = await _waiting_round(client, wf_id)
+    if round_no is not None and round_no != current:
+        raise RunError(f"you edited round {round_no}; the run is on round {current} now")
+    if not script.beats or not script.narration().strip():
+        raise RunError("the edited script has no words to record")
+    await client.get_workflow_handle(wf_id).signal(ContentPipelineWorkflow.edit_script,
+                                                   EditScriptSignal(round=current, script=script, by=by))
+    return current
 
 
 async def activity_progress(client: Client, wf_id: str) -> dict[str, float]:

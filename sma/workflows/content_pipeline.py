@@ -7,6 +7,13 @@ Since patch `autonomy-policy` (issue 5) the approval step asks the autonomy poli
 a human, block), reminds and then parks an undecided run as `expired` (re-openable with `reopen`), reacts
 to `set_autonomy` while waiting, holds an approved video while a publishing guard says no (`recheck`
 wakes it), and keeps one progress message up to date. Runs recorded before the patch replay unchanged.
+
+Since patch `media-layout` (issue 3) the media steps know the run: the stock footage search uses the
+script's title, images and the render keep clear of the run's platforms' UI (images wait for the
+background to pick the diagram theme), each platform gets its own variant (duration cap, loudness) before
+publishing, and a platform whose publishing fails for good is reported as a failed post instead of
+failing the run. `edit_script` (any run waiting for a decision) ends the round with a person's script:
+the next round records the voice from it without writing a new one.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
         SetAutonomySignal,
     )
     from sma.models.common import ArtifactRef, QAReport, StepState
+    from sma.models.media import VariantRequest, VariantResult
     from sma.models.pipeline import (
         STEPS,
         ApproveSignal,
@@ -46,6 +54,7 @@ with workflow.unsafe.imports_passed_through():
         CaptionRequest,
         CaptionResult,
         Decision,
+        EditScriptSignal,
         ImagesRequest,
         MediaRequest,
         MusicRequest,
@@ -53,6 +62,7 @@ with workflow.unsafe.imports_passed_through():
         PipelineInput,
         PipelineResult,
         PipelineStatus,
+        PostResult,
         PublishRequest,
         RejectSignal,
         RenderRequest,
@@ -83,6 +93,8 @@ _PATIENT = RetryPolicy(initial_interval=timedelta(seconds=2), backoff_coefficien
 
 # Every change to the command sequence made by issue 5 (policy, reminders, expiry, holds, progress).
 PATCH_AUTONOMY = "autonomy-policy"
+# Issue 3's second half: media requests that know the run, per-platform variants, isolated publish failures.
+PATCH_MEDIA = "media-layout"
 
 # step -> (task queue, start-to-close, heartbeat timeout or None, retry policy)
 STEP_OPTIONS: dict[str, tuple[str, timedelta, timedelta | None, RetryPolicy]] = {
@@ -96,7 +108,9 @@ STEP_OPTIONS: dict[str, tuple[str, timedelta, timedelta | None, RetryPolicy]] = 
     "images": (queues.CPU, timedelta(minutes=5), timedelta(seconds=60), _MEDIA),
     "render": (queues.CPU, timedelta(minutes=30), timedelta(seconds=15), _MEDIA),
     "check_video": (queues.CPU, timedelta(minutes=10), timedelta(seconds=60), _MEDIA),
-    "publish": (queues.WORKFLOWS, timedelta(minutes=10), None, _PUBLISH),
+    "variant": (queues.CPU, timedelta(minutes=15), timedelta(seconds=60), _MEDIA),
+    # The publish activity heartbeats every few seconds: a killed worker is noticed in 30 s, not 10 min.
+    "publish": (queues.WORKFLOWS, timedelta(minutes=10), timedelta(seconds=30), _PUBLISH),
     "policy": (queues.WORKFLOWS, timedelta(seconds=30), None, _PATIENT),
     "notify_approval": (queues.WORKFLOWS, timedelta(minutes=2), None, _PATIENT),
     "progress": (queues.WORKFLOWS, timedelta(seconds=20), None, _ONCE),
@@ -136,6 +150,9 @@ class ContentPipelineWorkflow:
         self._progress_dirty = False
         self._finished = False
         self._progress_task: asyncio.Task[None] | None = None
+        # Issue 3 (second half): run-aware media requests and variants; a person's edited script.
+        self._media_v2 = False
+        self._edited: EditScriptSignal | None = None
 
     # ------------------------------------------------------------ signals and query
 
@@ -146,6 +163,18 @@ class ContentPipelineWorkflow:
     @workflow.signal
     def reject(self, sig: RejectSignal) -> None:
         self._decide(Decision(round=sig.round, approved=False, by=sig.by, feedback=sig.feedback.strip()))
+
+    @workflow.signal
+    def edit_script(self, sig: EditScriptSignal) -> None:
+        """A person's own script for the round they saw: ends it like a rejection, and the next round is made
+        from this script (voice, captions, render) instead of a new one from the writer."""
+        if not sig.script.beats or not sig.script.narration().strip():
+            workflow.logger.info("ignoring an empty edited script from %s", sig.by)
+            return
+        decision = Decision(round=sig.round, approved=False, by=sig.by, edited=True,
+                            feedback=f"script edited by hand by {sig.by}")
+        if self._decide(decision):
+            self._edited = sig
 
     @workflow.signal
     def set_autonomy(self, sig: SetAutonomySignal) -> None:
@@ -169,19 +198,21 @@ class ContentPipelineWorkflow:
     def status(self, _: StatusQuery | None = None) -> PipelineStatus:
         return self._status
 
-    def _decide(self, decision: Decision) -> None:
+    def _decide(self, decision: Decision) -> bool:
         waiting = self._status.state == RunState.AWAITING_APPROVAL
         if not waiting or decision.round != self._status.round or self._decision is not None:
             workflow.logger.info("ignoring decision for round %s (current %s, state %s)",
                                  decision.round, self._status.round, self._status.state)
-            return
+            return False
         self._decision = decision
+        return True
 
     # ------------------------------------------------------------ run
 
     @workflow.run
     async def run(self, inp: PipelineInput) -> PipelineResult:
         self._v2 = workflow.patched(PATCH_AUTONOMY)
+        self._media_v2 = workflow.patched(PATCH_MEDIA)
         if self._v2:
             self._progress_task = asyncio.create_task(self._progress_pump())
         try:
@@ -208,9 +239,11 @@ class ContentPipelineWorkflow:
         media = await self._step("analyse_media", ScriptActivities.analyse_media,
                                  MediaRequest(project_id=inp.project_id, run_id=run_id, media=inp.media))
         feedback: list[str] = []
+        edited: EditScriptSignal | None = None
         for round_no in range(1, inp.max_rounds + 1):
             self._begin_round(round_no)
-            script = await self._write_script(inp, feedback, media.context)
+            script = await self._use_edit(edited) if edited else await self._write_script(inp, feedback,
+                                                                                          media.context)
             self._script = script
             await self._notify("script", f"Script for '{script.title}' (round {round_no}):\n{script.narration()}")
             video = await self._make_video(inp, script)
@@ -218,7 +251,9 @@ class ContentPipelineWorkflow:
             self._status.decisions.append(decision)
             if decision.approved:
                 return await self._publish(inp, script, video)
-            feedback.append(decision.feedback or "rejected without a reason")
+            edited, self._edited = (self._edited if decision.edited else None), None
+            if not decision.edited:
+                feedback.append(decision.feedback or "rejected without a reason")
             self._status.feedback = list(feedback)
             await self._record()
         self._status.state = RunState.REJECTED
@@ -234,6 +269,16 @@ class ContentPipelineWorkflow:
         if round_no > 1:
             for name in STEPS[1:]:
                 self._status.steps[name] = StepStatus(name=name)
+
+    async def _use_edit(self, edit: EditScriptSignal) -> Script:
+        """The round's script is the person's: recorded with the run (the script attempts of this round hold
+        it), the writer is not called, and QA_SCRIPT stays as it was for the script they edited."""
+        step = self._status.steps["write_script"]
+        step.state, step.tier = StepState.DONE, "edited"
+        step.notes = [f"edited by {edit.by}"]
+        step.finished_at = workflow.now().isoformat()
+        await self._record(edited=edit)
+        return edit.script
 
     async def _write_script(self, inp: PipelineInput, feedback: list[str], media_context: str) -> Script:
         qa_feedback: list[str] = []
@@ -254,7 +299,7 @@ class ContentPipelineWorkflow:
         background_task = asyncio.create_task(self._step(
             "background", MediaActivities.background,
             BackgroundRequest(project_id=project, run_id=run_id, duration_s=script.estimated_seconds,
-                              seed=f"{project}/{inp.item_id}")))
+                              seed=f"{project}/{inp.item_id}", query=script.title if self._media_v2 else "")))
         voice: VoiceResult = await self._step(
             "voiceover", VoiceActivities.voiceover, VoiceRequest(project_id=project, run_id=run_id,
                                                                  text=script.narration()))
@@ -266,20 +311,28 @@ class ContentPipelineWorkflow:
         self._artifact("captions", captions.ass)
         self._artifact("words", captions.words)
         self._add_qa(captions.qa)
-        music, images, background = await asyncio.gather(
-            self._step("music", MediaActivities.music,
-                       MusicRequest(project_id=project, run_id=run_id, duration_s=voice.duration_s + RENDER_TAIL_S,
-                                    mood=script.hook_style), required=False),
-            self._step("images", MediaActivities.images,
-                       ImagesRequest(project_id=project, run_id=run_id, beats=script.beats,
-                                     words=captions.words, duration_s=voice.duration_s), required=False),
-            background_task,
-        )
+        music_task = asyncio.create_task(self._step(
+            "music", MediaActivities.music,
+            MusicRequest(project_id=project, run_id=run_id, duration_s=voice.duration_s + RENDER_TAIL_S,
+                         mood=script.hook_style), required=False))
+        images_req = ImagesRequest(project_id=project, run_id=run_id, beats=script.beats, words=captions.words,
+                                   duration_s=voice.duration_s)
+        if self._media_v2:  # the diagrams' theme follows the background, so the images wait for it
+            background = await background_task
+            images_req.platforms = list(inp.platforms)
+            images_req.background = background.video if background else None
+            images = await self._step("images", MediaActivities.images, images_req, required=False)
+            music = await music_task
+        else:
+            music, images, background = await asyncio.gather(
+                music_task, self._step("images", MediaActivities.images, images_req, required=False),
+                background_task)
         render: RenderResult = await self._step(
             "render", MediaActivities.render,
             RenderRequest(project_id=project, run_id=run_id, voice=voice.audio, duration_s=voice.duration_s,
                           captions=captions.ass, background=background.video if background else None,
-                          music=music.audio if music else None, overlays=images.overlays if images else []))
+                          music=music.audio if music else None, overlays=images.overlays if images else [],
+                          platforms=list(inp.platforms) if self._media_v2 else []))
         self._artifact("video", render.video)
         checks = await self._activity("check_video", MediaActivities.check_video,
                                       VideoCheckRequest(video=render.video,
@@ -323,7 +376,7 @@ class ContentPipelineWorkflow:
             decision = await self._publish_gate(round_no, decision)
         self._status.state = RunState.RUNNING
         step.tier = "auto" if decision.auto else "human"
-        verb = "approved" if decision.approved else "rejected"
+        verb = "approved" if decision.approved else "edited" if decision.edited else "rejected"
         step.notes = [f"{verb} by {decision.by}", *step.notes[:3]]
         self._mark_done(step, 0.0)
         return decision
@@ -465,7 +518,7 @@ class ContentPipelineWorkflow:
     async def _notify_decided(self, decision: Decision) -> None:
         notice = self._notice(decision.round, None)
         notice.approved, notice.by, notice.feedback = decision.approved, decision.by, decision.feedback
-        verb = "approved" if decision.approved else "rejected"
+        verb = "approved" if decision.approved else "edited" if decision.edited else "rejected"
         await self._notify("decided", f"'{self._status.title}' round {decision.round} {verb} by {decision.by}.",
                            approval=notice)
 
@@ -507,16 +560,23 @@ class ContentPipelineWorkflow:
     async def _publish(self, inp: PipelineInput, script: Script, video: RenderResult) -> PipelineResult:
         step = self._status.steps["publish"]
         self._mark_running(step, "publish")
-        results = await asyncio.gather(*(
-            self._activity("publish", PublishActivities.publish,
-                           PublishRequest(project_id=inp.project_id, run_id=self._status.workflow_id,
-                                          video=video.video, script=script, platforms=[platform]))
-            for platform in inp.platforms))
-        posts = [post for result in results for post in result.posts]
+        if self._media_v2:
+            outcomes = await asyncio.gather(*(self._publish_one(inp, script, video, p) for p in inp.platforms))
+            posts = [post for posts_of, _, _ in outcomes for post in posts_of]
+            variant_notes = [note for _, notes, _ in outcomes for note in notes]
+            seconds = sum(secs for _, _, secs in outcomes)
+        else:
+            results = await asyncio.gather(*(
+                self._activity("publish", PublishActivities.publish,
+                               PublishRequest(project_id=inp.project_id, run_id=self._status.workflow_id,
+                                              video=video.video, script=script, platforms=[platform]))
+                for platform in inp.platforms))
+            posts = [post for result in results for post in result.posts]
+            variant_notes, seconds = [], sum(r.seconds for r in results)
         self._status.posts = posts
         step.tier = ",".join(inp.platforms)
-        step.notes = [f"{p.platform}: {p.status} {p.url or p.reason}".strip() for p in posts]
-        self._mark_done(step, sum(r.seconds for r in results))
+        step.notes = [f"{p.platform}: {p.status} {p.url or p.reason}".strip() for p in posts] + variant_notes
+        self._mark_done(step, seconds)
         published = any(p.status == "published" for p in posts)
         self._status.state = RunState.PUBLISHED if published else RunState.FAILED
         if not published:
@@ -529,6 +589,36 @@ class ContentPipelineWorkflow:
                                f"'{self._status.title}' " + ("published" if published else "was not published")
                                + ":\n" + "\n".join(lines))
         return self._result(video.video)
+
+    async def _publish_one(self, inp: PipelineInput, script: Script, video: RenderResult,
+                           platform: str) -> tuple[list[PostResult], list[str], float]:
+        """One platform: its variant of the video (the master when nothing differs, or when making the
+        variant failed), then the upload. A platform that fails for good becomes a failed post, so the
+        others still publish and the run reports every platform."""
+        upload, notes = await self._variant(inp, video, platform)
+        req = PublishRequest(project_id=inp.project_id, run_id=self._status.workflow_id, video=upload,
+                             script=script, platforms=[platform])
+        try:
+            result = await self._activity("publish", PublishActivities.publish, req)
+        except ActivityError as exc:
+            if _is_cancel(exc):
+                raise asyncio.CancelledError() from exc
+            return [PostResult(platform=platform, status="failed", reason=_cause(exc))], notes, 0.0
+        return list(result.posts), notes, result.seconds
+
+    async def _variant(self, inp: PipelineInput, video: RenderResult, platform: str) -> tuple[ArtifactRef, list[str]]:
+        req = VariantRequest(project_id=inp.project_id, run_id=self._status.workflow_id, video=video.video,
+                             platform=platform, words_artifact=self._status.artifacts.get("words"))
+        try:
+            variant: VariantResult = await self._activity("variant", MediaActivities.variant, req)
+        except ActivityError as exc:
+            if _is_cancel(exc):
+                raise asyncio.CancelledError() from exc
+            return video.video, [f"{platform} variant failed, the master is uploaded: {_cause(exc)}"]
+        if not variant.changed:
+            return video.video, []
+        self._artifact(f"video_{platform}", variant.video)
+        return variant.video, [f"{platform} variant: {'; '.join(variant.changed)}"]
 
     # ------------------------------------------------------------ step plumbing
 
@@ -583,9 +673,10 @@ class ContentPipelineWorkflow:
             step.tier = result.channel
             self._mark_done(step, result.seconds)
 
-    async def _record(self) -> None:
+    async def _record(self, edited: EditScriptSignal | None = None) -> None:
         self._progress_dirty = True
-        record = RunRecord(status=self._status, topic=self._inp.topic, platforms=self._inp.platforms)
+        record = RunRecord(status=self._status, topic=self._inp.topic, platforms=self._inp.platforms,
+                           edited_script=edited.script if edited else None, edited_by=edited.by if edited else "")
         await workflow.execute_local_activity_method(
             RecorderActivities.record_run, record, start_to_close_timeout=timedelta(seconds=30),
             retry_policy=_RECORD)

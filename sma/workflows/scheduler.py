@@ -6,10 +6,15 @@ often the scheduler runs). The slot workflow sleeps on a durable timer until `sl
 ContentPipelineWorkflow as an abandoned child with the business-key id `content-<project>-<item>` (also
 REJECT_DUPLICATE: never produced twice), and records how it ended. Timers live on the Temporal server,
 so restarts of workers lose nothing; a slot missed while everything was down is moved, never rushed.
+
+Since patch `slot-wake` a waiting slot also wakes on the `wake` signal (sent when a person moves the slot
+earlier), checks the calendar again and sleeps only until the new time.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import timedelta
 
 from temporalio import workflow
@@ -35,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
     )
 
 PIPELINE = "ContentPipelineWorkflow"
+PATCH_WAKE = "slot-wake"
 MAX_CHECKS = 50  # wait / reschedule rounds of one slot before it gives up (each is a timer or a move)
 _RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1),
                      maximum_attempts=20, non_retryable_error_types=["ConfigError"])
@@ -63,14 +69,21 @@ class ContentSchedulerWorkflow:
 class CalendarSlotWorkflow:
     def __init__(self) -> None:
         self._state = "planned"
+        self._woken = False
 
     @workflow.query
     def state(self) -> str:
         return self._state
 
+    @workflow.signal
+    def wake(self) -> None:
+        """The slot moved (earlier, usually): check the calendar again now instead of at the old time."""
+        self._woken = True
+
     @workflow.run
     async def run(self, inp: SlotInput) -> SlotResult:
         for _ in range(MAX_CHECKS):
+            self._woken = False  # a move that lands while checking is seen by this check
             check: SlotCheck = await self._activity(SchedulerActivities.check_slot, SlotCheckRequest(
                 project_id=inp.project_id, item_id=inp.item_id, now=workflow.now(), queue_suffix=inp.queue_suffix))
             if check.action == "stop":
@@ -79,7 +92,7 @@ class CalendarSlotWorkflow:
                                   slot_at=check.slot_at, reason=check.reason)
             if check.action == "wait":
                 self._state = "waiting"
-                await workflow.sleep(timedelta(seconds=max(1.0, check.wait_s)))
+                await self._wait(max(1.0, check.wait_s))
                 continue
             assert check.pipeline is not None
             return await self._produce(inp, check)
@@ -112,6 +125,13 @@ class CalendarSlotWorkflow:
         await self._update(inp, state, f"pipeline {reason}")
         return SlotResult(project_id=inp.project_id, item_id=inp.item_id, state=state, workflow_id=wf_id,
                           slot_at=check.slot_at, reason=reason)
+
+    async def _wait(self, seconds: float) -> None:
+        if not workflow.patched(PATCH_WAKE):
+            await workflow.sleep(timedelta(seconds=seconds))
+            return
+        with contextlib.suppress(asyncio.TimeoutError):
+            await workflow.wait_condition(lambda: self._woken, timeout=timedelta(seconds=seconds))
 
     async def _update(self, inp: SlotInput, state: str, note: str) -> None:
         await self._activity(SchedulerActivities.update_slot, SlotUpdate(

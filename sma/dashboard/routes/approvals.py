@@ -148,8 +148,7 @@ async def edit_script(request: Request, run_id: str, round: int = Form(...)) -> 
                                                        by=user.by, original=original.model_dump_json(),
                                                        edited=edited.model_dump_json(), sent_as=mode))
         if mode == EDIT_SIGNAL:
-            await client.get_workflow_handle(run_id).signal(
-                EDIT_SIGNAL, {"round": round, "script": edited.model_dump(mode="json"), "by": user.by})
+            await runs.edit_script(client, run_id, edited, by=user.by, round_no=round)
             message = "Script edited; the run re-records the voice and renders again from your text."
         else:
             await runs.reject(client, run_id, _as_feedback(edited)[:MAX_FEEDBACK * 2], by=user.by)

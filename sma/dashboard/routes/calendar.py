@@ -53,8 +53,8 @@ async def reschedule(request: Request, slot_id: str, at: str = Form(...), week: 
         return redirect(back, f"!{at[:40]!r} is not a date and time")
     when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
     try:
-        await d.sources.calendar.reschedule(slot_id, when, user.by)
-        ok, message = True, f"Slot moved to {when:%Y-%m-%d %H:%M} UTC."
+        done = await d.sources.calendar.reschedule(slot_id, when, user.by, client=await d.temporal.client())
+        ok, message = True, f"Slot {done}."
     except (LookupError, ValueError) as exc:
         ok, message = False, str(exc)
     await audit.record(d.database, user.name, "reschedule", target=slot_id, outcome="ok" if ok else "refused",

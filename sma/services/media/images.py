@@ -291,7 +291,7 @@ def _norm(word: str) -> str:
 # ---------------------------------------------------------------- service
 
 
-def _load_words(data: object) -> list[Word]:
+def load_words(data: object) -> list[Word]:
     """The captions step's words artifact: a JSON list of Word dicts (a {"words": [...]} wrapper is accepted)."""
     if isinstance(data, dict):
         data = data.get("words", [])
@@ -345,7 +345,7 @@ class ImageService:
 
     def make(self, req: ImagesRequest) -> ImagesResult:
         started = time.perf_counter()
-        words = _load_words(self.store.read_json(req.words))
+        words = load_words(self.store.read_json(req.words))
         spans = beat_spans(req.beats, words, req.duration_s)
         layout = self.layout(req)
         overlays: list[Overlay] = []

@@ -33,6 +33,14 @@ SENTENCE_END = re.compile(r"[.!?…][\"')\]]*$")
 
 
 @dataclass(frozen=True)
+class PublishCap:
+    """The publishing options' word on length: its cap (None: the documented one) and whether to re-cut."""
+
+    max_duration_s: float | None
+    recut: bool = True
+
+
+@dataclass(frozen=True)
 class PlatformProfile:
     """What one platform accepts: the longest video (None: no cap we need to enforce) and its loudness."""
 
@@ -52,11 +60,20 @@ PROFILES: dict[str, PlatformProfile] = {
 """Defaults; `media.variant_max_s` and `media.variant_lufs` override them per platform."""
 
 
-def profile_for(platform: str, settings: MediaSettings) -> PlatformProfile:
-    """The platform's profile with the configured overrides; unknown platforms keep the master as is."""
+def profile_for(platform: str, settings: MediaSettings, publish_cap: PublishCap | None = None) -> PlatformProfile:
+    """The platform's profile with the configured overrides; unknown platforms keep the master as is.
+
+    The duration cap, strongest first: `media.variant_max_s`, then the publishing options' cap (what the
+    adapter enforces; no cut at all when the project asked publishing to fail over-long videos), then the
+    documented default."""
     name = normalize_platform(platform)
     base = PROFILES.get(name, PlatformProfile(name, None, settings.target_lufs, "no platform limits known"))
-    cap = settings.variant_max_s.get(name, settings.variant_max_s.get(platform, base.max_duration_s))
+    default_cap = base.max_duration_s
+    if publish_cap is not None:
+        default_cap = publish_cap.max_duration_s if publish_cap.recut else None
+        if publish_cap.recut and publish_cap.max_duration_s is None:
+            default_cap = base.max_duration_s
+    cap = settings.variant_max_s.get(name, settings.variant_max_s.get(platform, default_cap))
     lufs = settings.variant_lufs.get(name, settings.variant_lufs.get(platform, base.target_lufs))
     return replace(base, max_duration_s=cap, target_lufs=lufs)
 
@@ -71,8 +88,9 @@ class VariantService:
         """The file to upload to `platform`: the master, or a re-cut / re-levelled copy of it."""
         return self.variant(video, platform, words).video
 
-    def variant(self, video: ArtifactRef, platform: str, words: list[Word] | None = None) -> VariantResult:
-        profile = profile_for(platform, self.settings)
+    def variant(self, video: ArtifactRef, platform: str, words: list[Word] | None = None,
+                publish_cap: PublishCap | None = None) -> VariantResult:
+        profile = profile_for(platform, self.settings, publish_cap)
         s = self.settings
         key = input_key("variant", {
             "video": video.sha256, "profile": asdict(profile), "preset": s.preset, "crf": s.crf,
