@@ -180,7 +180,7 @@ def up() -> None:
     from sma.runtime import Stack
 
     loaded = settings()
-    stack = Stack(loaded, config_path=_state.config)
+    stack = Stack(loaded, config_path=_state.config, dashboard=True, setup_token=_dashboard_setup_token(loaded))
     stopping = False
 
     def on_signal(*_: object) -> None:
@@ -195,6 +195,7 @@ def up() -> None:
         typer.echo(f"SMA is up: Temporal at {stack.address}"
                    + (f", Web UI http://127.0.0.1:{stack.server.ui_port}" if stack.server and stack.server.ui else ""))
         typer.echo(f"data in {loaded.data_dir.resolve()}; workers: {', '.join(stack.workers)}. Ctrl-C stops.")
+        _say_dashboard(loaded, stack)
         while not stopping:
             for name in stack.check():
                 if name == "temporal":
@@ -203,6 +204,32 @@ def up() -> None:
                 stack.start_worker(name)
             time.sleep(1)
         typer.echo("stopping...")
+
+
+def _dashboard_setup_token(loaded: Settings) -> str | None:
+    """A one-time link to set the admin password when the dashboard `sma up` serves has none yet."""
+    from sma.dashboard import auth
+    from sma.dashboard.cli import _needs_setup
+
+    if not loaded.dashboard.enabled:
+        return None
+    return auth.new_token() if asyncio.run(_needs_setup(loaded)) else None
+
+
+def _say_dashboard(loaded: Settings, stack: Any) -> None:
+    from sma.runtime import DASHBOARD
+
+    host = "127.0.0.1" if loaded.dashboard.host in ("0.0.0.0", "::") else loaded.dashboard.host
+    url = f"http://{host}:{loaded.dashboard.port}/"
+    if DASHBOARD not in stack.workers:
+        if loaded.dashboard.enabled:
+            typer.secho(f"dashboard not started: port {loaded.dashboard.port} is in use (dashboard.port)",
+                        fg=typer.colors.YELLOW, err=True)
+        return
+    typer.echo(f"dashboard {url}")
+    if stack.setup_token:
+        typer.secho("No admin password yet. Set it once at (this link works only for this start):", fg="yellow")
+        typer.echo(f"  {url}setup?token={stack.setup_token}")
 
 
 # ---------------------------------------------------------------- runs

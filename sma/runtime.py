@@ -25,6 +25,8 @@ from sma.settings import ConfigError, Settings
 
 log = structlog.get_logger("sma.runtime")
 BOT = "bot"  # the Telegram bot runs beside the workers under `sma up`
+DASHBOARD = "dashboard"  # and the web dashboard (dashboard.enabled)
+SETUP_TOKEN_ENV = "SMA_DASHBOARD_SETUP_TOKEN"  # the first-start link `sma up` prints for the dashboard it runs
 
 
 def temporal_cli() -> str:
@@ -123,6 +125,8 @@ class Stack:
     config_path: str | None = None
     worker_queues: tuple[str, ...] = queues.ALL
     ephemeral_ports: bool = False
+    dashboard: bool = False  # `sma up` serves the dashboard too (dashboard.enabled); tests and demo do not
+    setup_token: str | None = None
     server: DevServer | None = None
     workers: dict[str, subprocess.Popen] = field(default_factory=dict)
 
@@ -146,12 +150,18 @@ class Stack:
         asyncio.run(self.wait_ready())
         if self.bot_enabled:
             self.start_worker(BOT)
+        if self.dashboard_enabled:
+            self.start_worker(DASHBOARD)
 
     @property
     def bot_enabled(self) -> bool:
         """`sma up` runs the Telegram bot when a token is configured and bot.enabled is on."""
         return bool(self.worker_queues) and self.settings.bot.enabled and \
             self.settings.secrets.telegram_bot_token is not None
+
+    @property
+    def dashboard_enabled(self) -> bool:
+        return self.dashboard and self.settings.dashboard.enabled and not port_open(self.settings.dashboard.port)
 
     async def wait_ready(self, timeout: float = 180.0) -> None:
         """Block until the server answers and every worker polls its queue (model loading included)."""
@@ -171,11 +181,17 @@ class Stack:
     def start_worker(self, queue: str) -> subprocess.Popen:
         logs = (self.settings.data_dir / "logs").resolve()
         logs.mkdir(parents=True, exist_ok=True)
-        command = ["bot"] if queue == BOT else ["worker", "--queue", queue]
-        logname = "bot.log" if queue == BOT else f"worker-{queue}.log"
+        command = [queue] if queue in (BOT, DASHBOARD) else ["worker", "--queue", queue]
+        logname = f"{queue}.log" if queue in (BOT, DASHBOARD) else f"worker-{queue}.log"
+        env = self.worker_env()
+        if queue == DASHBOARD:  # where `sma up` said it would be, whatever the config file says
+            env["SMA_DASHBOARD__HOST"] = self.settings.dashboard.host
+            env["SMA_DASHBOARD__PORT"] = str(self.settings.dashboard.port)
+            if self.setup_token:
+                env[SETUP_TOKEN_ENV] = self.setup_token
         with open(logs / logname, "ab") as out:
             proc = subprocess.Popen([sys.executable, "-m", "sma.cli", *command],
-                                    env=self.worker_env(), stdout=out, stderr=subprocess.STDOUT,
+                                    env=env, stdout=out, stderr=subprocess.STDOUT,
                                     start_new_session=True)
         self.workers[queue] = proc
         return proc

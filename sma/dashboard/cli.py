@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -44,11 +45,14 @@ def serve(
 
     from sma.dashboard import auth
     from sma.dashboard.app import create_app
+    from sma.runtime import SETUP_TOKEN_ENV
 
     loaded = _settings()
     host = host or loaded.dashboard.host
     port = port or loaded.dashboard.port
-    token = auth.new_token() if asyncio.run(_needs_setup(loaded)) else None
+    token = None
+    if asyncio.run(_needs_setup(loaded)):  # `sma up` made the first-start token and printed its link
+        token = os.environ.get(SETUP_TOKEN_ENV) or auth.new_token()
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     typer.echo(f"SMA dashboard on http://{shown}:{port}/")
     if token:

@@ -8,6 +8,7 @@ from sma.models.section import Section
 
 
 class DashboardSettings(Section):
+    enabled: bool = Field(True, description="`sma up` serves the dashboard beside the workers")
     host: str = Field("127.0.0.1", description="interface to listen on; 0.0.0.0 exposes it to the network")
     port: int = Field(8080, ge=1, le=65535)
     session_hours: float = Field(12.0, gt=0, description="absolute lifetime of a login")

@@ -1,0 +1,39 @@
+"""`sma up` serves the dashboard beside the workers, with the first-start setup link it printed."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+
+from sma.dashboard.config import DashboardSettings
+from sma.runtime import DASHBOARD, Stack, free_port, port_open
+from sma.settings import Settings
+
+
+def _wait_open(port: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not port_open(port):
+        assert time.monotonic() < deadline, f"nothing listens on {port}"
+        time.sleep(0.2)
+
+
+def test_the_stack_serves_the_dashboard_with_the_setup_link(tmp_path: Path) -> None:
+    port = free_port()
+    settings = Settings(data_dir=tmp_path / "data", dashboard=DashboardSettings(port=port))
+    with Stack(settings, worker_queues=(), ephemeral_ports=True, dashboard=True, setup_token="first-start") as stack:
+        assert DASHBOARD in stack.workers
+        _wait_open(port)
+        setup = httpx.get(f"http://127.0.0.1:{port}/setup?token=first-start")
+        assert setup.status_code == 200 and 'value="first-start"' in setup.text
+        assert httpx.get(f"http://127.0.0.1:{port}/login").headers["location"].endswith("/setup")
+        # A second stack finds the port taken and leaves the dashboard out instead of restarting it forever.
+        assert not Stack(settings, worker_queues=(), dashboard=True).dashboard_enabled
+    assert (settings.data_dir / "logs" / "dashboard.log").exists()
+
+
+def test_dashboard_can_be_left_out(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", dashboard=DashboardSettings(port=free_port(), enabled=False))
+    assert not Stack(settings, dashboard=True).dashboard_enabled
+    assert not Stack(Settings(data_dir=tmp_path / "d2", dashboard=DashboardSettings(port=free_port()))).dashboard_enabled
