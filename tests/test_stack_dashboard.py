@@ -36,4 +36,5 @@ def test_the_stack_serves_the_dashboard_with_the_setup_link(tmp_path: Path) -> N
 def test_dashboard_can_be_left_out(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data", dashboard=DashboardSettings(port=free_port(), enabled=False))
     assert not Stack(settings, dashboard=True).dashboard_enabled
-    assert not Stack(Settings(data_dir=tmp_path / "d2", dashboard=DashboardSettings(port=free_port()))).dashboard_enabled
+    default = Settings(data_dir=tmp_path / "d2", dashboard=DashboardSettings(port=free_port()))
+    assert not Stack(default).dashboard_enabled  # tests and `sma demo` run no dashboard
