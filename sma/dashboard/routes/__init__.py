@@ -16,13 +16,15 @@ from sma.dashboard.routes import (
     posts,
     projects,
     providers,
+    run_actions,
     runs,
     system,
     trends,
 )
 
 ROUTERS: tuple[APIRouter, ...] = (
-    auth.router, overview.router, runs.router, approvals.router, trends.router, calendar.router, posts.router,
+    auth.router, overview.router, runs.router, run_actions.router, approvals.router, trends.router, calendar.router,
+    posts.router,
     analytics.router, insights.router, autonomy.router, projects.router, providers.router, system.router,
     files.router,
 )

@@ -1,0 +1,49 @@
+"""A run's own actions besides the approval decision: re-open an expired run, cancel one in flight.
+
+Both go through sma.services.autonomy.actions, the same calls the Telegram bot makes (`/reopen`,
+`/cancel`), so the rules (only an expired run re-opens, a finished one cannot be cancelled) are one.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from sma.dashboard import audit
+from sma.dashboard.deps import client_of, dash, require_user, user_of
+from sma.dashboard.templating import redirect
+from sma.db import repo
+from sma.services.autonomy import actions
+
+router = APIRouter(dependencies=[Depends(require_user)], tags=["runs"])
+
+
+async def _act(request: Request, run_id: str, action: str) -> Response:
+    d, user = dash(request), user_of(request)
+    client = await d.temporal.client()
+    try:
+        if client is None:
+            raise actions.NotDecidable(d.temporal.last_error or "Temporal is unreachable; try again in a moment")
+        if action == "reopen":
+            await actions.reopen(client, run_id, by=user.by)
+            message = "Re-opened: the video waits for a decision again."
+        else:
+            await actions.cancel(client, run_id)
+            message = "Cancelled: the run stops; what it made so far is kept."
+        ok = True
+    except actions.NotDecidable as exc:
+        message, ok = str(exc), False
+    run = await repo.get_run(d.database, run_id)
+    await audit.record(d.database, user.name, action, target=run_id, project_id=run.project_id if run else "",
+                       outcome="ok" if ok else "refused", client=client_of(request), message=message)
+    return redirect(f"/runs/{run_id}", message if ok else "!" + message)
+
+
+@router.post("/runs/{run_id}/reopen")
+async def reopen(request: Request, run_id: str) -> Response:
+    return await _act(request, run_id, "reopen")
+
+
+@router.post("/runs/{run_id}/cancel")
+async def cancel(request: Request, run_id: str) -> Response:
+    return await _act(request, run_id, "cancel")
