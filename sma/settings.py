@@ -133,6 +133,23 @@ class TTSSettings(_Section):
     min_wpm: float = 90.0
     max_wpm: float = 240.0
     max_silence_s: float = 1.5
+    # Usage and cost (plans/003c-tts-usage.md): every synthesis is recorded in tts_calls with this price.
+    prices_per_1k_chars: dict[str, float] = Field(
+        default_factory=lambda: {"elevenlabs": 0.30, "xtts": 0.0, "kokoro": 0.0, "edge": 0.0, "piper": 0.0},
+        description="USD per 1,000 characters per engine; an engine not listed costs nothing",
+    )
+    daily_budget_usd: float | None = Field(
+        None, ge=0.0, description="per project per UTC day for priced engines; null = unlimited; free never blocked"
+    )
+
+    @field_validator("prices_per_1k_chars")
+    @classmethod
+    def _prices_are_not_negative(cls, prices: dict[str, float]) -> dict[str, float]:
+        negative = sorted(name for name, price in prices.items() if price < 0)
+        if negative:
+            raise ValueError(f"a price cannot be negative: {', '.join(negative)}")
+        return {name.strip().lower(): price for name, price in prices.items()}
+
     xtts: XTTSSettings = Field(default_factory=XTTSSettings)
     kokoro: KokoroSettings = Field(default_factory=KokoroSettings)
     elevenlabs: ElevenLabsVoiceSettings = Field(default_factory=ElevenLabsVoiceSettings)

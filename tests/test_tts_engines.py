@@ -90,8 +90,8 @@ def outcomes(result_or_attempts: object) -> list[tuple[str, str]]:
 # ---------------------------------------------------------------- the default chain, offline
 
 
-def test_default_chain_skips_every_unconfigured_engine_with_its_reason(store: ArtifactStore) -> None:
-    settings = Settings()
+def test_default_chain_skips_every_unconfigured_engine_with_its_reason(store: ArtifactStore, tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data")  # never the working folder's ./data
     assert chain_names(settings.tts) == ["xtts", "kokoro", "elevenlabs", "edge", "piper"]
     result = VoiceService.from_settings(settings, store).speak(VoiceRequest(project_id="p", run_id="r", text=SCRIPT))
 

@@ -2,7 +2,9 @@
 
 Engines are tried in the configured order; one that is not usable here (no API key, no GPU, not in this
 build) is skipped with its reason, one that raises or produces audio that fails the gate hands over to the
-next. Every attempt is recorded in the result so the bot and dashboard can say why a tier was used.
+next. Every attempt is recorded in the result so the bot and dashboard can say why a tier was used, and
+every synthesis is a row in tts_calls (characters, seconds, cost; sma/services/voices/usage.py), which
+also keeps a priced engine under the project's daily TTS budget.
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ import structlog
 
 from sma.models.common import ArtifactRef, QAReport, Word
 from sma.models.pipeline import EngineAttempt, VoiceRequest, VoiceResult
+from sma.models.voice_usage import TTSCallRecord, TTSOutcome
 from sma.services.artifacts import ArtifactStore, input_key
 from sma.services.qa_audio import check_voice, wav_duration
 from sma.services.voices.base import EngineContext
+from sma.services.voices.usage import TTSUsageRecorder, TTSUsageStore, budget_reason, cost_usd, engine_model
 from sma.settings import TTSSettings
 
 if TYPE_CHECKING:
@@ -215,6 +219,14 @@ class ProjectChains:
 # ---------------------------------------------------------------- the service
 
 
+def _duration_or_zero(wav: Path) -> float:
+    """The take's length for the usage row; a file that is not a readable WAV counts as no audio."""
+    try:
+        return round(wav_duration(wav), 3)
+    except Exception:
+        return 0.0
+
+
 def _better(a: QAReport, b: QAReport) -> bool:
     """The lower word error rate first (saying the script matters most), then fewer failed checks."""
     return (a.metrics.get("wer", 0.0), len(a.reasons)) < (b.metrics.get("wer", 0.0), len(b.reasons))
@@ -229,6 +241,7 @@ class VoiceService:
         engines: list[TTSEngine] | Callable[[str], list[TTSEngine]],
         settings: TTSSettings,
         transcriber: WordRecognizer | None = None,
+        usage: TTSUsageRecorder | None = None,
     ) -> None:
         self.store = store
         # One chain for every project, or a function giving each project its own (ProjectChains).
@@ -237,13 +250,21 @@ class VoiceService:
         # Reverse transcription adds the word error rate to QA_TTS. Pass a captions.CachedTranscriber so
         # the captions step reuses the recognized words instead of running Whisper a second time.
         self.transcriber = transcriber
+        # Where each synthesis is recorded (and the daily budget read); None records nothing.
+        self.usage = usage
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, store: ArtifactStore, transcriber: WordRecognizer | None = None
+        cls,
+        settings: Settings,
+        store: ArtifactStore,
+        transcriber: WordRecognizer | None = None,
+        usage: TTSUsageRecorder | None = None,
     ) -> VoiceService:
-        """The worker's service: per-project chains from `tts`, keys from `secrets`."""
-        return cls(store, ProjectChains(settings.tts, settings.secrets), settings.tts, transcriber)
+        """The worker's service: per-project chains from `tts`, keys from `secrets`, usage recorded in
+        the deployment's database (`database_url`)."""
+        usage = usage if usage is not None else TTSUsageStore.from_settings(settings)
+        return cls(store, ProjectChains(settings.tts, settings.secrets), settings.tts, transcriber, usage)
 
     def engines_for(self, project_id: str) -> list[TTSEngine]:
         return self.engines(project_id) if callable(self.engines) else self.engines
@@ -252,8 +273,11 @@ class VoiceService:
         payload = {
             "request": req.model_dump(mode="json"),
             "engines": [e.name for e in self.engines_for(req.project_id)],
-            # Engine and gate settings change the take; TTSSettings holds no secrets.
-            "settings": self.settings.model_dump(mode="json", exclude={"project_chains"}),
+            # Engine and gate settings change the take; TTSSettings holds no secrets. Prices and the budget
+            # decide what is spent, not what a take sounds like.
+            "settings": self.settings.model_dump(
+                mode="json", exclude={"project_chains", "prices_per_1k_chars", "daily_budget_usd"}
+            ),
             "wer": self.transcriber is not None,
         }
         return input_key(STEP, payload, version=CACHE_VERSION)
@@ -271,7 +295,7 @@ class VoiceService:
         attempts: list[EngineAttempt] = []
         best: tuple[str, ArtifactRef, QAReport] | None = None
         for engine in self.engines_for(req.project_id):
-            take = self._try(engine, req.text, attempts)
+            take = self._try(engine, req, attempts)
             if take is None:
                 continue
             audio_ref, qa = take
@@ -311,29 +335,76 @@ class VoiceService:
 
     # ------------------------------------------------------------ one engine
 
-    def _try(self, engine: TTSEngine, text: str, attempts: list[EngineAttempt]) -> tuple[ArtifactRef, QAReport] | None:
+    def _try(
+        self, engine: TTSEngine, req: VoiceRequest, attempts: list[EngineAttempt]
+    ) -> tuple[ArtifactRef, QAReport] | None:
         """Synthesize and gate with one engine, recording the outcome.
 
         Returns the stored take and its QA report when it passed, or when it failed QA but has speech in
         it (a candidate for review); None when the engine was skipped, raised, or produced no speech.
         """
-        reason = engine.unavailable_reason()
+        text = req.text
+        reason = engine.unavailable_reason() or self._over_budget(engine, req)
         if reason is not None:
             self._record(attempts, engine.name, "skipped", reason)
             return None
         with self.store.staging(".wav") as wav:
+            started = time.perf_counter()
             try:
                 engine.synthesize(text, wav)
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                self._record(attempts, engine.name, "failed", error)
+                self._log_usage(req, engine, "failed", time.perf_counter() - started, None, error)
+                return None
+            wall_s = time.perf_counter() - started
+            try:
                 qa = self._qa(wav, text)
             except Exception as exc:
-                self._record(attempts, engine.name, "failed", f"{type(exc).__name__}: {exc}")
+                error = f"{type(exc).__name__}: {exc}"
+                self._record(attempts, engine.name, "failed", error)
+                self._log_usage(req, engine, "failed", wall_s, wav, error, spoke=True)
                 return None
             if not qa.passed:
                 self._record(attempts, engine.name, "qa_failed", "; ".join(qa.reasons))
+                self._log_usage(req, engine, "qa_failed", wall_s, wav, "; ".join(qa.reasons))
                 has_speech = qa.metrics.get("trimmed_s", 0.0) > 0
                 return (self.store.put(wav, kind="voice"), qa) if has_speech else None
             self._record(attempts, engine.name, "used", "")
+            self._log_usage(req, engine, "ok", wall_s, wav, "")
             return self.store.put(wav, kind="voice"), qa
+
+    # ------------------------------------------------------------ usage and budget
+
+    def _over_budget(self, engine: TTSEngine, req: VoiceRequest) -> str | None:
+        return budget_reason(self.settings, self.usage, engine.name, req.project_id, len(req.text))
+
+    def _log_usage(
+        self,
+        req: VoiceRequest,
+        engine: TTSEngine,
+        outcome: TTSOutcome,
+        wall_s: float,
+        wav: Path | None,
+        error: str,
+        spoke: bool | None = None,
+    ) -> None:
+        """One tts_calls row per synthesis. A take that was produced costs its characters whether or not
+        it passed QA_TTS (the provider bills it); a failed request costs nothing. Never fails the step."""
+        if self.usage is None:
+            return
+        try:
+            produced = outcome != "failed" if spoke is None else spoke
+            audio_s = _duration_or_zero(wav) if wav is not None else 0.0
+            characters = len(req.text)
+            self.usage.record(TTSCallRecord(
+                project_id=req.project_id, run_id=req.run_id, engine=engine.name, model=engine_model(engine),
+                characters=characters, audio_s=audio_s, wall_s=round(wall_s, 3), outcome=outcome,
+                error=error[:500], cost_usd=cost_usd(self.settings, engine.name, characters) if produced else 0.0,
+            ))
+        except Exception as exc:
+            log.warning("tts usage not recorded", engine=engine.name, run_id=req.run_id,
+                        error=f"{type(exc).__name__}: {exc}"[:300])
 
     @staticmethod
     def _record(attempts: list[EngineAttempt], engine: str, outcome: str, reason: str) -> None:

@@ -1,5 +1,6 @@
-"""Providers and budget: LLM usage and cost per day and provider, TTS engines used per day, budget caps
-and today's spend per project. Keys are never shown: only whether each provider can be called."""
+"""Providers and budget: LLM usage and cost per day and provider, TTS usage and cost per day and engine
+(tts_calls), the per-day total of both, budget caps and today's spend per project. Keys are never shown:
+only whether each provider can be called."""
 
 from __future__ import annotations
 
@@ -11,15 +12,17 @@ from urllib.parse import urlsplit, urlunsplit
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from sma.dashboard import charts, queries
+from sma.dashboard import charts, queries, queries_tts
 from sma.dashboard.charts import Series
 from sma.dashboard.deps import dash, require_user
 from sma.dashboard.templating import render
 from sma.db.tables import utcnow
+from sma.models.voice_usage import TTSUsageDay
 from sma.settings import Settings
 
 router = APIRouter(dependencies=[Depends(require_user)], tags=["providers"])
 RANGES = (7, 14, 30, 90)
+DEFAULT_DAYS = 30
 
 
 def _public_url(url: str | None) -> str:
@@ -57,27 +60,58 @@ def _totals(usage: list[queries.UsageDay]) -> list[queries.UsageDay]:
     return sorted(totals.values(), key=lambda t: (-t.cost_usd, t.provider))
 
 
+def _tts_totals(tts: list[TTSUsageDay]) -> list[TTSUsageDay]:
+    """The period's TTS usage per engine, most expensive first, then most used."""
+    totals: dict[str, TTSUsageDay] = {}
+    for row in tts:
+        total = totals.setdefault(row.engine, TTSUsageDay(day="", engine=row.engine))
+        for name in ("calls", "failed", "qa_failed", "characters", "audio_s", "wall_s", "cost_usd"):
+            setattr(total, name, getattr(total, name) + getattr(row, name))
+    return sorted(totals.values(), key=lambda t: (-t.cost_usd, -t.calls, t.engine))
+
+
+def _daily_totals(usage: list[queries.UsageDay], tts: list[TTSUsageDay]) -> list[dict[str, Any]]:
+    """LLM and TTS spend per UTC day with activity, newest first."""
+    days: dict[str, dict[str, Any]] = {}
+    for day, kind, cost in [*((u.day, "llm", u.cost_usd) for u in usage), *((t.day, "tts", t.cost_usd) for t in tts)]:
+        row = days.setdefault(day, {"day": day, "llm": 0.0, "tts": 0.0, "total": 0.0})
+        row[kind] += cost
+        row["total"] += cost
+    return sorted(days.values(), key=lambda r: r["day"], reverse=True)
+
+
+def _cost_series(usage: list[queries.UsageDay], tts: list[TTSUsageDay], day_labels: list[str]) -> list[Series]:
+    """One line per LLM provider and per priced TTS engine (free engines would only draw zeros)."""
+    cost: dict[str, dict[str, float]] = defaultdict(dict)
+    for name, day, usd in [*((u.provider, u.day, u.cost_usd) for u in usage),
+                           *((f"tts {t.engine}", t.day, t.cost_usd) for t in tts if t.cost_usd > 0)]:
+        cost[name][day] = cost[name].get(day, 0.0) + usd
+    return [Series(n, [by_day.get(day, 0.0) for day in day_labels]) for n, by_day in sorted(cost.items())]
+
+
 @router.get("/providers")
-async def providers(request: Request, days: int = 14) -> Response:
+async def providers(request: Request, days: int = DEFAULT_DAYS) -> Response:
     d = dash(request)
-    days = days if days in RANGES else 14
+    days = days if days in RANGES else DEFAULT_DAYS
     since = queries.start_of_day() - timedelta(days=days - 1)
     async with d.database.session() as db:
         usage = await queries.llm_usage(db, since)
-        tts = await queries.tts_usage(db, since)
+        tts = await queries_tts.tts_usage_by_day(db, since)
         spent = await queries.spend_today_by_project(db)
+        tts_spent = await queries_tts.tts_spend_today_by_project(db)
     day_labels = [(since + timedelta(days=i)).date().isoformat() for i in range(days)]
-    cost: dict[str, dict[str, float]] = defaultdict(dict)
-    for row in usage:
-        cost[row.provider][row.day] = cost[row.provider].get(row.day, 0.0) + row.cost_usd
-    series = [Series(p, [by_day.get(day, 0.0) for day in day_labels]) for p, by_day in sorted(cost.items())]
-    budgets = [{"project": p.id, "budget": d.settings.llm.budget_for(p.id), "spent": spent.get(p.id, 0.0)}
-               for p in d.settings.projects]
+    tts_budget = d.settings.tts.daily_budget_usd
+    budgets = [{"project": p.id, "budget": d.settings.llm.budget_for(p.id), "spent": spent.get(p.id, 0.0),
+                "tts_budget": tts_budget, "tts_spent": tts_spent.get(p.id, 0.0)} for p in d.settings.projects]
     short = [label[5:] for label in day_labels]
+    llm_total, tts_total = sum(r.cost_usd for r in usage), sum(r.cost_usd for r in tts)
     return render(request, "pages/providers.html", {
         "days": days, "ranges": RANGES, "usage": usage, "tts": tts, "budgets": budgets,
         "providers": _providers(d.settings), "chains": d.settings.llm.chains, "tts_chain": d.settings.tts.chain,
-        "cost_chart": charts.line_chart("LLM cost per day and provider", short, series, fmt=charts.usd_axis,
-                                        empty="no LLM calls in this period", width=780, height=280),
-        "total": sum(r.cost_usd for r in usage), "generated": utcnow(), "totals": _totals(usage),
+        "cost_chart": charts.line_chart("Cost per day: LLM providers and TTS engines", short,
+                                        _cost_series(usage, tts, day_labels), fmt=charts.usd_axis,
+                                        empty="no LLM or TTS spend in this period", width=780, height=280),
+        "total": llm_total + tts_total, "llm_total": llm_total, "tts_total": tts_total, "generated": utcnow(),
+        "totals": _totals(usage), "tts_totals": _tts_totals(tts), "daily": _daily_totals(usage, tts),
+        "tts_prices": sorted(d.settings.tts.prices_per_1k_chars.items()), "tts_budget": tts_budget,
     })

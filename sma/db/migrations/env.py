@@ -19,6 +19,7 @@ from sma.db import (  # noqa: F401  (importing registers their tables)
     tables_media,
     tables_publishing,
     tables_trends,
+    tables_voice,
 )
 from sma.db.engine import make_sync_engine, sync_url
 from sma.db.tables import UTCDateTime  # importing the module registers every table on SQLModel.metadata

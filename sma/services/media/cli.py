@@ -24,6 +24,9 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="print the reports as JSO
 def register(app: typer.Typer) -> None:
     """Add this capability's commands to the `sma` app."""
     app.add_typer(qa_app, name="qa")
+    from sma.services.voices.cli import tts_app  # `sma tts usage` (plans/003c-tts-usage.md)
+
+    app.add_typer(tts_app, name="tts")
 
 
 def _settings() -> Any:

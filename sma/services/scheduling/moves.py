@@ -30,7 +30,7 @@ async def move_slot(database: Database, client: Client | None, project_id: str, 
     say why a move is refused (no such slot, already published, too soon to produce the video)."""
     slot = await store.get_slot(database, project_id, item_id)
     if slot is None:
-        raise LookupError(f"no calendar slot {project_id}:{item_id}")
+        raise LookupError(f"no calendar slot {f'{project_id}:{item_id}'!r}")
     if slot.state not in MOVABLE:
         raise ValueError(f"only a slot that has not published can move; this one is {slot.state}")
     now = now or utcnow()
