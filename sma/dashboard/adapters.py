@@ -19,6 +19,7 @@ import structlog
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import select
 
+from sma.dashboard.cache import remember
 from sma.dashboard.sources import (
     CalendarSlotView,
     InsightView,
@@ -117,6 +118,10 @@ class StoredCalendar:
         self.settings, self.database = settings, database
 
     async def slots(self, start: datetime, end: datetime, project_id: str) -> list[CalendarSlotView]:
+        return await remember(self.database, ("calendar.slots", start, end, project_id),
+                              lambda: self._slots(start, end, project_id))
+
+    async def _slots(self, start: datetime, end: datetime, project_id: str) -> list[CalendarSlotView]:
         from sma.services.scheduling import store
 
         try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import quote
@@ -18,12 +18,15 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 
 from sma.dashboard import auth
 from sma.dashboard.adapters import installed_sources
-from sma.dashboard.deps import Dashboard, LoginRequired
+from sma.dashboard.cache import cache_for
+from sma.dashboard.deps import SAFE_METHODS, Dashboard, LoginRequired
 from sma.dashboard.routes import ROUTERS
 from sma.dashboard.sources import Sources
 from sma.dashboard.templating import make_templates, render
@@ -55,12 +58,17 @@ async def _migrated(settings: Settings) -> Database:
 
 
 def create_app(settings: Settings, database: Database | None = None, client: Client | None = None,
-               sources: Sources | None = None, setup_token: str | None = None) -> FastAPI:
-    """The ASGI app. `setup_token` fixes the first-start token (the CLI prints it; tests read it back)."""
+               sources: Sources | None = None, setup_token: str | None = None,
+               after_start: Callable[[], None] | None = None) -> FastAPI:
+    """The ASGI app. `setup_token` fixes the first-start token (the CLI prints it; tests read it back);
+    `after_start` runs once the app is ready (the server freezes the garbage collector's view there)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = database or await _migrated(settings)
+        cache = cache_for(db)
+        if cache is not None:
+            cache.enabled = settings.dashboard.read_cache
         secret = settings.secrets.admin_password
         await auth.sync_admin_from_secret(db, secret.get_secret_value() if secret else None)
         await auth.purge_expired(db)
@@ -69,6 +77,8 @@ def create_app(settings: Settings, database: Database | None = None, client: Cli
             settings=settings, database=db, temporal=TemporalView(settings, client),
             sources=sources or installed_sources(settings, db),
             throttle=auth.LoginThrottle(settings.dashboard.login_attempts), setup_token=token, started=time.time())
+        if after_start is not None:
+            after_start()
         try:
             yield
         finally:
@@ -84,15 +94,43 @@ def create_app(settings: Settings, database: Database | None = None, client: Cli
     return app
 
 
+class SecurityHeaders:
+    """Pure ASGI middleware (no per-request task group or body streaming, unlike `@app.middleware`): adds
+    the security headers to every response, and after a state-changing request forgets the cached reads
+    (the database's version sees the rows it wrote, not what it told Temporal) before the answer leaves."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        no_store = not scope["path"].startswith(("/static/", "/files/"))
+        changes = scope["method"] not in SAFE_METHODS
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers.setdefault(name, value)
+                if no_store:
+                    headers.setdefault("Cache-Control", "no-store")
+                if changes:
+                    _forget_reads(scope)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _forget_reads(scope: Scope) -> None:
+    d: Dashboard | None = getattr(scope["app"].state, "dashboard", None)
+    if d is not None:
+        d.invalidate()
+
+
 def _install_handlers(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        response: Response = await call_next(request)
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        if not request.url.path.startswith(("/static/", "/files/")):
-            response.headers.setdefault("Cache-Control", "no-store")
-        return response
+    app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(LoginRequired)
     async def login_required(request: Request, _: LoginRequired) -> Response:

@@ -41,10 +41,8 @@ def serve(
     """Serve the dashboard until Ctrl-C."""
     if ctx.invoked_subcommand is not None:
         return
-    import uvicorn
-
     from sma.dashboard import auth
-    from sma.dashboard.app import create_app
+    from sma.dashboard.server import serve as run_server
     from sma.runtime import SETUP_TOKEN_ENV
 
     loaded = _settings()
@@ -59,8 +57,7 @@ def serve(
         typer.secho("No admin password yet. Set it once at (this link works only for this start):", fg="yellow")
         typer.echo(f"  http://{shown}:{port}/setup?token={token}")
         typer.echo("  or put admin_password in the secrets file and restart.")
-    app = create_app(loaded, setup_token=token)
-    uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False, server_header=False)
+    run_server(loaded, host, port, setup_token=token)
 
 
 @dashboard_app.command("password")

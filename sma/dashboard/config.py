@@ -19,5 +19,7 @@ class DashboardSettings(Section):
     login_attempts: int = Field(10, ge=1, description="failed logins per client per 5 minutes before a pause")
     temporal_ui_url: str | None = Field(None, description="base URL of the Temporal Web UI; empty = the "
                                                           "embedded one at http://127.0.0.1:<temporal.ui_port>")
+    read_cache: bool = Field(True, description="keep page reads until the database changes (SQLite's data "
+                                               "version; 2 s elsewhere); off = every page queries again")
     temporal_timeout_s: float = Field(2.0, gt=0, description="a Temporal read slower than this falls back "
                                                             "to the database")

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from fastapi import HTTPException, Request
 
 from sma.dashboard import audit, auth
+from sma.dashboard.cache import cache_for
 from sma.dashboard.sources import Sources
 from sma.dashboard.temporal import TemporalView
 from sma.db.engine import Database
@@ -63,6 +64,13 @@ class Dashboard:
 
     def forget_session(self, token: str) -> None:
         self._sessions.pop(auth.token_hash(token), None)
+
+    def invalidate(self) -> None:
+        """Forget cached database reads and Temporal answers: the next page reads them again."""
+        cache = cache_for(self.database)
+        if cache is not None:
+            cache.invalidate()
+        self.temporal.forget()
 
     def project(self, project_id: str) -> ProjectSettings | None:
         """The configured project, or None for rows of a project no longer in the configuration."""

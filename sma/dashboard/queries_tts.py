@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sma.dashboard.cache import AGGREGATE_S, cached
 from sma.dashboard.queries import DB, guarded, reading, start_of_day
 from sma.models.voice_usage import TTSUsageDay
 from sma.services.voices.usage import spend_by_project_query, usage_by_day_query, usage_days
 
 
+@cached(ttl_s=AGGREGATE_S)
 async def tts_usage_by_day(db: DB, since: datetime, project_id: str | None = None) -> list[TTSUsageDay]:
     """Attempts, characters, seconds and cost per UTC day and engine since `since`, newest day first."""
     async def work() -> list[TTSUsageDay]:
@@ -22,6 +24,7 @@ async def tts_usage_by_day(db: DB, since: datetime, project_id: str | None = Non
     return await guarded("tts_usage", work, [], db)
 
 
+@cached(ttl_s=AGGREGATE_S)
 async def tts_spend_today_by_project(db: DB) -> dict[str, float]:
     async def work() -> dict[str, float]:
         async with reading(db) as session:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import col, select
 
+from sma.dashboard.cache import cached
 from sma.dashboard.queries import DB, reading
 from sma.db.engine import Database
 from sma.db.tables_dashboard import ScriptEdit
@@ -15,6 +16,7 @@ async def record_edit(db: Database, edit: ScriptEdit) -> ScriptEdit:
     return edit
 
 
+@cached
 async def edits_of_run(db: DB, run_id: str) -> list[ScriptEdit]:
     query = select(ScriptEdit).where(ScriptEdit.run_id == run_id).order_by(col(ScriptEdit.at), col(ScriptEdit.id))
     async with reading(db) as session:

@@ -15,6 +15,7 @@ from urllib.parse import quote, unquote, urlencode, urlsplit
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 
 from sma import __version__
 from sma.dashboard import charts
@@ -131,6 +132,7 @@ def from_json(value: str | None, default: Any = None) -> Any:
 def make_templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(TEMPLATES), context_processors=[_common])
     env = templates.env
+    env.auto_reload = False  # templates ship with the package: no stat() of every template on every render
     env.filters.update(
         dt=fmt_time, ago=ago, dur=duration, size=size, num=number, usd=charts.usd, compact=charts.compact,
         pct=charts.percent,
@@ -167,6 +169,13 @@ def render(request: Request, name: str, ctx: dict[str, Any] | None = None, statu
     if request.cookies.get(FLASH_COOKIE):
         response.delete_cookie(FLASH_COOKIE, path="/")
     return response
+
+
+def fragment(request: Request, name: str, ctx: dict[str, Any]) -> Markup:
+    """A partial rendered on its own, to be cached with the rows it shows (it gets no user, no CSRF token:
+    only what `ctx` holds); the page template prints it as is."""
+    templates: Jinja2Templates = request.app.state.templates
+    return Markup(templates.get_template(name).render(ctx))
 
 
 def redirect(url: str, flash: str = "") -> RedirectResponse:

@@ -29,6 +29,9 @@ log = structlog.get_logger("sma.dashboard.temporal")
 T = TypeVar("T")
 PIPELINE_TYPE = "ContentPipelineWorkflow"
 RETRY_CONNECT_S = 10.0
+TTL_S = 2.0  # live reads (open runs, heartbeats, status) are at most this old; pages poll every 3 s
+SLOW_TTL_S = 5.0  # workers and schedules
+MEMO_SIZE = 256
 
 
 @dataclass(frozen=True)
@@ -83,26 +86,41 @@ class TemporalView:
         self.timeout = settings.dashboard.temporal_timeout_s
         self._client = client
         self._failed_at = 0.0
-        self._lock = asyncio.Lock()
+        self._tried = False
+        self._connecting: asyncio.Task[None] | None = None
         self.last_error = ""
+        # (what, argument) -> (monotonic deadline, answer or None): pages and polls of several tabs share
+        # one Temporal round trip per TTL_S instead of one each; `forget()` after the dashboard's own actions.
+        self._memo: dict[tuple[str, str], tuple[float, Any]] = {}
+        self._generation = 0
 
     async def client(self) -> Client | None:
-        """The client, connecting on first use; None while Temporal is unreachable (retried every 10 s)."""
+        """The client, connecting on first use; None while Temporal is unreachable.
+
+        Only the first connection attempt is waited for (a reachable server answers in milliseconds);
+        after a failure the next attempt runs in the background every 10 s and pages go on without it.
+        """
         if self._client is not None:
             return self._client
-        if time.monotonic() - self._failed_at < RETRY_CONNECT_S:
-            return None
-        async with self._lock:
-            if self._client is None and time.monotonic() - self._failed_at >= RETRY_CONNECT_S:
-                try:
-                    self._client = await asyncio.wait_for(
-                        connect(self.settings.temporal_address, self.settings.temporal.namespace), self.timeout * 2)
-                    self.last_error = ""
-                except (RuntimeError, TimeoutError, OSError) as exc:
-                    self._failed_at = time.monotonic()
-                    self.last_error = f"cannot reach Temporal at {self.settings.temporal_address} ({_short(exc)})"
-                    log.warning("temporal unreachable", address=self.settings.temporal_address)
+        if self._connecting is None and time.monotonic() - self._failed_at >= RETRY_CONNECT_S:
+            self._connecting = asyncio.create_task(self._connect())
+        task = self._connecting
+        if task is not None and not self._tried:
+            await asyncio.shield(task)
         return self._client
+
+    async def _connect(self) -> None:
+        try:
+            self._client = await asyncio.wait_for(
+                connect(self.settings.temporal_address, self.settings.temporal.namespace), self.timeout * 2)
+            self.last_error = ""
+        except Exception as exc:  # a background attempt: any failure means "unreachable"
+            self._failed_at = time.monotonic()
+            self.last_error = f"cannot reach Temporal at {self.settings.temporal_address} ({_short(exc)})"
+            log.warning("temporal unreachable", address=self.settings.temporal_address)
+        finally:
+            self._tried = True
+            self._connecting = None
 
     async def _call(self, work: Callable[[Client], Awaitable[T]], timeout: float | None = None) -> T | None:
         client = await self.client()
@@ -113,6 +131,26 @@ class TemporalView:
         except (RPCError, RuntimeError, TimeoutError) as exc:
             self.last_error = _short(exc)
             return None
+
+    async def _shared(self, what: str, arg: str, work: Callable[[Client], Awaitable[T]],
+                      ttl: float = TTL_S) -> T | None:
+        """`_call`, with its answer (or its failure) kept `ttl` seconds for every page that asks the same."""
+        key, now = (what, arg), time.monotonic()
+        hit = self._memo.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]  # type: ignore[no-any-return]
+        generation = self._generation
+        value = await self._call(work)
+        if generation == self._generation and (value is not None or self._client is not None):
+            if len(self._memo) > MEMO_SIZE:
+                self._memo = {k: v for k, v in self._memo.items() if v[0] > now}
+            self._memo[key] = (time.monotonic() + ttl, value)
+        return value
+
+    def forget(self) -> None:
+        """Ask Temporal again on the next read (after the dashboard signalled or started something)."""
+        self._generation += 1
+        self._memo.clear()
 
     def _rpc(self) -> timedelta:
         return timedelta(seconds=self.timeout)
@@ -137,18 +175,19 @@ class TemporalView:
             async for wf in client.list_workflows(query, limit=limit, rpc_timeout=self._rpc()):
                 found.append(OpenRun(wf.id, wf.start_time, wf.task_queue))
             return found
-        return await self._call(work)
+        return await self._shared("open", str(limit), work)
 
     async def execution(self, workflow_id: str) -> Execution | None:
         async def work(client: Client) -> Execution:
             desc = await client.get_workflow_handle(workflow_id).describe(rpc_timeout=self._rpc())
             status = desc.status.name.lower() if isinstance(desc.status, WorkflowExecutionStatus) else "unknown"
             return Execution(status, desc.start_time, desc.close_time, desc.history_length, desc.task_queue)
-        return await self._call(work)
+        return await self._shared("execution", workflow_id, work)
 
     async def progress(self, workflow_id: str) -> dict[str, float]:
         """Heartbeat progress of the run's running activities, e.g. {"render": 0.42}; {} when unknown."""
-        return await self._call(lambda c: run_service.activity_progress(c, workflow_id)) or {}
+        found = await self._shared("progress", workflow_id, lambda c: run_service.activity_progress(c, workflow_id))
+        return found or {}
 
     async def progress_many(self, workflow_ids: list[str]) -> dict[str, dict[str, float]]:
         results = await asyncio.gather(*(self.progress(w) for w in workflow_ids))
@@ -159,14 +198,14 @@ class TemporalView:
         async def work(client: Client) -> PipelineStatus:
             return await client.get_workflow_handle(workflow_id).query(
                 "status", StatusQuery(), result_type=PipelineStatus, rpc_timeout=self._rpc())
-        return await self._call(work)
+        return await self._shared("status", workflow_id, work)
 
     # ------------------------------------------------------------ workers and schedules
 
     async def queues(self) -> list[QueueHealth] | None:
         async def work(client: Client) -> list[QueueHealth]:
             return list(await asyncio.gather(*(_queue_health(client, q, self._rpc()) for q in queues.ALL)))
-        return await self._call(work)
+        return await self._shared("queues", "", work, SLOW_TTL_S)
 
     async def schedules(self) -> list[ScheduleView] | None:
         async def work(client: Client) -> list[ScheduleView]:
@@ -176,7 +215,7 @@ class TemporalView:
                 if len(views) >= 100:
                     break
             return sorted(views, key=lambda v: v.id)
-        return await self._call(work)
+        return await self._shared("schedules", "", work, SLOW_TTL_S)
 
     async def server_version(self) -> str:
         async def work(client: Client) -> str:
@@ -184,7 +223,7 @@ class TemporalView:
 
             info = await client.workflow_service.get_system_info(GetSystemInfoRequest(), timeout=self._rpc())
             return info.server_version or "unknown"
-        return await self._call(work) or ""
+        return await self._shared("version", "", work, SLOW_TTL_S) or ""
 
     async def schedule_action(self, schedule_id: str, action: str, note: str) -> None:
         """pause | unpause | trigger; raises RuntimeError with a readable message on failure."""
@@ -203,6 +242,8 @@ class TemporalView:
                 raise RuntimeError(f"unknown schedule action {action!r}")
         except RPCError as exc:
             raise RuntimeError(f"schedule {schedule_id}: {exc.message}") from exc
+        finally:
+            self.forget()
 
 
 def _short(exc: BaseException) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from pydantic import ValidationError
 from temporalio import workflow as temporal_workflow
@@ -19,9 +20,17 @@ EDIT_SIGNAL = "edit_script"  # expected contract: EditScriptSignal(round: int, s
 
 
 def recorded_status(run: PipelineRun) -> PipelineStatus | None:
-    """The PipelineStatus the recorder stored with the run (None for rows written by other tools)."""
+    """The PipelineStatus the recorder stored with the run (None for rows written by other tools).
+
+    Parsed once per stored text (a few kB of JSON per run, on every poll of the in-flight list and the
+    approval queue otherwise); the result is shared, so callers only read it."""
+    return _parse_status(run.status_json or "{}")
+
+
+@lru_cache(maxsize=512)
+def _parse_status(text: str) -> PipelineStatus | None:
     try:
-        return PipelineStatus.model_validate_json(run.status_json or "{}")
+        return PipelineStatus.model_validate_json(text)
     except ValidationError:
         return None
 
@@ -101,8 +110,10 @@ def final_script(attempts: list[ScriptAttempt], round_no: int) -> Script | None:
         return None
 
 
+@lru_cache(maxsize=1)
 def edit_mode() -> str:
-    """How an edited script reaches the run: a dedicated signal when the workflow has one, else feedback."""
+    """How an edited script reaches the run: a dedicated signal when the workflow has one, else feedback
+    (fixed for the life of the process: the workflow class does not change under it)."""
     try:
         definition = temporal_workflow._Definition.must_from_class(ContentPipelineWorkflow)
     except Exception:  # a private API of the SDK; without it fall back to feedback

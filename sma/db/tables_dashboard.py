@@ -96,6 +96,7 @@ DASHBOARD_INDEXES: tuple[sa.Index, ...] = (
     sa.Index("ix_posts_published_at", _posts.published_at),
     sa.Index("ix_posts_updated_id", _posts.updated_at, _posts.id),
     sa.Index("ix_step_runs_name_finished", _steps.name, _steps.finished_at),  # TTS engines per day
+    sa.Index("ix_posts_platform", _posts.platform),  # the posts filter's DISTINCT platform (revision 0009)
 )
 
 DASHBOARD_TABLES: tuple[type[SQLModel], ...] = (DashboardAdmin, DashboardSession, AuditEntry, ScriptEdit)

@@ -7,7 +7,7 @@ Charts are server-rendered SVG (charts.py).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -15,9 +15,11 @@ from fastapi.responses import Response
 from markupsafe import Markup
 
 from sma.dashboard import charts, queries
+from sma.dashboard.cache import AGGREGATE_S, minute, remember
 from sma.dashboard.charts import Series
 from sma.dashboard.deps import dash, require_user
 from sma.dashboard.templating import render
+from sma.db.engine import Database
 from sma.db.tables import utcnow
 
 router = APIRouter(dependencies=[Depends(require_user)], tags=["analytics"])
@@ -43,11 +45,19 @@ def _three(title: str, rows: list[tuple[Any, float, float | None, float | None]]
 async def analytics(request: Request, project: str = "", days: int = 30) -> Response:
     d = dash(request)
     days = days if days in RANGES else 30
-    data = await queries.analytics(d.database, utcnow() - timedelta(days=days), project)
+    since = minute(utcnow()) - timedelta(days=days)
+    # The metric points and the charts drawn from them are an aggregate: kept a few seconds for every tab.
+    ctx = await remember(d.database, ("analytics.page", since, project), lambda: _charts(d.database, since, project),
+                         AGGREGATE_S)
+    return render(request, "pages/analytics.html", {**ctx, "days": days, "ranges": RANGES, "project": project})
+
+
+async def _charts(db: Database, since: datetime, project: str) -> dict[str, Any]:
+    data = await queries.analytics(db, since, project)
     by_day = data.by_day()
     labels = [day.strftime("%b %d") for day, *_ in by_day]
-    ctx = {
-        "days": days, "ranges": RANGES, "project": project, "posts": len(data.points),
+    return {
+        "posts": len(data.points),
         "total_views": sum(p.views for p in data.points),
         "over_time": {
             "views": charts.line_chart("Average views per post by day", labels,
@@ -63,4 +73,3 @@ async def analytics(request: Request, project: str = "", days: int = 30) -> Resp
         "by_hour": _three("By hour published (UTC)", data.by(lambda p: p.published_at.hour), lambda h: f"{h:02d}h",
                           width=1180, height=220),
     }
-    return render(request, "pages/analytics.html", ctx)

@@ -7,12 +7,15 @@ and guard changes, `sma.services.autonomy.actions` tells the project's open runs
 
 from __future__ import annotations
 
+import asyncio
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
 from sma.dashboard import audit
+from sma.dashboard.cache import remember
 from sma.dashboard.deps import Dashboard, User, client_of, dash, require_user, user_of
 from sma.dashboard.templating import redirect, render
 from sma.models.autonomy import LEVELS
@@ -31,12 +34,16 @@ def _service(d: Dashboard) -> AutonomyService:
 @router.get("/autonomy")
 async def autonomy(request: Request) -> Response:
     d = dash(request)
-    service = _service(d)
-    projects = []
-    for project in d.settings.projects:
-        projects.append({"settings": project, "state": await service.overview(project.id),
-                         "history": await service.history(project.id, limit=15)})
-    return render(request, "pages/autonomy.html", {"items": projects, "levels": LEVELS})
+    items = await remember(d.database, ("autonomy.page",), partial(_read, d))  # until the database changes
+    return render(request, "pages/autonomy.html", {"items": items, "levels": LEVELS})
+
+
+async def _read(d: Dashboard) -> list[dict[str, Any]]:
+    """Each project's level, pause, caps and history, read side by side."""
+    service, projects = _service(d), d.settings.projects
+    found = await asyncio.gather(*(service.overview(p.id) for p in projects),
+                                 *(service.history(p.id, limit=15) for p in projects))
+    return [{"settings": p, "state": found[i], "history": found[len(projects) + i]} for i, p in enumerate(projects)]
 
 
 async def _done(request: Request, user: User, action: str, project_id: str, ok: bool, message: str,

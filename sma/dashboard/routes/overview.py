@@ -3,13 +3,17 @@ schedule health, spend today, and per finished video its cost and production tim
 
 from __future__ import annotations
 
-from datetime import timedelta
+import asyncio
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from sma.dashboard import queries as q
-from sma.dashboard.deps import dash, require_user
+from sma.dashboard.cache import minute, remember
+from sma.dashboard.deps import Dashboard, dash, require_user
 from sma.dashboard.templating import render
 from sma.dashboard.views import RunCard, recorded_status
 from sma.db.tables import utcnow
@@ -20,24 +24,26 @@ IN_FLIGHT = ("running", "held")
 
 @router.get("/")
 async def overview(request: Request) -> Response:
-    d, now = dash(request), utcnow()
-    today = q.start_of_day(now)
-    async with d.database.session() as db:  # one connection for every read of the page
-        counts = await q.count_by_state(db, since=now - timedelta(hours=24))
-        waiting = await q.runs_in_state(db, ["awaiting_approval"], limit=8)
-        waiting_total = (await q.count_by_state(db)).get("awaiting_approval", 0)
-        posts = await q.posts_since(db, today, limit=20)
-        finished = await q.finished_runs(db, limit=10)
-        ids = [r.id for r in finished]
-        ctx = {
-            "counts": counts, "waiting": waiting, "waiting_total": waiting_total, "posts": posts,
-            "spend": await q.spend_since(db, today), "budget": d.settings.llm.daily_budget_usd,
-            "project_budgets": d.settings.llm.project_budgets, "finished": finished,
-            "costs": await q.cost_by_run(db, ids), "machine": await q.machine_seconds(db, ids),
-        }
+    d, now = dash(request), minute(utcnow())  # windows move by the minute, so reads stay cached meanwhile
+    ctx = await remember(d.database, ("overview.page", now), partial(_read, d, now))
     slots = await d.sources.calendar.slots(now, now + timedelta(days=2), "")
-    ctx.update({"slots": slots[:6], "calendar": d.sources.calendar})
-    return render(request, "pages/overview.html", ctx)
+    return render(request, "pages/overview.html", {**ctx, "slots": slots[:6], "calendar": d.sources.calendar})
+
+
+async def _read(d: Dashboard, now: datetime) -> dict[str, Any]:
+    """The page's reads, side by side (each also cached on its own); kept until the database changes."""
+    today, db = q.start_of_day(now), d.database
+    counts, waiting, by_state, posts, finished, spend = await asyncio.gather(
+        q.count_by_state(db, since=now - timedelta(hours=24)), q.runs_in_state(db, ["awaiting_approval"], limit=8),
+        q.count_by_state(db), q.posts_since(db, today, limit=20), q.finished_runs(db, limit=10),
+        q.spend_since(db, today))
+    ids = [r.id for r in finished]
+    costs, machine = await asyncio.gather(q.cost_by_run(db, ids), q.machine_seconds(db, ids))
+    return {
+        "counts": counts, "waiting": waiting, "waiting_total": by_state.get("awaiting_approval", 0), "posts": posts,
+        "spend": spend, "budget": d.settings.llm.daily_budget_usd, "project_budgets": d.settings.llm.project_budgets,
+        "finished": finished, "costs": costs, "machine": machine,
+    }
 
 
 @router.get("/partials/inflight")

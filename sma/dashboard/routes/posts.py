@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
+from markupsafe import Markup
 
 from sma.dashboard import queries
+from sma.dashboard.cache import remember
 from sma.dashboard.deps import dash, require_user
-from sma.dashboard.templating import render
+from sma.dashboard.templating import fragment, render
 
 router = APIRouter(dependencies=[Depends(require_user)], tags=["posts"])
 STATUSES = ("published", "failed", "skipped")
@@ -17,10 +19,16 @@ STATUSES = ("published", "failed", "skipped")
 async def posts(request: Request, project: str = "", platform: str = "", status: str = "", page: int = 1) -> Response:
     d = dash(request)
     status = status if status in STATUSES else ""
-    async with d.database.session() as db:
-        result = await queries.post_page(db, page, d.settings.dashboard.page_size, project, platform, status)
-        platforms = await queries.post_platforms(db)
+    size = d.settings.dashboard.page_size
+
+    async def load() -> tuple[queries.Page[queries.PostRow], Markup]:
+        result = await queries.post_page(d.database, page, size, project, platform, status)
+        return result, fragment(request, "partials/post_rows.html", {"page": result})
+
+    # The rows and their table are read and drawn once per data version, for every tab that asks.
+    result, rows = await remember(d.database, ("posts.page", page, size, project, platform, status), load)
+    platforms = await queries.post_platforms(d.database)
     return render(request, "pages/posts.html", {
-        "page": result, "platforms": platforms, "statuses": STATUSES,
+        "page": result, "platforms": platforms, "statuses": STATUSES, "rows": rows,
         "filters": {"project": project, "platform": platform, "status": status},
     })

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
+from markupsafe import Markup
 
 from sma.dashboard import queries, store
+from sma.dashboard.cache import remember
 from sma.dashboard.deps import Dashboard, dash, require_user
 from sma.dashboard.logs import run_lines
-from sma.dashboard.templating import render
+from sma.dashboard.templating import fragment, render
 from sma.dashboard.views import (
     OPEN_STATES,
     earlier_rounds,
@@ -21,7 +24,7 @@ from sma.dashboard.views import (
     recorded_status,
     timeline,
 )
-from sma.db import repo
+from sma.db.engine import Database
 from sma.db.tables import PipelineRun, StepRun
 from sma.models.pipeline import RunState
 
@@ -43,25 +46,26 @@ async def run_list(request: Request, project: str = "", state: str = "", since: 
     text = q[:200]
     flt = queries.RunFilter(project=project, state=state if state in STATES else "", since=_date(since),
                       until=_date(until), q=text.strip())
-    async with d.database.session() as db:
-        result = await queries.run_page(db, flt, page, d.settings.dashboard.page_size)
-        costs = await queries.cost_by_run(db, [r.id for r in result.items])
+    size = d.settings.dashboard.page_size
+
+    async def load() -> tuple[queries.Page[PipelineRun], Markup]:
+        result = await queries.run_page(d.database, flt, page, size)
+        costs = await queries.cost_by_run(d.database, [r.id for r in result.items])
+        return result, fragment(request, "partials/run_rows.html", {"page": result, "costs": costs})
+
+    # The rows and their table are read and drawn once per data version, for every tab that asks.
+    result, rows = await remember(d.database, ("runs.page", flt, page, size), load)
     filters = {"project": project, "state": flt.state, "since": since, "until": until, "q": text}
-    return render(request, "pages/runs.html", {"page": result, "filters": filters, "states": STATES, "costs": costs})
+    return render(request, "pages/runs.html", {"page": result, "filters": filters, "states": STATES, "rows": rows})
 
 
 @router.get("/runs/{run_id}")
 async def run_detail(request: Request, run_id: str) -> Response:
     d = dash(request)
-    async with d.database.session() as db:
-        run = await repo.get_run(db, run_id)
-        if run is None:
-            raise HTTPException(404, f"no run {run_id!r} in the database")
-        steps, artifacts, approvals, posts = await queries.run_children(db, run_id)
-        attempts = await queries.script_attempts(db, run_id)
-        calls = await queries.llm_calls_of_run(db, run_id)
-        machine = (await queries.machine_seconds(db, [run_id])).get(run_id)
-        edits = await store.edits_of_run(db, run_id)
+    run, (steps, artifacts, approvals, posts), attempts, calls, machine, edits = await remember(
+        d.database, ("run.detail", run_id), partial(_recorded, d.database, run_id))
+    if run is None:
+        raise HTTPException(404, f"no run {run_id!r} in the database")
     status = recorded_status(run)
     ctx = {
         "run": run, "status": status, "artifacts": {a.name: a for a in artifacts}, "approvals": approvals,
@@ -72,6 +76,14 @@ async def run_detail(request: Request, run_id: str) -> Response:
     ctx.update(await _live(d, run, steps))
     ctx["script"] = final_script(attempts, ctx["round"])
     return render(request, "pages/run.html", ctx)
+
+
+async def _recorded(db: Database, run_id: str) -> tuple[Any, ...]:
+    """What the database holds about a run, read side by side; kept until the database changes."""
+    run, children, attempts, calls, machine, edits = await asyncio.gather(
+        queries.run(db, run_id), queries.run_children(db, run_id), queries.script_attempts(db, run_id),
+        queries.llm_calls_of_run(db, run_id), queries.machine_seconds(db, [run_id]), store.edits_of_run(db, run_id))
+    return run, children, attempts, calls, machine.get(run_id), edits
 
 
 async def _live(d: Dashboard, run: PipelineRun, steps: list[StepRun]) -> dict[str, Any]:
@@ -96,12 +108,10 @@ async def _live(d: Dashboard, run: PipelineRun, steps: list[StepRun]) -> dict[st
 async def run_live(request: Request, run_id: str, seen: str = "") -> Response:
     """The polled timeline; when the state or round differs from what the page showed, reload the page."""
     d = dash(request)
-    async with d.database.session() as db:
-        run = await repo.get_run(db, run_id)
-        if run is None:
-            raise HTTPException(404, f"no run {run_id!r}")
-        steps = await repo.list_steps(db, run_id)
-    ctx = {"run": run, **(await _live(d, run, steps))}
+    run, children = await asyncio.gather(queries.run(d.database, run_id), queries.run_children(d.database, run_id))
+    if run is None:
+        raise HTTPException(404, f"no run {run_id!r}")
+    ctx = {"run": run, **(await _live(d, run, children[0]))}
     response = render(request, "partials/run_live.html", ctx)
     if seen and seen != ctx["seen"]:
         response.headers["HX-Refresh"] = "true"
@@ -111,7 +121,7 @@ async def run_live(request: Request, run_id: str, seen: str = "") -> Response:
 @router.get("/runs/{run_id}/logs")
 async def run_logs(request: Request, run_id: str) -> Response:
     d = dash(request)
-    if await repo.get_run(d.database, run_id) is None:
+    if await queries.run(d.database, run_id) is None:
         raise HTTPException(404, f"no run {run_id!r}")
     lines = await asyncio.to_thread(run_lines, d.settings.data_dir / "logs", run_id)
     return render(request, "partials/run_logs.html", {"lines": lines})
