@@ -198,7 +198,11 @@ async def test_a_day_of_slots_with_a_restart_in_the_middle(skipping: WorkflowEnv
     async with worker(client, cal_settings, cal_db, log, queue):
         second = await run_scheduler(client, suffix, 2)
         assert second.planned == []  # nothing new: both topics are in the calendar, the third was produced
-        assert second.already_running == [slot_workflow_id(PROJECT, ordered[1].item_id)]  # one timer, not two
+        # One timer, not two. On a loaded machine the test server may already have skipped time past the second
+        # slot while the first was awaited; then it is published and the scheduler leaves it alone.
+        second_slot = slot_workflow_id(PROJECT, ordered[1].item_id)
+        done = (await client.get_workflow_handle(second_slot).describe()).close_time is not None
+        assert second.already_running == ([] if done else [second_slot])
         assert (await slot_result(skipping, ordered[1].item_id, queue)).state == "published"
 
     assert sorted(p.workflow_id for p in log.posts) == sorted(s.workflow_id for s in ordered)  # each once

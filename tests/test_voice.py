@@ -247,7 +247,7 @@ def test_wav_duration_reads_the_header(tmp_path: Path) -> None:
         ("the cat sat down", "the dog sat down", 0.25),
         ("the cat sat down", "the cat sat", 0.25),
         ("the cat sat down", "the cat sat right down", 0.25),
-        ("in 6 months", "in six months", 1 / 3),
+        ("in 6 months", "in six months", 0.0),  # the normaliser writes numbers one way (test_text_normalize)
         ("don't stop", "dont stop", 0.0),
         ("", "", 0.0),
         ("", "noise", 1.0),

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from sma.models.common import QAReport
+from sma.services.text_normalize import normalize_text
 
 GATE = "QA_TTS"
 
@@ -135,7 +136,10 @@ _SPACE_LIKE = re.compile(r"[\s\u2010-\u2015/]+")
 
 
 def normalize_words(text: str) -> list[str]:
-    """Lowercase words with punctuation removed; digits stay digits (no number spelling either way)."""
+    """Lowercase words with punctuation removed, one per written word (word counts, caption alignment).
+
+    The word error rate uses text_normalize.normalize_text instead, which also rewrites numbers and forms.
+    """
     words = []
     for token in _SPACE_LIKE.split(text.lower()):
         kept = "".join(ch for ch in token if unicodedata.category(ch)[0] in "LN")
@@ -154,12 +158,47 @@ def _edit_distance(ref: list[str], hyp: list[str]) -> int:
     return previous[-1]
 
 
+COMPOUND_RUN = 4
+"""Most words on one side that may match a single word on the other when their letters are the same."""
+
+
+def _runs_ending_at(words: list[str], run: int) -> list[list[tuple[int, str]]]:
+    """For each end index e, the runs of 2..`run` words ending there, joined: [(length, letters), ...]."""
+    return [[(k, "".join(words[end - k : end])) for k in range(2, min(run, end) + 1)] for end in range(len(words) + 1)]
+
+
+def _compound_edit_distance(ref: list[str], hyp: list[str], run: int = COMPOUND_RUN) -> int:
+    """Word edit distance where one word may match a run of 2..`run` words spelling the same letters.
+
+    Where a word boundary falls is orthography, not speech: "GitHub" said right may come back as "git hub",
+    "open source" as "opensource", "CLI" as "C L I". Only exact letter equality matches, so a run never hides
+    a wrong word; every other step costs 1 as in plain edit distance.
+    """
+    ref_runs, hyp_runs = _runs_ending_at(ref, run), _runs_ending_at(hyp, run)
+    dist = [[i + j if i == 0 or j == 0 else 0 for j in range(len(hyp) + 1)] for i in range(len(ref) + 1)]
+    for i in range(1, len(ref) + 1):
+        for j in range(1, len(hyp) + 1):
+            best = min(dist[i - 1][j] + 1, dist[i][j - 1] + 1, dist[i - 1][j - 1] + (ref[i - 1] != hyp[j - 1]))
+            for k, joined in hyp_runs[j]:
+                if joined == ref[i - 1]:
+                    best = min(best, dist[i - 1][j - k])
+            for k, joined in ref_runs[i]:
+                if joined == hyp[j - 1]:
+                    best = min(best, dist[i - k][j - 1])
+            dist[i][j] = best
+    return dist[-1][-1]
+
+
 def word_error_rate(reference: str, hypothesis: str) -> float:
-    """(substitutions + deletions + insertions) / reference words, after normalize_words on both sides."""
-    ref, hyp = normalize_words(reference), normalize_words(hypothesis)
+    """(substitutions + deletions + insertions) / reference words, on text_normalize's words, compounds matched.
+
+    Both sides go through sma.services.text_normalize (numbers, contractions, symbols, spelling), so only
+    differences a listener would hear count as errors.
+    """
+    ref, hyp = normalize_text(reference), normalize_text(hypothesis)
     if not ref:
         return 0.0 if not hyp else 1.0
-    return _edit_distance(ref, hyp) / len(ref)
+    return _compound_edit_distance(ref, hyp) / len(ref)
 
 
 # ---------------------------------------------------------------- the gate
