@@ -46,6 +46,7 @@ def workflow_activities(settings: Settings, database: Any) -> list[Callable]:
 
 
 def gpu_activities(settings: Settings) -> list[Callable]:
+    from sma.activities import media
     from sma.activities.voice import VoiceActivities
     from sma.services.captions import CachedTranscriber, CaptionService, Transcriber
     from sma.services.tts import VoiceService
@@ -55,7 +56,8 @@ def gpu_activities(settings: Settings) -> list[Callable]:
     voice = VoiceService.from_settings(settings, store, transcriber)
     captions = CaptionService(store, transcriber, settings.captions, settings.media)
     acts = VoiceActivities(voice, captions)
-    return [acts.voiceover, acts.captions]
+    # Music and images come here too when a configured tier needs CUDA (sma.services.routing).
+    return [acts.voiceover, acts.captions, *media.build_gpu(settings)]
 
 
 def cpu_activities(settings: Settings) -> list[Callable]:

@@ -1,4 +1,5 @@
-"""Steps 6 to 9: music, background, images, render, the video gates and platform variants (queue sma-cpu)."""
+"""Steps 6 to 9: music, background, images, render, the video gates and platform variants (queue sma-cpu;
+music and images also on sma-gpu, where the workflow sends them when a configured tier needs CUDA)."""
 
 from __future__ import annotations
 
@@ -118,6 +119,18 @@ class MediaActivities:
 def build(settings: Settings) -> list[Callable[..., Any]]:
     """The sma-cpu media activities with every configured tier: Pexels (key + freshness database), the
     image generation chain (ComfyUI URL, OpenAI key), Mermaid, and the per-platform variants."""
+    acts = _activities(settings, stock=True)
+    return [acts.music, acts.background, acts.images, acts.render, acts.check_video, acts.variant]
+
+
+def build_gpu(settings: Settings) -> list[Callable[..., Any]]:
+    """Music and images for the sma-gpu worker: the workflow sends them there when a configured tier
+    needs CUDA (sma.services.routing); same activity types, same services as on sma-cpu."""
+    acts = _activities(settings, stock=False)
+    return [acts.music, acts.images]
+
+
+def _activities(settings: Settings, stock: bool) -> MediaActivities:
     from sma.services.artifacts import ArtifactStore
     from sma.services.media.background import BackgroundService
     from sma.services.media.ffmpeg import FFmpeg
@@ -132,17 +145,16 @@ def build(settings: Settings) -> list[Callable[..., Any]]:
     media, secrets = settings.media, settings.secrets
     store = ArtifactStore(settings.data_dir / "artifacts")
     ffmpeg = FFmpeg(media.ffmpeg, threads=media.threads)
-    pexels_key = secrets.pexels_api_key.get_secret_value() if secrets.pexels_api_key else None
+    pexels_key = secrets.pexels_api_key.get_secret_value() if secrets.pexels_api_key and stock else None
     openai_key = secrets.openai_api_key.get_secret_value() if secrets.openai_api_key else None
-    stock = PexelsClient(media.visuals, pexels_key) if pexels_key else None
-    usage = BackgroundUsage(settings.database_url) if stock is not None else None
-    acts = MediaActivities(
+    pexels = PexelsClient(media.visuals, pexels_key) if pexels_key else None
+    usage = BackgroundUsage(settings.database_url) if pexels is not None else None
+    return MediaActivities(
         ffmpeg,
-        BackgroundService(store, ffmpeg, media, stock=stock, usage=usage),
+        BackgroundService(store, ffmpeg, media, stock=pexels, usage=usage),
         MusicService(store, ffmpeg, settings.music, settings.secrets),
         ImageService(store, media, generators=build_chain(media.visuals, openai_key)),
         RenderService(store, ffmpeg, media),
         VariantService(store, ffmpeg, media),
         settings.publishing,
     )
-    return [acts.music, acts.background, acts.images, acts.render, acts.check_video, acts.variant]

@@ -22,6 +22,7 @@ from sma.models.pipeline import (
     StatusQuery,
     Topic,
 )
+from sma.services.routing import gpu_steps
 from sma.settings import Settings
 from sma.workflows.content_pipeline import ContentPipelineWorkflow
 
@@ -54,6 +55,7 @@ def pipeline_input(settings: Settings, topic: Topic, project_id: str = "default"
         platforms=platforms or project.platforms,
         max_rounds=settings.pipeline.max_rounds,
         max_script_attempts=settings.pipeline.max_script_attempts,
+        gpu_steps=gpu_steps(settings),
     )
 
 

@@ -651,6 +651,8 @@ class ContentPipelineWorkflow:
 
     async def _activity(self, name: str, method: Callable[..., Awaitable[R]] | Callable[..., R], arg: Any) -> R:
         queue, timeout, heartbeat, retry = STEP_OPTIONS[name]
+        if name in self._inp.gpu_steps:  # a configured tier needs CUDA (decided when the run started)
+            queue = queues.GPU
         return await workflow.execute_activity_method(
             method, arg, task_queue=queue + self._inp.queue_suffix, start_to_close_timeout=timeout,
             heartbeat_timeout=heartbeat, retry_policy=retry)
