@@ -3,9 +3,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Headless Chromium for the dashboard's end-to-end tests (they skip, saying why, when it is absent).
+# Headless Chromium for the dashboard's end-to-end tests and for Mermaid diagrams (those tests skip,
+# saying why, when it is absent).
 if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+
+# The Mermaid CLI in .tools/mermaid, driving that chromium (Node and npm from apt when root); a no-op when
+# already there. As root (CI) a failure stops here; otherwise the real-diagram test skips, saying why.
+if [ "$(id -u)" = 0 ]; then
+  scripts/install_mermaid.sh
+else
+  scripts/install_mermaid.sh || echo "warning: Mermaid CLI not installed; real-diagram tests will skip" >&2
 fi
 
 python3 -m venv .venv

@@ -18,12 +18,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
+import av
+import numpy as np
 import pytest
 from PIL import Image
 
 from sma.models.common import Word
-from sma.models.pipeline import Beat, ImagesRequest, Visual
+from sma.models.pipeline import Beat, ImagesRequest, RenderRequest, Visual
 from sma.services.artifacts import ArtifactStore
+from sma.services.media import diagrams
+from sma.services.media.diagrams import BROWSERS, DiagramRenderer
 from sma.services.media.ffmpeg import FFmpeg
 from sma.services.media.imagegen import (
     DEFAULT_WORKFLOW,
@@ -35,6 +39,7 @@ from sma.services.media.imagegen import (
 )
 from sma.services.media.images import ImageService
 from sma.services.media.layout import Rect, layout_for
+from sma.services.media.render import RenderService
 from sma.settings import MediaSettings, VisualSettings
 
 OPENAI_KEY = "sk-test-images"
@@ -356,11 +361,73 @@ def test_mermaid_absent_is_a_note(tmp_path: Path) -> None:
                             "(npm install -g @mermaid-js/mermaid-cli); diagram left out"]
 
 
-@pytest.mark.skipif(shutil.which("mmdc") is None, reason="the real Mermaid CLI is not installed")
-def test_real_mermaid_cli(tmp_path: Path) -> None:
+def test_checkout_mmdc_is_found_when_not_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """scripts/install_mermaid.sh installs into the checkout's .tools/, which is not on PATH."""
+    local = tmp_path / "mmdc"
+    local.write_text("#!/bin/sh\n")
+    monkeypatch.setattr(diagrams, "LOCAL_MMDC", local)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert DiagramRenderer(VisualSettings()).command() == str(local)
+    assert DiagramRenderer(VisualSettings(mermaid_cli="my-mmdc")).command() is None  # a chosen name is kept
+
+
+REAL_MMDC = DiagramRenderer(VisualSettings()).command()
+CHROMIUM = next((shutil.which(name) for name in BROWSERS if shutil.which(name)), None)
+BRIGHT = 120  # luma: the dark theme's strokes, arrows and labels; the panel and the background are far below
+
+
+def _frame_at(video: Path, t: float) -> np.ndarray:
+    """The decoded RGB frame shown at `t` seconds."""
+    with av.open(str(video)) as container:
+        for frame in container.decode(video=0):
+            if frame.time is not None and frame.time >= t:
+                return frame.to_ndarray(format="rgb24")
+    raise AssertionError(f"no frame at {t} s in {video}")
+
+
+def _luma(rgb: np.ndarray) -> np.ndarray:
+    return rgb[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+@pytest.mark.skipif(REAL_MMDC is None or CHROMIUM is None,
+                    reason="needs the real Mermaid CLI and chromium: run scripts/install_mermaid.sh "
+                           "(scripts/test.sh does, as root: apt chromium, nodejs, npm)")  # fmt: skip
+def test_real_diagram_is_drawn_into_the_video_frame(tmp_path: Path) -> None:
+    """Real mmdc and chromium lay the diagram out, the real render composites it: the frame shows the
+    diagram's strokes and labels inside the overlay's rectangle while its beat is spoken, and nothing there
+    before it."""
     store = ArtifactStore(tmp_path / "store")
-    beats = [Beat(narration="Flow.", visual=Visual(kind="diagram", diagram="graph TD\n  A[Cache] -->|miss| B[Render]"))]
-    result = ImageService(store, MediaSettings()).make(_request(store, beats, []))
-    assert result.tier == "mermaid", result.notes
-    with Image.open(result.overlays[0].image.path) as card:
-        assert card.width > 200 and card.height > 200
+    ffmpeg = FFmpeg()
+    media = MediaSettings(encoder="libx264", preset="ultrafast")
+    diagram = "graph TD\n  A[Cache] -->|miss| B[Render]\n  A -->|hit| C[Done]"
+    beats = [Beat(narration="Every build starts cold and slow today."),
+             Beat(narration="Then the cache answers first and the render runs only on a miss.",
+                  visual=Visual(kind="diagram", diagram=diagram))]
+    background = _background(store, tmp_path, "0x101020")
+    result = ImageService(store, media).make(_request(store, beats, ["youtube"], background=background))
+    assert result.tier == "mermaid" and len(result.overlays) == 1, result.notes
+    overlay = result.overlays[0]
+    assert overlay.start_s > 1.0, overlay
+
+    FFmpeg().run(["-loglevel", "error", "-f", "lavfi", "-i", "sine=f=220:d=6", "-ar", "22050",
+                  str(tmp_path / "voice.wav")])  # fmt: skip
+    (tmp_path / "captions.ass").write_text("[Script Info]\nScriptType: v4.00+\nPlayResX: 1080\nPlayResY: 1920\n\n"
+                                           "[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, "
+                                           "MarginV, Effect, Text\n")  # fmt: skip
+    video = RenderService(store, ffmpeg, media).render(RenderRequest(
+        project_id="p", run_id="r", voice=store.put(tmp_path / "voice.wav", kind="voice"), duration_s=6.0,
+        captions=store.put(tmp_path / "captions.ass", kind="captions"), background=background,
+        overlays=result.overlays, platforms=["youtube"])).video
+
+    box = (slice(overlay.y, overlay.y + overlay.height), slice(overlay.x, overlay.x + overlay.width))
+    with Image.open(overlay.image.path) as card:
+        drawn = np.asarray(card.convert("RGBA"))
+    strokes = (_luma(drawn) > BRIGHT) & (drawn[..., 3] > 200)  # the diagram's own bright pixels on the card
+    assert strokes.mean() > 0.01, "mmdc drew no visible diagram on the card"
+
+    shown = _luma(_frame_at(Path(video.path), (overlay.start_s + overlay.end_s) / 2))[box]
+    assert shown[strokes].mean() > BRIGHT, "the diagram's strokes are not where the overlay was placed"
+    assert np.corrcoef(shown.ravel(), _luma(drawn).ravel())[0, 1] > 0.8  # the same picture, not just a blob
+
+    before = _luma(_frame_at(Path(video.path), 0.3))[box]
+    assert (before > BRIGHT).mean() < 0.001 and before.mean() < 60, "something is drawn before the diagram's beat"

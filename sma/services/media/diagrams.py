@@ -22,6 +22,9 @@ Theme = Literal["dark", "default"]
 LIGHT_BACKGROUND = 0.5  # mean luma (0..1) above which a background counts as light
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 PANELS: dict[str, tuple[int, int, int, int]] = {"dark": (24, 26, 33, 232), "default": (248, 248, 246, 240)}
+DEFAULT_CLI = "mmdc"
+LOCAL_MMDC = Path(__file__).resolve().parents[3] / ".tools" / "mermaid" / "node_modules" / ".bin" / "mmdc"
+"""Where scripts/install_mermaid.sh puts the CLI in a checkout (scripts/test.sh runs it)."""
 
 
 class DiagramError(RuntimeError):
@@ -33,7 +36,11 @@ class DiagramRenderer:
         self.settings = settings
 
     def command(self) -> str | None:
-        return shutil.which(self.settings.mermaid_cli)
+        """The configured CLI on PATH; for the default name also the checkout's own install."""
+        found = shutil.which(self.settings.mermaid_cli)
+        if found is None and self.settings.mermaid_cli == DEFAULT_CLI and LOCAL_MMDC.is_file():
+            return str(LOCAL_MMDC)
+        return found
 
     def unavailable_reason(self) -> str | None:
         if self.command() is None:
@@ -65,13 +72,15 @@ class DiagramRenderer:
 
 
 def _puppeteer_config(work: Path) -> Path | None:
-    """Point puppeteer at a system Chrome/Chromium (mermaid-cli installed with PUPPETEER_SKIP_DOWNLOAD)
-    and allow running as root in containers; None when no system browser is found."""
+    """Point puppeteer at a system Chrome/Chromium (mermaid-cli installed with PUPPETEER_SKIP_DOWNLOAD);
+    None when no system browser is found. No sandbox: chromium's namespace sandbox is refused as root and
+    under Docker's default seccomp profile, and the page is a local diagram. Docker's /dev/shm is 64 MB."""
     browser = next((path for name in BROWSERS if (path := shutil.which(name))), None)
     if browser is None:
         return None
     config = work / "puppeteer.json"
-    config.write_text(json.dumps({"executablePath": browser, "args": ["--no-sandbox", "--disable-gpu"]}))
+    args = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+    config.write_text(json.dumps({"executablePath": browser, "args": args}))
     return config
 
 
