@@ -213,6 +213,18 @@ def test_login_form_token_single_use(tmp_path: Path) -> None:
         login(client, PASSWORD)  # a fresh form works
 
 
+async def test_login_form_tokens_never_pile_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A flood of login page views evicts the oldest tokens instead of growing the table."""
+    monkeypatch.setattr(auth, "MAX_FORM_TOKENS", 3)
+    settings = make_settings(tmp_path)
+    async with _running(settings) as app:
+        database = app.state.dashboard.database
+        tokens = [await auth.issue_form_token(database) for _ in range(5)]
+        expired = await auth.issue_form_token(database, lifetime=-1)
+        assert [await auth.use_form_token(database, t) for t in tokens] == [False, False, True, True, True]
+        assert not await auth.use_form_token(database, expired)
+
+
 # ---------------------------------------------------------------- Temporal client
 
 
