@@ -169,7 +169,8 @@ async def _ensure_schedules(loaded: Settings, address: str) -> dict[str, str]:
     from sma.schedules import ensure_schedules
     from sma.temporal_client import connect
 
-    return await ensure_schedules(await connect(address, loaded.temporal.namespace, attempts=60), loaded)
+    client = await connect(address, loaded.temporal.namespace, attempts=60, settings=loaded)
+    return await ensure_schedules(client, loaded)
 
 
 @app.command()

@@ -167,7 +167,8 @@ class Stack:
         """Block until the server answers and every worker polls its queue (model loading included)."""
         from sma.temporal_client import connect, wait_for_pollers
 
-        client = await connect(self.address, self.settings.temporal.namespace, attempts=240, delay=0.25)
+        client = await connect(self.address, self.settings.temporal.namespace, attempts=240, delay=0.25,
+                               settings=self.settings)
         await wait_for_pollers(client, list(self.worker_queues), timeout)
 
     def worker_env(self) -> dict[str, str]:

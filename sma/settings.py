@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from sma.bot.config import BotSettings
@@ -44,12 +44,32 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class TemporalTLS(_Section):
+    """TLS (and mTLS) to a cluster at `temporal.address`; the embedded dev server never uses it."""
+
+    enabled: bool | None = Field(None, description="empty: on when a file, server_name or "
+                                                   "secrets.temporal_api_key is set")
+    client_cert: Path | None = Field(None, description="PEM certificate for mTLS (with client_key)")
+    client_key: Path | None = Field(None, description="PEM private key of client_cert")
+    server_ca: Path | None = Field(None, description="PEM CA that signed the server's certificate; "
+                                                     "empty = the system's roots")
+    server_name: str | None = Field(None, description="name on the server's certificate when it differs "
+                                                      "from the address's host")
+
+    @model_validator(mode="after")
+    def _cert_and_key_together(self) -> TemporalTLS:
+        if (self.client_cert is None) != (self.client_key is None):
+            raise ValueError("client_cert and client_key go together: set both for mTLS, or neither")
+        return self
+
+
 class TemporalSettings(_Section):
     address: str | None = Field(None, description="host:port of an existing cluster; empty = embedded dev server")
     namespace: str = "default"
     dev_server_port: int = 7233
     ui_port: int = 8233
     ui: bool = True
+    tls: TemporalTLS = Field(default_factory=TemporalTLS)
 
 
 class DatabaseSettings(_Section):
@@ -216,6 +236,7 @@ class Secrets(_Section):
     youtube_api_key: SecretStr | None = None  # trends: YouTube Data API v3 (search, most popular)
     github_token: SecretStr | None = None  # trends: optional, raises GitHub search's rate limit
     freesound_api_key: SecretStr | None = None  # music: Freesound APIv2 token (search + previews)
+    temporal_api_key: SecretStr | None = None  # a cluster at temporal.address that wants an API key (Cloud)
 
     def values(self) -> list[str]:
         """Every secret value that is set, for the log redactor."""

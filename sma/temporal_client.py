@@ -1,20 +1,60 @@
-"""The one place that connects to Temporal (DESIGN.md convention 3), always with the pydantic converter."""
+"""The one place that connects to Temporal (DESIGN.md convention 3), always with the pydantic converter.
+
+A cluster at `temporal.address` may want TLS, a client certificate (mTLS) and an API key: `connect_options`
+turns `temporal.tls` and `secrets.temporal_api_key` into `Client.connect`'s keywords. The embedded dev
+server listens on loopback without either. The options hold the key and the private key: never log them.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import TLSConfig
 
-from sma.settings import Settings
+from sma.settings import ConfigError, Settings
 
 
-async def connect(address: str, namespace: str = "default", attempts: int = 1, delay: float = 0.5) -> Client:
-    """Connect, retrying while a server that was just started comes up."""
+def _pem(path: Path | None, key: str) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        return path.expanduser().read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"temporal.tls.{key}: cannot read {path} ({exc.strerror}); "
+                          "point it at a readable PEM file or leave it empty") from None
+
+
+def connect_options(settings: Settings | None) -> dict[str, Any]:
+    """`Client.connect` keywords for TLS and the API key; none for the embedded dev server."""
+    if settings is None or settings.embedded_temporal:
+        return {}
+    tls, key = settings.temporal.tls, settings.secrets.temporal_api_key
+    options: dict[str, Any] = {}
+    if key is not None:
+        options["api_key"] = key.get_secret_value()
+    wanted = tls.enabled if tls.enabled is not None else bool(
+        key or tls.client_cert or tls.server_ca or tls.server_name)
+    options["tls"] = TLSConfig(
+        server_root_ca_cert=_pem(tls.server_ca, "server_ca"), domain=tls.server_name,
+        client_cert=_pem(tls.client_cert, "client_cert"),
+        client_private_key=_pem(tls.client_key, "client_key"),
+    ) if wanted else False
+    return options
+
+
+async def connect(address: str, namespace: str = "default", attempts: int = 1, delay: float = 0.5,
+                  settings: Settings | None = None) -> Client:
+    """Connect, retrying while a server that was just started comes up. With `settings`, a configured
+    cluster gets its TLS and API key (`connect_options`)."""
+    options = connect_options(settings)
     for attempt in range(1, attempts + 1):
         try:
-            return await Client.connect(address, namespace=namespace, data_converter=pydantic_data_converter)
+            return await Client.connect(address, namespace=namespace, data_converter=pydantic_data_converter,
+                                        **options)
         except RuntimeError:
             if attempt == attempts:
                 raise
@@ -23,7 +63,8 @@ async def connect(address: str, namespace: str = "default", attempts: int = 1, d
 
 
 async def client_for(settings: Settings, attempts: int = 1) -> Client:
-    return await connect(settings.temporal_address, settings.temporal.namespace, attempts=attempts)
+    return await connect(settings.temporal_address, settings.temporal.namespace, attempts=attempts,
+                         settings=settings)
 
 
 async def pollers(client: Client, task_queue: str, workflow_queue: bool = False) -> int:

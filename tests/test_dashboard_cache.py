@@ -176,7 +176,7 @@ async def test_an_unreachable_temporal_is_retried_in_the_background(settings: Se
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     attempts = 0
 
-    async def hanging_connect(address: str, namespace: str) -> None:
+    async def hanging_connect(address: str, namespace: str, **_: object) -> None:
         nonlocal attempts
         attempts += 1
         await asyncio.sleep(30)

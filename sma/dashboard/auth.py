@@ -12,20 +12,20 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import ipaddress
 import secrets
 import time
-from collections import defaultdict, deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import delete
+from sqlalchemy import delete, text
 from sqlmodel import select
 
 from sma.db.engine import Database
 from sma.db.tables import utcnow
-from sma.db.tables_dashboard import DashboardAdmin, DashboardSession
+from sma.db.tables_dashboard import DashboardAdmin, DashboardSession, FormToken
 
 ADMIN = "admin"
 MIN_PASSWORD = 10
@@ -161,25 +161,91 @@ async def purge_expired(db: Database) -> int:
 
 # ---------------------------------------------------------------- login throttle
 
+THROTTLE_WINDOW_S = 300.0
+
+
+def client_bucket(address: str) -> str:
+    """The throttle's key for a client address; IPv6 by /64, the block one subscriber usually holds."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return f"client:{address[:64]}"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return f"client:{ip.ipv4_mapped}"
+        return f"client:{ipaddress.ip_network(f'{ip}/64', strict=False)}"
+    return f"client:{ip}"
+
+
+class _UsedUp(Exception):
+    pass
+
 
 class LoginThrottle:
-    """At most `limit` failed logins per client in `window` seconds (in memory: one dashboard process)."""
+    """How many passwords may be checked: `per_client` per address and `per_account` from all addresses, in
+    windows of `window` seconds. Counted in the database before the check (`reserve`), each count a single
+    conditional UPDATE, so concurrent attempts (or several dashboard processes) cannot overrun a limit."""
 
-    def __init__(self, limit: int, window: float = 300.0) -> None:
-        self.limit, self.window = limit, window
-        self._fails: dict[str, deque[float]] = defaultdict(deque)
+    def __init__(self, db: Database, per_client: int, per_account: int, window: float = THROTTLE_WINDOW_S) -> None:
+        self.db, self.per_client, self.per_account, self.window = db, per_client, per_account, window
 
-    def _recent(self, client: str) -> deque[float]:
-        fails, cutoff = self._fails[client], time.monotonic() - self.window
-        while fails and fails[0] < cutoff:
-            fails.popleft()
-        return fails
+    async def reserve(self, client: str, account: str = ADMIN) -> bool:
+        """Take one attempt from the address's and the account's allowance; False (nothing taken) when
+        either is used up."""
+        now = time.time()
+        try:
+            async with self.db.session() as session, session.begin():
+                await session.exec(_FORGET_OLD_WINDOWS, params={"cutoff": now - self.window})  # type: ignore[call-overload]
+                for bucket, limit in ((client_bucket(client), self.per_client),
+                                      (f"account:{account}", self.per_account)):
+                    await session.exec(_OPEN_WINDOW, params={"bucket": bucket, "now": now})  # type: ignore[call-overload]
+                    taken = await session.exec(_TAKE, params={"bucket": bucket, "limit": limit})  # type: ignore[call-overload]
+                    if taken.rowcount != 1:
+                        raise _UsedUp  # rolls back what the first allowance gave
+        except _UsedUp:
+            return False
+        return True
 
-    def blocked(self, client: str) -> bool:
-        return len(self._recent(client)) >= self.limit
+    async def succeeded(self, client: str, account: str = ADMIN) -> None:
+        """A right password: the address starts afresh and the account gets its attempt back."""
+        async with self.db.session() as session, session.begin():
+            await session.exec(_RESET, params={"bucket": client_bucket(client)})  # type: ignore[call-overload]
+            await session.exec(_GIVE_BACK, params={"bucket": f"account:{account}"})  # type: ignore[call-overload]
 
-    def failed(self, client: str) -> None:
-        self._recent(client).append(time.monotonic())
 
-    def succeeded(self, client: str) -> None:
-        self._fails.pop(client, None)
+_FORGET_OLD_WINDOWS = text("DELETE FROM dashboard_login_limits WHERE window_start <= :cutoff")
+_OPEN_WINDOW = text("INSERT INTO dashboard_login_limits (bucket, window_start, attempts) VALUES (:bucket, :now, 0) "
+                    "ON CONFLICT (bucket) DO NOTHING")
+_TAKE = text("UPDATE dashboard_login_limits SET attempts = attempts + 1 WHERE bucket = :bucket AND attempts < :limit")
+_RESET = text("DELETE FROM dashboard_login_limits WHERE bucket = :bucket")
+_GIVE_BACK = text("UPDATE dashboard_login_limits SET attempts = attempts - 1 WHERE bucket = :bucket AND attempts > 0")
+
+
+# ---------------------------------------------------------------- single-use form tokens
+
+FORM_TOKEN_S = 1800
+MAX_FORM_TOKENS = 1000  # live tokens kept; a flood of form views evicts the oldest, never grows the table
+
+
+async def issue_form_token(db: Database, lifetime: float = FORM_TOKEN_S) -> str:
+    """A new token for one login or setup form; only its hash is stored."""
+    token, now = new_token(), time.time()
+    async with db.session() as session, session.begin():
+        await session.exec(delete(FormToken).where(FormToken.expires_at <= now))  # type: ignore[call-overload,arg-type]
+        session.add(FormToken(token_hash=token_hash(token), expires_at=now + lifetime))
+        await session.flush()
+        oldest_kept = (await session.exec(select(FormToken.expires_at).order_by(  # type: ignore[call-overload]
+            FormToken.expires_at.desc()).offset(MAX_FORM_TOKENS).limit(1))).first()  # type: ignore[attr-defined]
+        if oldest_kept is not None:
+            await session.exec(delete(FormToken).where(FormToken.expires_at <= oldest_kept))  # type: ignore[call-overload,arg-type]
+    return token
+
+
+async def use_form_token(db: Database, token: str) -> bool:
+    """True once for a token that was issued and has not expired; the row goes in the same statement."""
+    if not token or len(token) > 128:
+        return False
+    async with db.session() as session, session.begin():
+        result = await session.exec(delete(FormToken).where(  # type: ignore[call-overload]
+            FormToken.token_hash == token_hash(token), FormToken.expires_at > time.time()))  # type: ignore[arg-type]
+        return bool(result.rowcount == 1)

@@ -112,7 +112,8 @@ class TemporalView:
     async def _connect(self) -> None:
         try:
             self._client = await asyncio.wait_for(
-                connect(self.settings.temporal_address, self.settings.temporal.namespace), self.timeout * 2)
+                connect(self.settings.temporal_address, self.settings.temporal.namespace, settings=self.settings),
+                self.timeout * 2)
             self.last_error = ""
         except Exception as exc:  # a background attempt: any failure means "unreachable"
             self._failed_at = time.monotonic()

@@ -5,6 +5,9 @@
   so a copy of the database cannot be used to log in.
 - dashboard_audit: every state-changing request: who, what, on which target, with which outcome.
 - dashboard_script_edits: scripts edited in the approval queue, with the original, for the record.
+- dashboard_login_limits: login attempts per client address and per account in the current window (the
+  throttle counts here so that concurrent attempts cannot overrun it).
+- dashboard_form_tokens: the live single-use tokens of the login and setup forms (SHA-256 only).
 
 Sessions and login rows are not about a project; `project_id` of an audit row is "" for global actions
 (login, schedules), so it is a plain column, not a foreign key (audit must survive a deleted project).
@@ -81,6 +84,21 @@ class ScriptEdit(SQLModel, table=True):
     at: datetime = _created()
 
 
+class LoginLimit(SQLModel, table=True):
+    __tablename__ = "dashboard_login_limits"
+
+    bucket: str = Field(primary_key=True)  # "client:<address>" or "account:<name>"
+    window_start: float = Field(index=True)  # epoch seconds
+    attempts: int = 0
+
+
+class FormToken(SQLModel, table=True):
+    __tablename__ = "dashboard_form_tokens"
+
+    token_hash: str = Field(primary_key=True)
+    expires_at: float = Field(index=True)  # epoch seconds
+
+
 # Indexes on foundation tables that the dashboard's lists need (created by revision 0006): every list is
 # ordered by (updated_at DESC, id DESC), so a page at any offset is an index walk without a sort; the
 # (title, id) index lets a search count scan a narrow index instead of the wide rows (status_json).
@@ -99,4 +117,5 @@ DASHBOARD_INDEXES: tuple[sa.Index, ...] = (
     sa.Index("ix_posts_platform", _posts.platform),  # the posts filter's DISTINCT platform (revision 0009)
 )
 
-DASHBOARD_TABLES: tuple[type[SQLModel], ...] = (DashboardAdmin, DashboardSession, AuditEntry, ScriptEdit)
+DASHBOARD_TABLES: tuple[type[SQLModel], ...] = (DashboardAdmin, DashboardSession, AuditEntry, ScriptEdit, LoginLimit,
+                                                 FormToken)

@@ -43,7 +43,7 @@ def outbox_video(settings: Settings, status: PipelineStatus) -> Path | None:
 
 
 async def _produce(settings: Settings, stack: Stack, topic: Topic, timeout: float) -> PipelineStatus:
-    client = await connect(stack.address, settings.temporal.namespace, attempts=120)
+    client = await connect(stack.address, settings.temporal.namespace, attempts=120, settings=settings)
     inp = pipeline_input(settings, topic, autonomy="autonomous")
     wf_id = await start_pipeline(client, inp)
     handle = client.get_workflow_handle(wf_id, result_type=PipelineResult)

@@ -1,7 +1,9 @@
 """Login, first-start password setup and logout.
 
 The login and setup forms carry their own CSRF token (double submit: a random cookie, SameSite=Strict,
-and the same value in the form), because there is no session yet to hold one.
+and the same value in the form), because there is no session yet to hold one. The token is also stored
+(hashed) and spent by its first submission, so a captured form cannot be replayed. Passwords are checked
+only after the database throttle granted an attempt (`auth.LoginThrottle`).
 """
 
 from __future__ import annotations
@@ -28,17 +30,19 @@ from sma.dashboard.templating import redirect, render
 router = APIRouter(tags=["auth"])
 
 
-def _form_page(request: Request, name: str, ctx: dict, status_code: int = 200) -> Response:
-    token = auth.new_token()
+async def _form_page(request: Request, name: str, ctx: dict, status_code: int = 200) -> Response:
+    token = await auth.issue_form_token(dash(request).database)
     response = render(request, name, {**ctx, "form_token": token}, status_code=status_code)
     response.set_cookie(LOGIN_CSRF_COOKIE, token, max_age=1800, httponly=True, samesite="strict", path="/",
                         secure=dash(request).settings.dashboard.cookie_secure)
     return response
 
 
-def _form_token_ok(request: Request, submitted: str) -> bool:
+async def _form_token_ok(request: Request, submitted: str) -> bool:
+    """The form's token matches its cookie, comes from this site, and was not used before (it is now)."""
     cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
-    return bool(cookie and submitted) and auth.same(cookie, submitted) and same_origin(request)
+    return (bool(cookie and submitted) and auth.same(cookie, submitted) and same_origin(request)
+            and await auth.use_form_token(dash(request).database, submitted))
 
 
 def _start_session(request: Request, token: str, target: str) -> Response:
@@ -59,7 +63,7 @@ async def healthz() -> PlainTextResponse:
 async def login_page(request: Request, next: str = "/") -> Response:
     if dash(request).setup_token:
         return redirect("/setup")
-    return _form_page(request, "pages/login.html", {"next": safe_next(next), "error": ""})
+    return await _form_page(request, "pages/login.html", {"next": safe_next(next), "error": ""})
 
 
 @router.post("/login")
@@ -68,21 +72,21 @@ async def login(request: Request, password: str = Form(""), form_token: str = Fo
     d, client = dash(request), client_of(request)
     if d.setup_token:
         return redirect("/setup")
-    if not _form_token_ok(request, form_token):
+    if not await _form_token_ok(request, form_token):
         await audit.record(d.database, "?", "login", outcome="refused", client=client, reason="csrf")
-        return _form_page(request, "pages/login.html", {"next": safe_next(next),
-                                                         "error": "The form expired; please try again."}, 403)
-    if d.throttle.blocked(client):
+        return await _form_page(request, "pages/login.html", {"next": safe_next(next),
+                                                               "error": "The form expired; please try again."}, 403)
+    if not await d.throttle.reserve(client):
         await audit.record(d.database, "?", "login", outcome="refused", client=client, reason="throttled")
-        return _form_page(request, "pages/login.html", {"next": safe_next(next),
-                                                         "error": "Too many failed attempts; wait a few minutes."}, 429)
+        return await _form_page(request, "pages/login.html", {
+            "next": safe_next(next), "error": "Too many failed attempts; wait a few minutes."}, 429)
     admin = await auth.get_admin(d.database)
     ok = admin is not None and await asyncio.to_thread(auth.verify_password, admin.password_hash, password)
     if not ok:
-        d.throttle.failed(client)
         await audit.record(d.database, auth.ADMIN, "login", outcome="refused", client=client, reason="password")
-        return _form_page(request, "pages/login.html", {"next": safe_next(next), "error": "Wrong password."}, 401)
-    d.throttle.succeeded(client)
+        return await _form_page(request, "pages/login.html", {"next": safe_next(next),
+                                                               "error": "Wrong password."}, 401)
+    await d.throttle.succeeded(client)
     token, _ = await auth.create_session(d.database, auth.ADMIN, d.lifetime, client,
                                          request.headers.get("user-agent", ""))
     await audit.record(d.database, auth.ADMIN, "login", client=client)
@@ -93,7 +97,7 @@ async def login(request: Request, password: str = Form(""), form_token: str = Fo
 async def setup_page(request: Request, token: str = "") -> Response:
     if not dash(request).setup_token:
         return redirect("/login")
-    return _form_page(request, "pages/setup.html", {"token": token, "error": ""})
+    return await _form_page(request, "pages/setup.html", {"token": token, "error": ""})
 
 
 @router.post("/setup")
@@ -103,18 +107,17 @@ async def setup(request: Request, token: str = Form(""), password: str = Form(""
     if not d.setup_token:
         return redirect("/login")
     error = ""
-    if not _form_token_ok(request, form_token):
+    if not await _form_token_ok(request, form_token):
         error = "The form expired; please try again."
-    elif d.throttle.blocked(client):
+    elif not await d.throttle.reserve(client):
         error = "Too many failed attempts; wait a few minutes."
     elif not token or not auth.same(token, d.setup_token):
-        d.throttle.failed(client)
         error = "That setup token is not the one `sma dashboard` printed."
     else:
         error = auth.password_problem(password, repeat)
     if error:
         await audit.record(d.database, "?", "setup", outcome="refused", client=client, reason=error)
-        return _form_page(request, "pages/setup.html", {"token": token, "error": error}, 400)
+        return await _form_page(request, "pages/setup.html", {"token": token, "error": error}, 400)
     await auth.store_admin(d.database, await asyncio.to_thread(auth.hash_password, password), "setup")
     d.setup_token = None
     await audit.record(d.database, auth.ADMIN, "setup", client=client)
