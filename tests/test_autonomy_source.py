@@ -76,8 +76,9 @@ async def test_a_level_set_in_the_chat_reaches_the_next_calendar_slot_run(
 
             assert "autonomous → manual" in await phone.say("/autonomy test manual")
             wf_id = await calendar_slot(client, database, suffix, "Manual again")
+            slot_handle = client.get_workflow_handle(slot_workflow_id("test", wf_id.removeprefix("content-test-")))
             for _ in range(300):  # the slot workflow starts the pipeline a moment later
-                if (await client.get_workflow_handle(slot_workflow_id("test", wf_id.removeprefix("content-test-"))).query("state")) != "planned":
+                if await slot_handle.query("state") != "planned":
                     break
                 await asyncio.sleep(0.1)
             waiting = await wait_for(client, wf_id, lambda s: s.state == RunState.AWAITING_APPROVAL)
