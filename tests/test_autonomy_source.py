@@ -15,10 +15,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import pytest
+import structlog
 import yaml
 from temporalio.client import Client
 from typer.testing import CliRunner
 
+import sma
 from sma.activities.scheduler import slot_workflow_id
 from sma.cli import app
 from sma.dashboard.app import create_app
@@ -66,6 +69,7 @@ async def test_a_level_set_in_the_chat_reaches_the_next_calendar_slot_run(
     try:
         async with stub_pipeline(client, settings, database, suffix), running_bot(settings, client, suffix):
             assert "manual → autonomous" in await phone.say("/autonomy test autonomous")
+            assert "0 videos today, no daily cap (set here)" in await phone.say("/limits daily 0")
             wf_id = await calendar_slot(client, database, suffix, "Autonomous from the chat")
             slot = await client.get_workflow_handle(slot_workflow_id("test", wf_id.removeprefix("content-test-")),
                                                     result_type=SlotResult).result()  # waits for its pipeline
@@ -146,3 +150,31 @@ async def test_a_level_set_on_the_dashboard_or_with_sma_autonomy_reaches_the_nex
         assert (await level_for_new_run(settings, database, "test", "test")).level == "assisted"
     finally:
         await database.close()
+
+
+def test_every_entry_point_asks_the_one_level_function() -> None:
+    """Only sma/services/runs.py builds a run's input; every entry point goes through `new_run_input`."""
+    root = Path(sma.__file__).parent
+    sources = {p.relative_to(root).as_posix(): p.read_text() for p in root.rglob("*.py")}
+    assert [name for name, text in sources.items()
+            if re.search(r"pipeline_input\(|(?<!class )PipelineInput\(", text) and name != "services/runs.py"] == []
+    callers = {name for name, text in sources.items() if "new_run_input(" in text}
+    assert callers >= {"cli.py", "services/demo.py", "dashboard/routes/trends.py", "services/scheduling/calendar.py",
+                       "bot/handlers/commands.py"}
+
+
+async def test_the_stored_level_wins_over_the_config_and_an_override_pins_and_is_logged(
+        settings: Settings, database: Database) -> None:
+    service = AutonomyService(settings, database)
+    project = settings.projects[0].id
+    configured = await level_for_new_run(settings, database, project, "test")
+    assert (configured.level, configured.origin, configured.pinned) == ("manual", "config", False)
+    await service.set_level(project, "autonomous", "tester", "cli")
+    stored = await level_for_new_run(settings, database, project, "test")
+    assert (stored.level, stored.origin, stored.pinned) == ("autonomous", "stored", False)
+    with structlog.testing.capture_logs() as logs:
+        pinned = await level_for_new_run(settings, database, project, "demo", override="autonomous")
+    assert (pinned.origin, pinned.pinned) == ("override", True)
+    assert any(e["event"] == "run level override" and e["entry"] == "demo" for e in logs)
+    with pytest.raises(ValueError, match="manual, assisted or autonomous"):
+        await level_for_new_run(settings, database, project, "test", override="reckless")

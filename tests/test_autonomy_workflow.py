@@ -199,6 +199,26 @@ async def finished(client: Client, wf_id: str) -> None:
         await client.get_workflow_handle(wf_id).result()
 
 
+async def dashboard_page(settings: Settings, database: Database, client: Client, path: str) -> str:
+    """A dashboard page as the logged-in admin sees it, served by the real app over ASGI."""
+    import httpx
+    from pydantic import SecretStr
+
+    from sma.dashboard.app import create_app
+    from sma.dashboard.testing import alogin
+
+    password = "correct horse battery"
+    secured = settings.model_copy(update={"secrets": settings.secrets.model_copy(
+        update={"admin_password": SecretStr(password)})})
+    app = create_app(secured, database=database, client=client)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                                                   base_url="http://testserver") as http:
+        await alogin(http, password)
+        page = await http.get(path)
+    assert page.status_code == 200, page.text[:300]
+    return page.text
+
+
 def approval_messages(api: FakeBotAPI) -> list[dict]:
     """Messages the bot sent with Approve / Reject buttons."""
     return [m for m in api.messages.values() if "✅ Approve" in api.buttons(m)]
@@ -364,6 +384,9 @@ async def test_a_capped_run_is_held_with_a_notice_and_a_cap_of_zero_releases_it(
         assert held.steps["approval"].notes[1].startswith(f"held: released {tomorrow} 00:00 UTC (in ")
         notice = await bot_api.wait_call("sendMessage", lambda c: "approved but held" in c.params["text"])
         assert "daily cap reached" in notice.params["text"] and "00:00 UTC" in notice.params["text"]
+        page = await dashboard_page(settings, database, client, f"/runs/{wf_id}")
+        assert "Approved but held, not published yet: daily cap reached: 1 of 1" in page
+        assert f"released {tomorrow} 00:00 UTC" in page
         await service.set_limits("test", "telegram:@alice", "bot", daily_cap=0)
         await actions.recheck(client, database, ["test"], "telegram:@alice", "limits")
         done = await result(client, wf_id)
