@@ -243,20 +243,32 @@ def run(
     project: Annotated[str, typer.Option("--project", "-p")] = "default",
     autonomy: Annotated[str | None, typer.Option(help="manual | assisted | autonomous")] = None,
 ) -> None:
-    """Start a content pipeline and print its workflow id."""
-    from sma.services.runs import pipeline_input, start_pipeline
+    """Start a content pipeline and print its workflow id. Its level is the project's (sma autonomy, the bot,
+    the dashboard; the config only until one is set); --autonomy pins this one run to another level."""
+    from sma.services.runs import new_run_input, start_pipeline
     from sma.temporal_client import client_for
 
     loaded = settings()
     if autonomy is not None and autonomy not in ("manual", "assisted", "autonomous"):
         _fail(f"--autonomy must be manual, assisted or autonomous, not {autonomy!r}")
     try:
-        inp = pipeline_input(loaded, Topic(title=topic, summary=summary), project, autonomy)  # type: ignore[arg-type]
+        loaded.project(project)
     except ConfigError as exc:
         _fail(str(exc))
         raise
 
     async def go() -> str:
+        from sma.db.engine import Database
+        from sma.db.migrate import upgrade
+
+        loaded.data_dir.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(upgrade, loaded.database_url)
+        database = Database(loaded.database_url)
+        try:
+            inp = await new_run_input(loaded, database, Topic(title=topic, summary=summary), project,
+                                      entry="cli", autonomy=autonomy)
+        finally:
+            await database.close()
         return await start_pipeline(await client_for(loaded), inp)
 
     typer.echo(_run(go()))

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from sma.models.autonomy import PolicyRequest
 from sma.models.common import QAReport
 from sma.services.autonomy import guards as g
+from sma.services.autonomy import store
 from sma.services.autonomy.config import DEFAULT_GATES, GuardSettings
 from sma.services.autonomy.policy import Situation, effective_level, evaluate
 
@@ -60,12 +61,20 @@ def test_autonomous_approves_unless_qa_fails_or_the_topic_is_blocked() -> None:
     assert evaluate(situation("autonomous", qa=[QAReport(gate="QA_SCRIPT", passed=False)])).verdict == "ask"
 
 
-def test_the_stored_level_caps_a_run_but_never_raises_it() -> None:
+def test_a_run_follows_its_projects_stored_level_unless_pinned() -> None:
+    """The stored level is the one source of truth: it raises a run as well as lowering it."""
     assert effective_level("autonomous", "assisted") == "assisted"
-    assert effective_level("manual", "autonomous") == "manual"
+    assert effective_level("manual", "autonomous") == "autonomous"
     assert effective_level("assisted", None) == "assisted"
+    assert effective_level("autonomous", "manual", pinned=True) == "autonomous"
+    assert effective_level("manual", "autonomous", pinned=True) == "manual"
     verdict = evaluate(situation("autonomous", stored_level="manual"))
     assert (verdict.verdict, verdict.level) == ("ask", "manual")
+    verdict = evaluate(situation("manual", stored_level="autonomous"))
+    assert (verdict.verdict, verdict.level) == ("approve", "autonomous")
+    pinned = situation("autonomous", stored_level="manual")
+    pinned.req.pinned = True
+    assert evaluate(pinned).verdict == "approve"
 
 
 # ---------------------------------------------------------------- publish stage: guards
@@ -75,6 +84,7 @@ def test_kill_switch_holds_every_publish_even_a_human_one() -> None:
     for auto in (True, False):
         verdict = evaluate(situation("autonomous", "publish", auto=auto, paused=True, pause_note="by @alice"))
         assert verdict.verdict == "block" and "paused" in verdict.reasons[0] and verdict.retry_after_s == 1800
+        assert "released when publishing is resumed" in verdict.reasons[1]
 
 
 def test_a_human_approval_skips_caps_and_quiet_hours() -> None:
@@ -88,6 +98,7 @@ def test_quiet_hours_follow_the_project_time_zone() -> None:
     verdict = evaluate(situation("autonomous", "publish", guards=guards, now=late))
     assert verdict.verdict == "block" and "quiet hours" in verdict.reasons[0]
     assert verdict.retry_after_s == pytest.approx(7.5 * 3600)  # until 07:00 local
+    assert verdict.reasons[1].startswith("released 2026-06-15 07:00 America/New_York (in 7 h 30 min)")
     assert evaluate(situation("autonomous", "publish", guards=guards, now=NOON)).verdict == "approve"  # 08:00
 
 
@@ -102,6 +113,29 @@ def test_daily_and_platform_caps() -> None:
     yt = evaluate(situation("autonomous", "publish", guards=guards, published_today=1, daily_cap=2,
                             per_platform={"youtube": 1}, platform_caps={"youtube": 1}))
     assert yt.verdict == "block" and "youtube cap reached" in yt.reasons[0]
+
+
+def test_a_cap_of_zero_or_none_is_no_cap() -> None:
+    """`daily_cap: 0` is documented as "no cap": it must never hold a post ("0 of 0")."""
+    for cap in (0, None):
+        verdict = evaluate(situation("autonomous", "publish", published_today=50, daily_cap=cap,
+                                     per_platform={"youtube": 50}, platform_caps={"youtube": cap}))
+        assert verdict.verdict == "approve", verdict.reasons
+        assert g.cap_problems(50, cap, {"youtube": 50}, {"youtube": cap}, ["youtube"]) == []
+    config = GuardSettings(daily_cap=0, platform_caps={"youtube": 0, "tiktok": None, "local": 2})
+    assert config.daily_limit() is None and config.platform_limits() == {"local": 2}
+    assert GuardSettings(daily_cap=None).daily_limit() is None and GuardSettings().daily_limit() == 10
+    assert store.limits(None, 0, {"youtube": 0, "local": 2}).daily_cap is None
+    assert store.limits(None, 0, {"youtube": 0, "local": 2}).platform_caps == {"local": 2}
+
+
+def test_a_run_held_by_a_cap_says_why_and_when_it_is_released() -> None:
+    guards = GuardSettings(timezone="Europe/Berlin")
+    verdict = evaluate(situation("autonomous", "publish", guards=guards, published_today=10, daily_cap=10))
+    assert verdict.verdict == "block" and verdict.reasons[0] == "daily cap reached: 10 of 10 videos published today"
+    assert verdict.retry_after_s == pytest.approx(10 * 3600)  # 14:00 in Berlin (CEST) until midnight
+    assert verdict.reasons[1] == ("released 2026-06-16 00:00 Europe/Berlin (in 10 h 0 min), when the day's caps "
+                                  "reset, or when a cap is raised")
 
 
 def test_an_automatic_approval_asks_a_human_after_the_level_went_down() -> None:

@@ -59,7 +59,7 @@ from sma.models.pipeline import (
     VoiceResult,
 )
 from sma.services.artifacts import ArtifactStore
-from sma.services.autonomy import actions
+from sma.services.autonomy import actions, store
 from sma.services.autonomy.config import GuardSettings
 from sma.services.autonomy.service import AutonomyService
 from sma.services.runs import pipeline_input, start_pipeline
@@ -197,6 +197,26 @@ async def finished(client: Client, wf_id: str) -> None:
     """Wait until the workflow is closed (a cancelled run still records its last state first)."""
     with contextlib.suppress(WorkflowFailureError):
         await client.get_workflow_handle(wf_id).result()
+
+
+async def dashboard_page(settings: Settings, database: Database, client: Client, path: str) -> str:
+    """A dashboard page as the logged-in admin sees it, served by the real app over ASGI."""
+    import httpx
+    from pydantic import SecretStr
+
+    from sma.dashboard.app import create_app
+    from sma.dashboard.testing import alogin
+
+    password = "correct horse battery"
+    secured = settings.model_copy(update={"secrets": settings.secrets.model_copy(
+        update={"admin_password": SecretStr(password)})})
+    app = create_app(secured, database=database, client=client)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                                                   base_url="http://testserver") as http:
+        await alogin(http, password)
+        page = await http.get(path)
+    assert page.status_code == 200, page.text[:300]
+    return page.text
 
 
 def approval_messages(api: FakeBotAPI) -> list[dict]:
@@ -341,7 +361,7 @@ async def test_kill_switch_holds_until_resume(client: Client, rig, suffix: str, 
     async with stub_pipeline(client, settings, database, suffix):
         wf_id = await start(client, settings, suffix, "autonomous")
         held = await wait_for(client, wf_id, lambda s: s.state == RunState.HELD)
-        assert held.steps["approval"].notes == ["held: publishing is paused: by telegram:@alice (audit)"]
+        assert held.steps["approval"].notes[0] == "held: publishing is paused: by telegram:@alice (audit)"
         await bot_api.wait_call("sendMessage", lambda c: "approved but held" in c.params["text"])
         assert await service.resume(["test"], "telegram:@alice", "bot") == ["test"]
         assert await actions.recheck(client, database, ["test"], "telegram:@alice", "resumed") == 1
@@ -349,14 +369,25 @@ async def test_kill_switch_holds_until_resume(client: Client, rig, suffix: str, 
     assert done.state == RunState.PUBLISHED and len(done.posts) == 1
 
 
-async def test_daily_cap_holds_until_the_limit_is_raised(client: Client, rig, suffix: str) -> None:
-    settings, database = await rig(GuardSettings(daily_cap=0), autonomy="autonomous")
+async def test_a_capped_run_is_held_with_a_notice_and_a_cap_of_zero_releases_it(
+        client: Client, rig, suffix: str, bot_api: FakeBotAPI) -> None:
+    """The 11th video of a day is not held silently: the chat hears why and when it goes on; 0 is no cap."""
+    settings, database = await rig(GuardSettings(daily_cap=1), autonomy="autonomous")
     service = AutonomyService(settings, database)
+    today = datetime.now(UTC).date().isoformat()
+    await store.reserve_slot(database, "test", "content-test-earlier", today, ["local"], auto=True)
     async with stub_pipeline(client, settings, database, suffix):
         wf_id = await start(client, settings, suffix, "autonomous")
         held = await wait_for(client, wf_id, lambda s: s.state == RunState.HELD)
-        assert "daily cap reached: 0 of 0" in held.steps["approval"].notes[0]
-        await service.set_limits("test", "telegram:@alice", "bot", daily_cap=1)
+        assert held.steps["approval"].notes[0] == "held: daily cap reached: 1 of 1 videos published today"
+        tomorrow = datetime.now(UTC).date() + timedelta(days=1)
+        assert held.steps["approval"].notes[1].startswith(f"held: released {tomorrow} 00:00 UTC (in ")
+        notice = await bot_api.wait_call("sendMessage", lambda c: "approved but held" in c.params["text"])
+        assert "daily cap reached" in notice.params["text"] and "00:00 UTC" in notice.params["text"]
+        page = await dashboard_page(settings, database, client, f"/runs/{wf_id}")
+        assert "Approved but held, not published yet: daily cap reached: 1 of 1" in page
+        assert f"released {tomorrow} 00:00 UTC" in page
+        await service.set_limits("test", "telegram:@alice", "bot", daily_cap=0)
         await actions.recheck(client, database, ["test"], "telegram:@alice", "limits")
         done = await result(client, wf_id)
     assert done.state == RunState.PUBLISHED

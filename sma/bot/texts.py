@@ -20,10 +20,10 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("trends", "top scored topics; tap one to produce it"),
     ("schedule", "the next publishing slots"),
     ("stats", "the last 7 days per platform"),
-    ("autonomy", "/autonomy [manual|assisted|autonomous]: show or set the level"),
+    ("autonomy", "/autonomy [project] [manual|assisted|autonomous]: show or set the level of new and waiting runs"),
     ("pause", "stop all publishing (kill switch)"),
     ("resume", "allow publishing again"),
-    ("limits", "/limits [daily N | <platform> N | reset]: daily caps"),
+    ("limits", "/limits [daily N | <platform> N | reset]: daily caps (0 or off: no cap)"),
     ("cancel", "/cancel <run>: stop a run"),
 )
 

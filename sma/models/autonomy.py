@@ -35,6 +35,7 @@ class PolicyRequest(BaseModel):
     round: int = 1
     stage: Stage = "approval"
     level: Level = "manual"
+    pinned: bool = Field(False, description="the run keeps its own level instead of its project's stored one")
     auto: bool = Field(False, description="publish stage: the approval came from the policy, not a person")
     qa: list[QAReport] = Field(default_factory=list)
     title: str = ""

@@ -64,6 +64,8 @@ class PipelineInput(BaseModel):
     item_id: str
     topic: Topic
     autonomy: Autonomy = "manual"
+    autonomy_pinned: bool = Field(False, description="an explicit per-run level (sma run --autonomy, the demo): "
+                                  "the run keeps it instead of following its project's stored level")
     platforms: list[str] = Field(default_factory=lambda: ["local"])
     media: list[str] = Field(default_factory=list)
     max_rounds: int = 5

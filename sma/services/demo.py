@@ -10,9 +10,10 @@ from typing import Any
 
 from temporalio.client import WorkflowFailureError
 
+from sma.db.engine import Database
 from sma.models.pipeline import PipelineResult, PipelineStatus, Topic
 from sma.runtime import Stack
-from sma.services.runs import get_status, pipeline_input, start_pipeline
+from sma.services.runs import get_status, new_run_input, start_pipeline
 from sma.settings import Settings
 from sma.temporal_client import connect
 from sma.workflows.content_pipeline import ContentPipelineWorkflow
@@ -44,7 +45,12 @@ def outbox_video(settings: Settings, status: PipelineStatus) -> Path | None:
 
 async def _produce(settings: Settings, stack: Stack, topic: Topic, timeout: float) -> PipelineStatus:
     client = await connect(stack.address, settings.temporal.namespace, attempts=120, settings=settings)
-    inp = pipeline_input(settings, topic, autonomy="autonomous")
+    database = Database(settings.database_url)
+    try:  # the demo shows the whole product with no human: an explicit, logged override (services/autonomy/levels.py)
+        inp = await new_run_input(settings, database, topic, settings.projects[0].id, entry="demo",
+                                  autonomy="autonomous")
+    finally:
+        await database.close()
     wf_id = await start_pipeline(client, inp)
     handle = client.get_workflow_handle(wf_id, result_type=PipelineResult)
     try:

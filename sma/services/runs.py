@@ -10,6 +10,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.service import RPCError
 
 from sma import queues
+from sma.db.engine import Database
 from sma.models.pipeline import (
     ApproveSignal,
     Autonomy,
@@ -22,6 +23,7 @@ from sma.models.pipeline import (
     StatusQuery,
     Topic,
 )
+from sma.services.autonomy.levels import level_for_new_run
 from sma.services.routing import gpu_steps
 from sma.settings import Settings
 from sma.workflows.content_pipeline import ContentPipelineWorkflow
@@ -45,18 +47,31 @@ def new_item_id(title: str) -> str:
 
 
 def pipeline_input(settings: Settings, topic: Topic, project_id: str = "default", autonomy: Autonomy | None = None,
-                   platforms: list[str] | None = None, item_id: str | None = None) -> PipelineInput:
+                   platforms: list[str] | None = None, item_id: str | None = None,
+                   pinned: bool | None = None) -> PipelineInput:
+    """Build a run's input. It does not read the stored level: entry points use `new_run_input`. An explicit
+    `autonomy` pins the run to it unless `pinned` says otherwise; without one the run follows its project."""
     project = settings.project(project_id)
     return PipelineInput(
         project_id=project.id,
         item_id=item_id or new_item_id(topic.title),
         topic=topic,
         autonomy=autonomy or project.autonomy,
+        autonomy_pinned=autonomy is not None if pinned is None else pinned,
         platforms=platforms or project.platforms,
         max_rounds=settings.pipeline.max_rounds,
         max_script_attempts=settings.pipeline.max_script_attempts,
         gpu_steps=gpu_steps(settings),
     )
+
+
+async def new_run_input(settings: Settings, database: Database, topic: Topic, project_id: str = "default", *,
+                        entry: str, autonomy: str | None = None, platforms: list[str] | None = None,
+                        item_id: str | None = None) -> PipelineInput:
+    """The input of a new run from any entry point (`entry` names it in the log): its level comes from
+    `level_for_new_run`, the one source of truth; `autonomy` is an explicit, logged per-run override."""
+    chosen = await level_for_new_run(settings, database, project_id, entry, override=autonomy)
+    return pipeline_input(settings, topic, project_id, chosen.level, platforms, item_id, pinned=chosen.pinned)
 
 
 async def start_pipeline(client: Client, inp: PipelineInput) -> str:

@@ -488,6 +488,7 @@ class ContentPipelineWorkflow:
         self._level_changed = False
         req = PolicyRequest(project_id=self._inp.project_id, run_id=self._status.workflow_id,
                             round=self._status.round, stage=stage, level=self._level, auto=auto,  # type: ignore[arg-type]
+                            pinned=self._inp.autonomy_pinned,
                             qa=list(self._status.qa), title=self._status.title, summary=self._inp.topic.summary,
                             platforms=list(self._inp.platforms))
         requested = self._level

@@ -10,6 +10,8 @@ from sma.bot.texts import stamp
 from sma.models.autonomy import LEVELS
 from sma.services.autonomy import actions
 
+NO_CAP = ("off", "none", "-", "0")  # /limits: every way to say "no cap"
+
 
 def _chat_id(update: Update) -> int | None:
     return update.effective_chat.id if update.effective_chat else None
@@ -30,13 +32,16 @@ def _targets(d: BotDeps, update: Update, args: list[str]) -> tuple[list[str], li
 
 async def autonomy(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     d = deps(context)
-    projects, args, _ = _targets(d, update, list(context.args or []))
+    raw = list(context.args or [])
+    if len(raw) == 2 and raw[0].lstrip("#") in {p.id for p in d.settings.projects} and raw[1].lower() in LEVELS:
+        raw.reverse()  # /autonomy <project> <level>, the order of `sma autonomy PROJECT LEVEL`
+    projects, args, _ = _targets(d, update, raw)
     if not args:
         await _reply(update, await _describe(d, projects))
         return
     level = args[0].lower()
     if level not in LEVELS:
-        await _reply(update, "Use /autonomy manual, /autonomy assisted or /autonomy autonomous.")
+        await _reply(update, "Use /autonomy manual|assisted|autonomous [project] (or /autonomy <project> <level>).")
         return
     if len(projects) > 1:
         await _reply(update, f"Which project? Add its id: /autonomy {level} <project> ({', '.join(projects)})")
@@ -86,7 +91,7 @@ async def resume(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def limits(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/limits shows caps; /limits daily N, /limits <platform> N (or 'off'), /limits reset change them."""
+    """/limits shows caps; /limits daily N, /limits <platform> N, /limits reset change them (0 or off: no cap)."""
     d = deps(context)
     projects, args, _ = _targets(d, update, list(context.args or []))
     if not args:
@@ -100,9 +105,9 @@ async def limits(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if args[0] == "reset":
             await d.service.set_limits(project_id, by, "bot", reset=True)
         elif len(args) == 2 and args[0] == "daily":
-            await d.service.set_limits(project_id, by, "bot", daily_cap=int(args[1]))
+            await d.service.set_limits(project_id, by, "bot", daily_cap=0 if args[1] in NO_CAP else int(args[1]))
         elif len(args) == 2:
-            cap = None if args[1] in ("off", "none", "-") else int(args[1])
+            cap = None if args[1] in NO_CAP else int(args[1])
             await d.service.set_limits(project_id, by, "bot", platform_caps={args[0]: cap})
         else:
             raise ValueError("usage")
@@ -119,9 +124,11 @@ async def _describe_limits(d: BotDeps, projects: list[str]) -> str:
     for project_id in projects:
         view = await d.service.overview(project_id)
         caps = view.limits
-        lines.append(f"{project_id} ({view.day}): {view.published_today} of {caps.daily_cap} videos today"
-                     + (" (set here)" if caps.daily_override else ""))
+        today = (f"{view.published_today} of {caps.daily_cap} videos today" if caps.daily_cap
+                 else f"{view.published_today} videos today, no daily cap")
+        lines.append(f"{project_id} ({view.day}): {today}" + (" (set here)" if caps.daily_override else ""))
         for platform, cap in sorted(caps.platform_caps.items()):
             lines.append(f"  {platform}: {view.per_platform_today.get(platform, 0)} of {cap}")
+    lines.append("A cap of 0 (or off) means no cap.")
     return "\n".join(lines)
 

@@ -137,12 +137,11 @@ async def new(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def start_run(d: BotDeps, project: ProjectSettings, topic: Topic, media: list[str],
                     item_id: str | None = None) -> tuple[str, str]:
-    level = await d.service.level(project.id)
-    inp = runs.pipeline_input(d.settings, topic, project.id, autonomy=level, item_id=item_id)
+    inp = await runs.new_run_input(d.settings, d.database, topic, project.id, entry="bot", item_id=item_id)
     inp = inp.model_copy(update={"media": media, "queue_suffix": d.queue_suffix})
     wf_id = await runs.start_pipeline(d.client, inp)
     log.info("run started from telegram", run=wf_id, project=project.id, media=len(media))
-    return wf_id, level
+    return wf_id, inp.autonomy
 
 
 async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -31,7 +31,8 @@ async def trends(request: Request, project: str = "") -> Response:
 
 async def _start(request: Request, d: Dashboard, user: User, topic: Topic, project: str, origin: str) -> Response:
     try:
-        inp = runs.pipeline_input(d.settings, topic, project_id=project or d.settings.projects[0].id)
+        inp = await runs.new_run_input(d.settings, d.database, topic, project or d.settings.projects[0].id,
+                                       entry="dashboard")
     except ConfigError as exc:
         return redirect("/trends", f"!{exc}")
     client = await d.temporal.client()

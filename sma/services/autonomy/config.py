@@ -21,8 +21,10 @@ DEFAULT_GATES = ["QA_SCRIPT", "QA_TTS", "QA_CAPTIONS", "QA_RENDER", "QA_VISUAL"]
 
 class GuardSettings(Section):
     timezone: str = Field("UTC", description="IANA zone of the project: quiet hours and 'per day' use it")
-    daily_cap: int = Field(10, ge=0, description="videos published per local day, all platforms; 0 = none")
-    platform_caps: dict[str, int] = Field(default_factory=dict, description="posts per local day per platform")
+    daily_cap: int | None = Field(10, ge=0, description="videos published per local day, all platforms; "
+                                                         "0 or null = no cap")
+    platform_caps: dict[str, int | None] = Field(default_factory=dict,
+                                                 description="posts per local day per platform; 0 or null = no cap")
     quiet_hours: str | None = Field(None, description="'HH:MM-HH:MM' local time; may wrap midnight")
     topic_blocklist: list[str] = Field(default_factory=list, description="words or phrases; case-insensitive")
     required_gates: list[str] = Field(default_factory=lambda: list(DEFAULT_GATES),
@@ -52,11 +54,19 @@ class GuardSettings(Section):
 
     @field_validator("platform_caps")
     @classmethod
-    def _caps(cls, value: dict[str, int]) -> dict[str, int]:
-        bad = [k for k, v in value.items() if v < 0]
+    def _caps(cls, value: dict[str, int | None]) -> dict[str, int | None]:
+        bad = [k for k, v in value.items() if v is not None and v < 0]
         if bad:
             raise ValueError(f"caps cannot be negative: {', '.join(bad)}")
         return value
+
+    def daily_limit(self) -> int | None:
+        """The daily cap, or None when there is none (0 and null both mean no cap)."""
+        return self.daily_cap or None
+
+    def platform_limits(self) -> dict[str, int]:
+        """Only the platforms that have a cap."""
+        return {platform: cap for platform, cap in self.platform_caps.items() if cap}
 
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)

@@ -79,14 +79,28 @@ def qa_problems(reports: list[QAReport], required: list[str]) -> list[str]:
     return problems
 
 
-def cap_problems(published_today: int, daily_cap: int, per_platform: dict[str, int],
-                 platform_caps: dict[str, int], platforms: list[str]) -> list[str]:
-    """Which daily caps this video would exceed (0 means nothing may be published that day)."""
+def has_cap(cap: int | None) -> bool:
+    """0 and None both mean "no cap", in config, overrides, the bot and the dashboard alike."""
+    return bool(cap and cap > 0)
+
+
+def cap_problems(published_today: int, daily_cap: int | None, per_platform: dict[str, int],
+                 platform_caps: dict[str, int | None], platforms: list[str]) -> list[str]:
+    """Which daily caps this video would exceed; a cap of 0 or None is no cap."""
     problems = []
-    if published_today >= daily_cap:
+    if daily_cap is not None and has_cap(daily_cap) and published_today >= daily_cap:
         problems.append(f"daily cap reached: {published_today} of {daily_cap} videos published today")
     for platform in platforms:
         cap = platform_caps.get(platform)
-        if cap is not None and per_platform.get(platform, 0) >= cap:
+        if cap is not None and has_cap(cap) and per_platform.get(platform, 0) >= cap:
             problems.append(f"{platform} cap reached: {per_platform.get(platform, 0)} of {cap} today")
     return problems
+
+
+def release_note(now_utc: datetime, zone: ZoneInfo, wait_s: float, when: str) -> str:
+    """When a held run goes on by itself, in the project's time and as a countdown."""
+    at = local_now(now_utc + timedelta(seconds=wait_s), zone)
+    minutes = max(1, round(wait_s / 60))
+    hours, minutes = divmod(minutes, 60)
+    countdown = f"{hours} h {minutes} min" if hours else f"{minutes} min"
+    return f"released {at:%Y-%m-%d %H:%M} {zone.key} (in {countdown}), {when}"

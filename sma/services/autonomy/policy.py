@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sma.models.autonomy import Level, PolicyRequest, PolicyVerdict, level_rank
+from sma.models.autonomy import Level, PolicyRequest, PolicyVerdict
 from sma.services.autonomy import guards as g
 from sma.services.autonomy.config import GuardSettings
 
@@ -29,20 +29,21 @@ class Situation:
     pause_note: str = ""
     published_today: int = 0
     per_platform: dict[str, int] = field(default_factory=dict)
-    daily_cap: int = 3
-    platform_caps: dict[str, int] = field(default_factory=dict)
+    daily_cap: int | None = 3  # 0 or None: no cap
+    platform_caps: dict[str, int | None] = field(default_factory=dict)
 
 
-def effective_level(run_level: Level, stored_level: Level | None) -> Level:
-    """A run is never more autonomous than its project's stored level (a fall back or a /autonomy down
-    reaches runs whose signal was lost); it may be less (a run started manual stays manual)."""
-    if stored_level is None:
+def effective_level(run_level: Level, stored_level: Level | None, pinned: bool = False) -> Level:
+    """The level the policy applies. A run follows its project's stored level, the one source of truth, so a
+    change made anywhere (or a fall back) reaches it even when its signal was lost; a run pinned to an
+    explicit level (`sma run --autonomy`, the demo) keeps its own, which signals still change."""
+    if pinned or stored_level is None:
         return run_level
-    return run_level if level_rank(run_level) <= level_rank(stored_level) else stored_level
+    return stored_level
 
 
 def evaluate(s: Situation) -> PolicyVerdict:
-    level = effective_level(s.req.level, s.stored_level)
+    level = effective_level(s.req.level, s.stored_level, s.req.pinned)
     if s.req.stage == "approval":
         return _approval(s, level)
     return _publish(s, level)
@@ -72,7 +73,8 @@ def _publish(s: Situation, level: Level) -> PolicyVerdict:
     recheck = s.guards.hold_recheck_minutes * 60
     if s.paused:
         return PolicyVerdict(verdict="block", level=level, retry_after_s=recheck,
-                             reasons=[f"publishing is paused{': ' + s.pause_note if s.pause_note else ''}"])
+                             reasons=[f"publishing is paused{': ' + s.pause_note if s.pause_note else ''}",
+                                      "released when publishing is resumed (/resume or the dashboard's Autonomy page)"])
     if not s.req.auto:
         return PolicyVerdict(verdict="approve", level=level, reasons=["approved by a human"])
     if _approval(s, level).verdict != "approve":
@@ -82,11 +84,14 @@ def _publish(s: Situation, level: Level) -> PolicyVerdict:
     window = s.guards.quiet_window()
     if g.in_quiet_hours(s.now_utc, zone, window):
         assert window is not None
-        return PolicyVerdict(verdict="block", level=level,
-                             retry_after_s=g.seconds_until_quiet_end(s.now_utc, zone, window),
-                             reasons=[f"quiet hours {s.guards.quiet_hours} ({s.guards.timezone})"])
+        wait = g.seconds_until_quiet_end(s.now_utc, zone, window)
+        return PolicyVerdict(verdict="block", level=level, retry_after_s=wait,
+                             reasons=[f"quiet hours {s.guards.quiet_hours} ({s.guards.timezone})",
+                                      g.release_note(s.now_utc, zone, wait, "when the quiet hours end")])
     caps = g.cap_problems(s.published_today, s.daily_cap, s.per_platform, s.platform_caps, s.req.platforms)
     if caps:
-        return PolicyVerdict(verdict="block", level=level, reasons=caps,
-                             retry_after_s=g.seconds_until_midnight(s.now_utc, zone))
+        wait = g.seconds_until_midnight(s.now_utc, zone)
+        return PolicyVerdict(verdict="block", level=level, retry_after_s=wait,
+                             reasons=[*caps, g.release_note(s.now_utc, zone, wait,
+                                                            "when the day's caps reset, or when a cap is raised")])
     return PolicyVerdict(verdict="approve", level=level, reasons=["within every publishing guard"])

@@ -22,6 +22,7 @@ from sma.models.autonomy import Level, PolicyRequest, PolicyVerdict
 from sma.models.pipeline import NotifyRequest
 from sma.services.autonomy import guards as g
 from sma.services.autonomy import store
+from sma.services.autonomy.levels import project_level
 from sma.services.autonomy.policy import Situation, effective_level, evaluate
 from sma.services.notify import Notifier
 from sma.settings import ProjectSettings, Settings
@@ -43,6 +44,7 @@ class ProjectAutonomy:
     published_today: int
     per_platform_today: dict[str, int]
     day: str
+    level_set: bool = False  # a level was stored (bot, dashboard, CLI, fall back); else the config's applies
 
 
 class AutonomyService:
@@ -104,7 +106,7 @@ class AutonomyService:
     async def _maybe_fall_back(self, req: PolicyRequest, project: ProjectSettings, situation: Situation,
                                verdict: PolicyVerdict) -> PolicyVerdict:
         limit = project.guards.fallback_after_qa_failures
-        level = effective_level(req.level, situation.stored_level)
+        level = effective_level(req.level, situation.stored_level, req.pinned)
         if req.stage != "approval" or level != "autonomous" or limit <= 0:
             return verdict
         streak = await store.qa_failure_streak(self.database, req.project_id)
@@ -122,9 +124,9 @@ class AutonomyService:
     # ------------------------------------------------------------ levels
 
     async def level(self, project_id: str) -> Level:
-        """The project's current level: the stored one, else the configured one."""
+        """The project's current level: the stored one, else the configured one (levels.project_level)."""
         state = await store.get_state(self.database, project_id)
-        return store.stored_level(state) or self.project(project_id).autonomy
+        return project_level(store.stored_level(state), self.project(project_id).autonomy)[0]
 
     async def set_level(self, project_id: str, level: Level, by: str, source: str,
                         reason: str = "") -> AutonomyEvent:
@@ -198,7 +200,8 @@ class AutonomyService:
         day = g.local_day(self.clock(), project.guards.zone())
         published, per_platform = await store.slots_for_day(self.database, project_id, day)
         return ProjectAutonomy(
-            project_id=project_id, level=store.stored_level(state) or project.autonomy, configured=project.autonomy,
+            project_id=project_id, level=project_level(store.stored_level(state), project.autonomy)[0],
+            configured=project.autonomy, level_set=store.stored_level(state) is not None,
             paused=bool(state and state.paused), paused_by=state.paused_by if state else "",
             pause_reason=state.pause_reason if state else "",
             limits=store.limits(state, project.guards.daily_cap, project.guards.platform_caps),

@@ -23,7 +23,9 @@ from sma.models.autonomy import LEVELS, Level
 
 @dataclass(frozen=True)
 class Limits:
-    daily_cap: int
+    """Caps in force; `daily_cap` None and a platform missing from `platform_caps` mean no cap."""
+
+    daily_cap: int | None
     platform_caps: dict[str, int]
     daily_override: bool
     platform_overrides: dict[str, int]
@@ -111,12 +113,16 @@ async def set_limits(db: Database, project_id: str, by: str, source: str, daily_
     return event
 
 
-def limits(state: AutonomyState | None, daily_default: int, platform_defaults: dict[str, int]) -> Limits:
+def limits(state: AutonomyState | None, daily_default: int | None,
+           platform_defaults: dict[str, int | None]) -> Limits:
+    """Overrides over the configured caps; a cap of 0 (or null in config) means no cap."""
     overrides: dict[str, int] = json.loads(state.platform_caps) if state and state.platform_caps else {}
     daily_override = state is not None and state.daily_cap is not None
+    daily = state.daily_cap if state is not None and state.daily_cap is not None else daily_default
+    merged = {**platform_defaults, **overrides}
     return Limits(
-        daily_cap=state.daily_cap if state is not None and state.daily_cap is not None else daily_default,
-        platform_caps={**platform_defaults, **overrides},
+        daily_cap=daily or None,
+        platform_caps={platform: cap for platform, cap in merged.items() if cap},
         daily_override=daily_override,
         platform_overrides=overrides,
     )

@@ -25,7 +25,7 @@ from sma.models.schedule import (
     SlotHold,
     SlotUpdate,
 )
-from sma.services.runs import pipeline_input, slug, workflow_id
+from sma.services.runs import new_run_input, slug, workflow_id
 from sma.services.scheduling import store
 from sma.services.scheduling.history import EngagementHistory
 from sma.services.scheduling.optimizer import (
@@ -133,8 +133,8 @@ class CalendarService:
         busy += [Busy(p, t) for run, p, t in await store.recent_posts(self.database, project_id, look_back)
                  if p in platforms and run not in calendar_runs]
         return Constraints(
-            zone=guards.zone(), quiet=guards.quiet_window(), daily_cap=guards.daily_cap,
-            platform_caps=dict(guards.platform_caps),
+            zone=guards.zone(), quiet=guards.quiet_window(), daily_cap=guards.daily_limit(),
+            platform_caps=guards.platform_limits(),
             cooldown_h={p: sched.cooldown(project_id, p) for p in platforms},
             production_limit=sched.production_limit(project_id), busy=busy, produced_per_day=per_day)
 
@@ -165,11 +165,12 @@ class CalendarService:
             slot = moved
         if now < slot.start_at:
             return SlotCheck(action="wait", wait_s=(slot.start_at - now).total_seconds(), slot_at=slot.slot_at)
-        return SlotCheck(action="start", slot_at=slot.slot_at, pipeline=self._pipeline(slot, queue_suffix))
+        return SlotCheck(action="start", slot_at=slot.slot_at, pipeline=await self._pipeline(slot, queue_suffix))
 
-    def _pipeline(self, slot: CalendarSlot, queue_suffix: str) -> PipelineInput:
-        inp = pipeline_input(self.settings, Topic.model_validate_json(slot.topic), slot.project_id,
-                             platforms=json.loads(slot.platforms), item_id=slot.item_id)
+    async def _pipeline(self, slot: CalendarSlot, queue_suffix: str) -> PipelineInput:
+        inp = await new_run_input(self.settings, self.database, Topic.model_validate_json(slot.topic),
+                                  slot.project_id, entry="calendar", platforms=json.loads(slot.platforms),
+                                  item_id=slot.item_id)
         inp.queue_suffix = queue_suffix
         return inp
 

@@ -87,7 +87,7 @@ class EngagementModel:
 class Constraints:
     zone: ZoneInfo
     quiet: tuple[time, time] | None
-    daily_cap: int
+    daily_cap: int | None  # None: no cap
     platform_caps: dict[str, int]
     cooldown_h: dict[str, float]
     production_limit: int
@@ -118,7 +118,8 @@ def allowed(when: datetime, platforms: Sequence[str], c: Constraints, ignore: Bu
     if in_quiet_hours(when, c.zone, c.quiet):
         return False
     day = when.astimezone(c.zone).date().isoformat()
-    if c.produced_per_day.get(day, 0) >= min(c.production_limit, c.daily_cap):
+    limit = c.production_limit if c.daily_cap is None else min(c.production_limit, c.daily_cap)
+    if c.produced_per_day.get(day, 0) >= limit:
         return False
     for platform in platforms:
         same = [b for b in c.busy if b.platform == platform and b is not ignore]
