@@ -17,6 +17,7 @@ import yaml
 
 from sma import queues
 from sma.models.pipeline import PipelineStatus, Topic
+from sma.models.topic import TopicError
 from sma.settings import ConfigError, Settings, load_settings, masked_dump
 
 # Under `python -m sma.cli` capability modules importing `sma.cli` must get this module, not a second copy.
@@ -241,24 +242,29 @@ def run(
     summary: Annotated[str, typer.Option(help="a few sentences of context")] = "",
     project: Annotated[str, typer.Option("--project", "-p")] = "default",
     autonomy: Annotated[str | None, typer.Option(help="manual | assisted | autonomous")] = None,
+    force: Annotated[bool, typer.Option("--force", help="start a new run even if this topic was just started")]
+    = False,
 ) -> None:
-    """Start a content pipeline and print its workflow id."""
-    from sma.services.runs import pipeline_input, start_pipeline
+    """Start a content pipeline and print its workflow id (the first run's id if the topic was just started)."""
+    from sma.services.runs import Started, pipeline_input, submit
     from sma.temporal_client import client_for
 
     loaded = settings()
     if autonomy is not None and autonomy not in ("manual", "assisted", "autonomous"):
         _fail(f"--autonomy must be manual, assisted or autonomous, not {autonomy!r}")
     try:
-        inp = pipeline_input(loaded, Topic(title=topic, summary=summary), project, autonomy)  # type: ignore[arg-type]
-    except ConfigError as exc:
+        inp = pipeline_input(loaded, Topic.checked(topic, summary), project, autonomy)  # type: ignore[arg-type]
+    except (ConfigError, TopicError) as exc:
         _fail(str(exc))
         raise
 
-    async def go() -> str:
-        return await start_pipeline(await client_for(loaded), inp)
+    async def go() -> Started:
+        return await submit(await client_for(loaded), loaded, inp, force=force)
 
-    typer.echo(_run(go()))
+    started: Started = _run(go())
+    if started.existing:
+        typer.secho(f"note: {started.note()}", fg="yellow", err=True)
+    typer.echo(started.workflow_id)
 
 
 def _print_status(status: PipelineStatus, progress: dict[str, float], as_json: bool) -> None:
@@ -382,7 +388,11 @@ def demo(
     from sma.services.demo import run_demo
 
     loaded = settings(data_dir)
-    chosen = Topic(title=topic) if topic else DEMO_TOPIC
+    try:
+        chosen = DEMO_TOPIC if topic is None else Topic.checked(topic)
+    except TopicError as exc:
+        _fail(str(exc))
+        raise
     if not as_json:
         typer.echo(f"starting the embedded stack in {loaded.data_dir.resolve()} ...", err=True)
     summary = run_demo(loaded, chosen, config_path=_state.config, timeout=timeout)
