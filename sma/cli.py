@@ -17,6 +17,7 @@ import yaml
 
 from sma import queues
 from sma.models.pipeline import PipelineStatus, Topic
+from sma.models.topic import TopicError
 from sma.settings import ConfigError, Settings, load_settings, masked_dump
 
 # Under `python -m sma.cli` capability modules importing `sma.cli` must get this module, not a second copy.
@@ -242,10 +243,13 @@ def run(
     summary: Annotated[str, typer.Option(help="a few sentences of context")] = "",
     project: Annotated[str, typer.Option("--project", "-p")] = "default",
     autonomy: Annotated[str | None, typer.Option(help="manual | assisted | autonomous")] = None,
+    force: Annotated[bool, typer.Option("--force", help="start a new run even if this topic was just started")]
+    = False,
 ) -> None:
-    """Start a content pipeline and print its workflow id. Its level is the project's (sma autonomy, the bot,
-    the dashboard; the config only until one is set); --autonomy pins this one run to another level."""
-    from sma.services.runs import new_run_input, start_pipeline
+    """Start a content pipeline and print its workflow id (the first run's id if the topic was just started).
+    Its level is the project's (sma autonomy, the bot, the dashboard; the config only until one is set);
+    --autonomy pins this one run to another level."""
+    from sma.services.runs import Started, new_run_input, submit
     from sma.temporal_client import client_for
 
     loaded = settings()
@@ -253,11 +257,12 @@ def run(
         _fail(f"--autonomy must be manual, assisted or autonomous, not {autonomy!r}")
     try:
         loaded.project(project)
-    except ConfigError as exc:
+        checked = Topic.checked(topic, summary)
+    except (ConfigError, TopicError) as exc:
         _fail(str(exc))
         raise
 
-    async def go() -> str:
+    async def go() -> Started:
         from sma.db.engine import Database
         from sma.db.migrate import upgrade
 
@@ -265,13 +270,15 @@ def run(
         await asyncio.to_thread(upgrade, loaded.database_url)
         database = Database(loaded.database_url)
         try:
-            inp = await new_run_input(loaded, database, Topic(title=topic, summary=summary), project,
-                                      entry="cli", autonomy=autonomy)
+            inp = await new_run_input(loaded, database, checked, project, entry="cli", autonomy=autonomy)
         finally:
             await database.close()
-        return await start_pipeline(await client_for(loaded), inp)
+        return await submit(await client_for(loaded), loaded, inp, force=force)
 
-    typer.echo(_run(go()))
+    started: Started = _run(go())
+    if started.existing:
+        typer.secho(f"note: {started.note()}", fg="yellow", err=True)
+    typer.echo(started.workflow_id)
 
 
 def _print_status(status: PipelineStatus, progress: dict[str, float], as_json: bool) -> None:
@@ -395,7 +402,11 @@ def demo(
     from sma.services.demo import run_demo
 
     loaded = settings(data_dir)
-    chosen = Topic(title=topic) if topic else DEMO_TOPIC
+    try:
+        chosen = DEMO_TOPIC if topic is None else Topic.checked(topic)
+    except TopicError as exc:
+        _fail(str(exc))
+        raise
     if not as_json:
         typer.echo(f"starting the embedded stack in {loaded.data_dir.resolve()} ...", err=True)
     summary = run_demo(loaded, chosen, config_path=_state.config, timeout=timeout)

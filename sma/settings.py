@@ -202,6 +202,8 @@ class PipelineSettings(_Section):
     target_seconds: float = 40.0
     max_rounds: int = 5
     max_script_attempts: int = 3
+    duplicate_window_h: float = Field(24.0, ge=0, description="the same topic started again in the same project "
+                                      "within this many hours returns the first run (0: never)")
 
 
 class ProjectSettings(_Section):

@@ -423,7 +423,7 @@ def test_installed_sources_refuse_unknown_targets_clearly(client: TestClient) ->
     deleted = client.post("/insights/memories/x/delete", data={"csrf_token": token})
     assert "no memory with id x" in deleted.text  # and no memory store was created by trying
     started = client.post("/trends/start", data={"csrf_token": token, "title": ""})
-    assert "a title is needed" in started.text
+    assert "the topic is empty" in started.text
 
 
 def test_stored_trend_scans_and_calendar_slots_are_shown_and_steerable(settings: Settings,

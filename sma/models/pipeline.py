@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from sma.models.autonomy import ApprovalNotice
 from sma.models.common import ArtifactRef, QAReport, StepState
+from sma.models.topic import Topic
 
 Autonomy = Literal["manual", "assisted", "autonomous"]
 
@@ -50,13 +51,6 @@ class StepResult(BaseModel):
 
 
 # ---------------------------------------------------------------- inputs of a run
-
-
-class Topic(BaseModel):
-    title: str
-    summary: str = ""
-    facts: list[str] = Field(default_factory=list)
-    source_urls: list[str] = Field(default_factory=list)
 
 
 class PipelineInput(BaseModel):

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+
+from sma.models.topic import clean_line, clean_text
 
 
 class TrendItem(BaseModel):
@@ -23,6 +25,17 @@ class TrendItem(BaseModel):
     velocity_raw: float = Field(0.0, description="popularity gained per hour (source-specific estimate)")
     comments: int = 0
     tags: list[str] = Field(default_factory=list)
+
+    @field_validator("title")
+    @classmethod
+    def _title(cls, value: str) -> str:
+        """Printable one-line titles (a blank one is dropped by ranking); length is cut at `Topic.from_source`."""
+        return clean_line(value)
+
+    @field_validator("summary")
+    @classmethod
+    def _summary(cls, value: str) -> str:
+        return clean_text(value)
 
 
 class TrendLink(BaseModel):

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import WorkflowIDReusePolicy
-from temporalio.service import RPCError
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from sma import queues
 from sma.db.engine import Database
@@ -23,6 +27,7 @@ from sma.models.pipeline import (
     StatusQuery,
     Topic,
 )
+from sma.models.topic import normalise
 from sma.services.autonomy.levels import level_for_new_run
 from sma.services.routing import gpu_steps
 from sma.settings import Settings
@@ -81,6 +86,72 @@ async def start_pipeline(client: Client, inp: PipelineInput) -> str:
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
     )
     return wf_id
+
+
+@dataclass(frozen=True)
+class Started:
+    """What `submit` did: started `workflow_id`, or found it already started from the same topic."""
+
+    workflow_id: str
+    existing: bool = False
+    state: str = "running"
+    started_at: datetime | None = None
+
+    def note(self, force_hint: str = "--force") -> str:
+        """One line for a person: empty for a new run, else which run answered and how to get a new one."""
+        if not self.existing:
+            return ""
+        when = f" at {self.started_at:%Y-%m-%d %H:%M} UTC" if self.started_at else ""
+        return (f"This topic was already started{when} as {self.workflow_id} ({self.state}), so no second run "
+                f"was made; to make another video anyway, use {force_hint}")
+
+
+def duplicate_key(inp: PipelineInput, bucket: int) -> str:
+    """Project, normalised title, media and queue name, within one window bucket: equal keys, one run."""
+    parts = [inp.project_id, normalise(inp.topic.title), *inp.media, inp.queue_suffix, str(bucket)]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+async def _existing(client: Client, wf_id: str) -> Started | None:
+    try:
+        desc = await client.get_workflow_handle(wf_id).describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+    started_at = desc.start_time.astimezone(UTC) if desc.start_time else None
+    state = desc.status.name.lower() if desc.status else "unknown"
+    return Started(wf_id, existing=True, state=state, started_at=started_at)
+
+
+async def submit(client: Client, settings: Settings, inp: PipelineInput, force: bool = False,
+                 now: datetime | None = None) -> Started:
+    """Start a run from a person's topic, once: the same topic in the same project within
+    `pipeline.duplicate_window_h` answers with the first run (`existing=True`) instead of a second video.
+
+    The item id is derived from the topic and the window bucket, so Temporal's duplicate-id rejection
+    makes even two racing submissions (a double click) start one workflow. The previous bucket's run also
+    counts while it is younger than the window. `force` starts a new run with a random id.
+    """
+    window = timedelta(hours=settings.pipeline.duplicate_window_h)
+    if force or window <= timedelta(0):
+        return Started(await start_pipeline(client, inp))
+    now = now or datetime.now(UTC)
+    bucket = int(now.timestamp() // window.total_seconds())
+    previous = workflow_id(inp.project_id, _keyed_item(inp, bucket - 1))
+    found = await _existing(client, previous)
+    if found is not None and found.started_at is not None and now - found.started_at < window:
+        return found
+    keyed = inp.model_copy(update={"item_id": _keyed_item(inp, bucket)})
+    try:
+        return Started(await start_pipeline(client, keyed))
+    except WorkflowAlreadyStartedError:
+        wf_id = workflow_id(keyed.project_id, keyed.item_id)
+        return await _existing(client, wf_id) or Started(wf_id, existing=True, state="unknown")
+
+
+def _keyed_item(inp: PipelineInput, bucket: int) -> str:
+    return f"{slug(inp.topic.title)}-{duplicate_key(inp, bucket)[:8]}"
 
 
 async def get_status(client: Client, wf_id: str) -> PipelineStatus:

@@ -15,12 +15,15 @@ from sma.bot.texts import approval_text, help_text, start_text, status_detail, s
 from sma.db import repo
 from sma.models.autonomy import ApprovalNotice
 from sma.models.pipeline import PipelineStatus, RunState, Topic
+from sma.models.topic import TopicError
 from sma.services import runs
 from sma.services.autonomy import actions
 from sma.services.autonomy.actions import NotDecidable
 from sma.settings import ProjectSettings
 
 log = structlog.get_logger("sma.bot.commands")
+FORCE_WORDS = ("--force", "—force", "-f")  # phones turn "--" into an em dash
+FORCE_HINT = "/new --force <topic>"
 
 
 def _chat_id(update: Update) -> int | None:
@@ -127,21 +130,36 @@ async def new(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if project is None:
         await _reply(update, f"No such project. Projects: {', '.join(p.id for p in d.settings.projects)}")
         return
-    title = " ".join(words).strip()
+    force = bool(words) and words[0] in FORCE_WORDS
+    title = " ".join(words[1:] if force else words).strip()
     if not title:
         await _reply(update, "What about? Use /new <topic>, e.g. /new Why small tests catch big bugs")
         return
-    wf_id, level = await start_run(d, project, Topic(title=title[:200]), [])
-    await _reply(update, f"Started '{title[:200]}' in project {project.id} (autonomy {level}).\n{wf_id}")
+    try:
+        topic = Topic.checked(title)
+    except TopicError as exc:
+        await _reply(update, f"Nothing was started: {exc}.")
+        return
+    started, level = await start_run(d, project, topic, [], force=force)
+    if started.existing:
+        await _reply(update, f"{started.note(FORCE_HINT)}.\n{started.workflow_id}")
+        return
+    await _reply(update, f"Started '{topic.title}' in project {project.id} (autonomy {level}).\n"
+                         f"{started.workflow_id}")
 
 
 async def start_run(d: BotDeps, project: ProjectSettings, topic: Topic, media: list[str],
-                    item_id: str | None = None) -> tuple[str, str]:
+                    item_id: str | None = None, force: bool = False) -> tuple[runs.Started, str]:
+    """A run with the caller's business key (`item_id`), else once per topic (`runs.submit`)."""
     inp = await runs.new_run_input(d.settings, d.database, topic, project.id, entry="bot", item_id=item_id)
     inp = inp.model_copy(update={"media": media, "queue_suffix": d.queue_suffix})
-    wf_id = await runs.start_pipeline(d.client, inp)
-    log.info("run started from telegram", run=wf_id, project=project.id, media=len(media))
-    return wf_id, inp.autonomy
+    if item_id is not None:
+        started = runs.Started(await runs.start_pipeline(d.client, inp))
+    else:
+        started = await runs.submit(d.client, d.settings, inp, force=force)
+    log.info("run started from telegram", run=started.workflow_id, project=project.id, media=len(media),
+             existing=started.existing)
+    return started, inp.autonomy
 
 
 async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -183,13 +201,16 @@ async def produce_trend(d: BotDeps, trend_id: int) -> str:
     project = next((p for p in d.settings.projects if p.id == found["project_id"]), None)
     if project is None:
         return "That topic belongs to a project that is not configured any more."
-    topic = Topic(title=found["title"][:200], summary=found["summary"],
-                  source_urls=[found["url"]] if found["url"] else [])
     try:
-        wf_id, level = await start_run(d, project, topic, [], item_id=f"trend-{trend_id}")
+        topic = Topic.from_source(found["title"], found["summary"],
+                                  source_urls=[found["url"]] if found["url"] else [])
+    except TopicError as exc:
+        return f"That topic cannot start a video: {exc}."
+    try:
+        started, level = await start_run(d, project, topic, [], item_id=f"trend-{trend_id}")
     except WorkflowAlreadyStartedError:
         return "That topic is already being produced."
-    return f"Producing '{topic.title[:80]}' (autonomy {level}): {wf_id}"
+    return f"Producing '{topic.title[:80]}' (autonomy {level}): {started.workflow_id}"
 
 
 async def schedule(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

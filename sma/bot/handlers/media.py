@@ -11,8 +11,9 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from sma.bot.context import deps
-from sma.bot.handlers.commands import pick_project, start_run
+from sma.bot.handlers.commands import FORCE_WORDS, pick_project, start_run
 from sma.models.pipeline import Topic
+from sma.models.topic import TopicError
 
 log = structlog.get_logger("sma.bot.media")
 DOWNLOAD_LIMIT = 20 * 1024 * 1024  # getFile serves files up to 20 MB
@@ -37,7 +38,12 @@ async def on_media(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if project is None:
         await message.reply_text("No such project.")
         return
-    title = " ".join(words).strip() or f"{kind.title()} from Telegram"
+    force = bool(words) and words[0] in FORCE_WORDS
+    try:
+        topic = Topic.checked(" ".join(words[1:] if force else words) or f"{kind.title()} from Telegram")
+    except TopicError as exc:
+        await message.reply_text(f"Nothing was started: {exc} (the caption is the topic).")
+        return
     try:
         tg_file = await attachment.get_file()
         with tempfile.TemporaryDirectory(dir=d.store.tmp) as folder:
@@ -48,5 +54,9 @@ async def on_media(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.warning("media download failed", error=str(exc))
         await message.reply_text("I could not download that file from Telegram; please send it again.")
         return
-    wf_id, level = await start_run(d, project, Topic(title=title[:200]), [ref.path])
-    await message.reply_text(f"Got it. Started '{title[:200]}' with your {kind} (autonomy {level}).\n{wf_id}")
+    started, level = await start_run(d, project, topic, [ref.path], force=force)
+    if started.existing:
+        await message.reply_text(f"{started.note('--force at the start of the caption')}.\n{started.workflow_id}")
+        return
+    await message.reply_text(f"Got it. Started '{topic.title}' with your {kind} (autonomy {level}).\n"
+                             f"{started.workflow_id}")

@@ -16,9 +16,11 @@ from sma.dashboard import audit
 from sma.dashboard.deps import Dashboard, User, client_of, dash, require_user, user_of
 from sma.dashboard.templating import redirect, render
 from sma.models.pipeline import Topic
+from sma.models.topic import TopicError
 from sma.services import runs
 from sma.settings import ConfigError
 
+FORCE_HINT = "the 'Start a new one' box on the trends page"
 router = APIRouter(dependencies=[Depends(require_user)], tags=["trends"])
 
 
@@ -29,7 +31,8 @@ async def trends(request: Request, project: str = "") -> Response:
     return render(request, "pages/trends.html", {"scans": scans, "source": d.sources.trends, "project": project})
 
 
-async def _start(request: Request, d: Dashboard, user: User, topic: Topic, project: str, origin: str) -> Response:
+async def _start(request: Request, d: Dashboard, user: User, topic: Topic, project: str, origin: str,
+                 force: bool = False) -> Response:
     try:
         inp = await runs.new_run_input(d.settings, d.database, topic, project or d.settings.projects[0].id,
                                        entry="dashboard")
@@ -41,11 +44,15 @@ async def _start(request: Request, d: Dashboard, user: User, topic: Topic, proje
                            outcome="error", client=client_of(request), reason="temporal unreachable")
         return redirect("/trends", "!Temporal is unreachable; nothing was started")
     try:
-        wf_id = await runs.start_pipeline(client, inp)
+        started = await runs.submit(client, d.settings, inp, force=force)
     except RPCError as exc:
         await audit.record(d.database, user.name, "produce", target=topic.title, project_id=inp.project_id,
                            outcome="error", client=client_of(request), reason=exc.message)
         return redirect("/trends", f"!could not start: {exc.message}")
+    wf_id = started.workflow_id
+    if started.existing:
+        return redirect(f"/runs?q={quote(wf_id, safe='')}",
+                        started.note(FORCE_HINT) + ".")
     await audit.record(d.database, user.name, "produce", target=wf_id, project_id=inp.project_id,
                        client=client_of(request), title=topic.title, origin=origin)
     return redirect(f"/runs?q={quote(wf_id, safe='')}", f"Started '{topic.title}' as {wf_id}.")
@@ -57,15 +64,19 @@ async def produce(request: Request, item_id: str = Form(...), project: str = For
     item = await d.sources.trends.item(item_id)
     if item is None:
         return redirect("/trends", "!that trend item is not known (any more)")
-    topic = Topic(title=item.title[:200], summary=item.summary, facts=item.facts, source_urls=item.urls)
+    try:
+        topic = Topic.from_source(item.title, item.summary, item.facts, item.urls)
+    except TopicError as exc:
+        return redirect("/trends", f"!that trend item cannot start a video: {exc}")
     return await _start(request, d, user, topic, project or item.project_id, f"trend:{item_id}")
 
 
 @router.post("/trends/start")
-async def start(request: Request, title: str = Form(""), summary: str = Form(""), project: str = Form("")) -> Response:
+async def start(request: Request, title: str = Form(""), summary: str = Form(""), project: str = Form(""),
+                force: str = Form("")) -> Response:
     d, user = dash(request), user_of(request)
-    title = title.strip()
-    if not title:
-        return redirect("/trends", "!a title is needed to start a video")
-    topic = Topic(title=title[:200], summary=summary.strip()[:4000])
-    return await _start(request, d, user, topic, project, "manual")
+    try:
+        topic = Topic.checked(title, summary)
+    except TopicError as exc:
+        return redirect("/trends", f"!{exc}")
+    return await _start(request, d, user, topic, project, "manual", force=bool(force))

@@ -79,6 +79,7 @@ def script_command(
 ) -> None:
     """Write a script (step 2 alone, with QA_SCRIPT retries) and print it with its QA report."""
     from sma.models.pipeline import MediaRequest, ScriptRequest, Topic
+    from sma.models.topic import TopicError
     from sma.services.llm.errors import BudgetExceeded
     from sma.settings import ConfigError
 
@@ -87,9 +88,13 @@ def script_command(
         loaded.project(project)
     except ConfigError as exc:
         _fail(str(exc), 2)
+    try:
+        checked = Topic.checked(topic, summary, fact, source)
+    except TopicError as exc:
+        _fail(str(exc), 2)
+        raise
     run_id = f"cli-{uuid.uuid4().hex[:8]}"
-    req = ScriptRequest(project_id=project, run_id=run_id, feedback=feedback or [],
-                        topic=Topic(title=topic, summary=summary, facts=fact or [], source_urls=source or []))
+    req = ScriptRequest(project_id=project, run_id=run_id, feedback=feedback or [], topic=checked)
 
     async def work(database: Any) -> tuple[list[ScriptResult], Any]:
         from sma.activities.script import build_services

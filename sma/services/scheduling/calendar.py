@@ -25,6 +25,7 @@ from sma.models.schedule import (
     SlotHold,
     SlotUpdate,
 )
+from sma.models.topic import TopicError
 from sma.services.runs import new_run_input, slug, workflow_id
 from sma.services.scheduling import store
 from sma.services.scheduling.history import EngagementHistory
@@ -92,8 +93,13 @@ class CalendarService:
                 continue
             if any(similarity(row.title, other) >= sched.produced_similarity for other in seen):
                 continue
-            picked.append({"key": row.key, "title": row.title, "summary": row.summary, "score": row.score,
-                           "urls": [link["url"] for link in json.loads(row.links) if link.get("url")]})
+            urls = [link["url"] for link in json.loads(row.links) if link.get("url")]
+            try:
+                topic = Topic.from_source(row.title, row.summary, source_urls=urls[:10])
+            except TopicError as exc:
+                log.info("trend skipped for the calendar", project=project_id, key=row.key, reason=str(exc))
+                continue
+            picked.append({"key": row.key, "title": topic.title, "topic": topic, "score": row.score})
             seen.append(row.title)
             if len(picked) >= sched.production_limit(project_id) * max(1, int(sched.horizon_h // 24) + 1):
                 break
@@ -145,7 +151,7 @@ class CalendarService:
         return CalendarSlot(
             project_id=project_id, item_id=item_id, workflow_id=workflow_id(project_id, item_id),
             trend_key=topic["key"], title=title,
-            topic=Topic(title=title, summary=topic["summary"], source_urls=topic["urls"][:10]).model_dump_json(),
+            topic=topic["topic"].model_dump_json(),
             platforms=json.dumps(platforms), score=topic["score"], slot_score=score, slot_at=slot_at,
             start_at=slot_at - lead, reasons=json.dumps([model.basis(p) for p in platforms]))
 
@@ -165,12 +171,19 @@ class CalendarService:
             slot = moved
         if now < slot.start_at:
             return SlotCheck(action="wait", wait_s=(slot.start_at - now).total_seconds(), slot_at=slot.slot_at)
-        return SlotCheck(action="start", slot_at=slot.slot_at, pipeline=await self._pipeline(slot, queue_suffix))
+        try:
+            pipeline = await self._pipeline(slot, queue_suffix)
+        except TopicError as exc:
+            await store.update_slot(self.database, project_id, item_id, state="cancelled", note=f"not started: {exc}")
+            return SlotCheck(action="stop", slot_at=slot.slot_at, reason=f"not started: {exc}")
+        return SlotCheck(action="start", slot_at=slot.slot_at, pipeline=pipeline)
 
     async def _pipeline(self, slot: CalendarSlot, queue_suffix: str) -> PipelineInput:
-        inp = await new_run_input(self.settings, self.database, Topic.model_validate_json(slot.topic),
-                                  slot.project_id, entry="calendar", platforms=json.loads(slot.platforms),
-                                  item_id=slot.item_id)
+        stored = json.loads(slot.topic)
+        topic = Topic.from_source(stored.get("title", ""), stored.get("summary", ""), stored.get("facts"),
+                                  stored.get("source_urls"))
+        inp = await new_run_input(self.settings, self.database, topic, slot.project_id, entry="calendar",
+                                  platforms=json.loads(slot.platforms), item_id=slot.item_id)
         inp.queue_suffix = queue_suffix
         return inp
 
