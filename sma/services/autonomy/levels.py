@@ -50,10 +50,10 @@ async def level_for_new_run(settings: Settings, database: Database, project_id: 
     stored = store.stored_level(await store.get_state(database, project_id))
     level, origin = project_level(stored, configured)
     if override is None:
-        log.info("run level", project=project_id, level=level, origin=origin, entry=entry)
+        log.debug("run level", project=project_id, autonomy=level, origin=origin, entry=entry)
         return RunLevel(level=level, origin=origin, pinned=False)
     if override not in LEVELS:
         raise ValueError(f"autonomy must be manual, assisted or autonomous, not {override!r}")
-    log.info("run level override", project=project_id, level=override, project_level=level, origin=origin,
+    log.info("run level override", project=project_id, autonomy=override, project_autonomy=level, origin=origin,
              entry=entry)
     return RunLevel(level=override, origin="override", pinned=True)  # type: ignore[arg-type]
