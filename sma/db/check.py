@@ -86,7 +86,7 @@ def require_database(database_url: str) -> None:
         finally:
             connection.close()
     except sqlite3.DatabaseError as exc:
-        raise corrupt_fault(path, f"cannot be read (SQLite: {exc})") from None
+        raise corrupt_fault(path, f"is damaged (SQLite: {exc})") from None
     if not migrated:
         raise missing_fault(str(path))
 
