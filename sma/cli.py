@@ -24,10 +24,6 @@ from sma.settings import ConfigError, Settings, load_settings, masked_dump
 # Under `python -m sma.cli` capability modules importing `sma.cli` must get this module, not a second copy.
 sys.modules.setdefault("sma.cli", sys.modules[__name__])
 
-class _State:
-    database_url: str | None = None  # of the settings a command loaded, to name the file in a database fault
-
-
 def fault_line(exc: BaseException) -> str | None:
     """The one line a person can act on for an error of their machine or configuration, or None for a bug.
 
@@ -39,7 +35,7 @@ def fault_line(exc: BaseException) -> str | None:
     from sqlalchemy.exc import DBAPIError
 
     from sma.db.check import describe_sqlite_error
-    from sma.environment import unwritable
+    from sma.environment import denied
 
     seen: BaseException | None = exc
     for _ in range(4):
@@ -49,11 +45,11 @@ def fault_line(exc: BaseException) -> str | None:
             return str(seen)
         if isinstance(seen, DBAPIError | sqlite3.DatabaseError):
             orig = seen.orig if isinstance(seen, DBAPIError) else seen
-            fault = describe_sqlite_error(str(orig), _State.database_url)
+            fault = describe_sqlite_error(str(orig), _state.database_url)
             if fault is not None:
                 return str(fault)
         if isinstance(seen, PermissionError) and seen.filename:
-            return str(unwritable(Path(seen.filename), "path"))
+            return str(denied(Path(seen.filename)))
         seen = seen.__cause__ or seen.__context__
     return None
 
@@ -113,6 +109,7 @@ class State:
     config: str | None = None
     secrets: str | None = None
     data_dir: str | None = None
+    database_url: str | None = None  # of the settings the command loaded, to name the file in a fault
 
 
 _state = State()
@@ -129,7 +126,7 @@ def settings(data_dir: str | None = None) -> Settings:
 
     try:
         loaded = load_settings(_state.config, _state.secrets, data_dir=data_dir or _state.data_dir)
-        _State.database_url = loaded.database_url
+        _state.database_url = loaded.database_url
         check_data_dir(loaded.data_dir)
     except ConfigError as exc:
         _fail(str(exc))

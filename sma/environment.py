@@ -49,6 +49,13 @@ def unwritable(path: Path, what: str = "data dir") -> EnvironmentFault:
         f"permission (chmod u+rwx {path}) or set data_dir / SMA_DATA_DIR to a folder it owns")
 
 
+def denied(path: Path) -> EnvironmentFault:
+    """For a PermissionError from anywhere: which path, and the fix."""
+    return EnvironmentFault(
+        f"{path}: permission denied for user {_user()}: give this user access to it (chmod u+rw {path}) "
+        "or set data_dir / SMA_DATA_DIR to a folder it owns")
+
+
 def tighten(path: Path) -> None:
     """Remove group and other permissions from a file or folder this user owns (others are left alone)."""
     try:

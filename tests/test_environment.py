@@ -109,9 +109,11 @@ def test_corrupt_database_gives_one_line_error(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
     (data / "sma.db").write_bytes(os.urandom(8192))
+    token = {"SMA_SECRETS__TELEGRAM_BOT_TOKEN": "123456:" + "a" * 35}
+    # Every command, and every process `sma up` runs (workers, dashboard, bot), stops at start-up.
     for command in (["db", "upgrade"], ["status", "some-run"], ["worker", "--queue", "sma-workflows"],
-                    ["dashboard"]):
-        line = one_line_error(sma(*command, cwd=tmp_path, data_dir=data))
+                    ["dashboard"], ["bot"], ["up"]):
+        line = one_line_error(sma(*command, cwd=tmp_path, data_dir=data, **token))
         assert f"database {data / 'sma.db'} is not an SQLite database" in line, (command, line)
         assert "restore it from a backup" in line and "move sma.db, sma.db-wal and sma.db-shm aside" in line
     assert (data / "sma.db").stat().st_size == 8192  # nothing was written over it
@@ -169,7 +171,6 @@ def test_unwritable_data_dir_clear_error(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
     data.chmod(0o500)
-    tmp_path.chmod(0o755)  # so the capability-less root can reach it
     try:
         for command in (["config", "check"], ["db", "upgrade"], ["status", "x"]):
             line = one_line_error(sma(*command, cwd=tmp_path, data_dir=data, unprivileged=True))
@@ -181,6 +182,11 @@ def test_unwritable_data_dir_clear_error(tmp_path: Path) -> None:
         assert list(data.iterdir()) == []
     finally:
         data.chmod(0o700)
+    db = data / "sma.db"  # a writable folder, but a database this user may not read
+    upgrade(Settings(data_dir=data).database_url)
+    db.chmod(0)
+    line = one_line_error(sma("status", "x", cwd=tmp_path, data_dir=data, unprivileged=True))
+    assert line.startswith(f"error: {db}: permission denied for user ") and f"chmod u+rw {db}" in line
 
 
 # ---------------------------------------------------------------- configuration files
@@ -231,3 +237,24 @@ def test_fault_lines_without_a_subprocess(tmp_path: Path, monkeypatch: pytest.Mo
     result = CliRunner().invoke(app, ["status", "x"], env={"SMA_DATA_DIR": str(data),
                                                            "SMA_TEMPORAL__ADDRESS": UNREACHABLE})
     assert result.exit_code == 2 and "is not an SQLite database" in result.output
+
+
+def test_sqlite_errors_from_inside_a_command_become_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import DBAPIError
+
+    from sma import cli
+
+    db = tmp_path / "sma.db"
+    monkeypatch.setattr(cli._state, "database_url", f"sqlite+aiosqlite:///{db}")
+    engine = create_engine(f"sqlite:///{db}")
+    try:
+        with engine.connect() as connection, pytest.raises(DBAPIError) as unmigrated:
+            connection.execute(text("SELECT * FROM pipeline_runs"))
+    finally:
+        engine.dispose()
+    line = cli.fault_line(unmigrated.value)
+    assert line is not None and f"the SMA database at {db} is not migrated" in line and "sma db upgrade" in line
+    assert cli.fault_line(PermissionError(13, "Permission denied", str(db))) is not None
+    assert cli.fault_line(ValueError("a bug")) is None  # bugs keep their traceback

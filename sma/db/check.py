@@ -93,14 +93,15 @@ def require_database(database_url: str) -> None:
 
 def describe_sqlite_error(message: str, database_url: str | None) -> EnvironmentFault | None:
     """The one-line fault behind an SQLite error message from anywhere in a command, or None."""
-    lowered = message.lower()
+    lowered, first = message.lower(), message.splitlines()[0][:120] if message else ""
     path = sqlite_path(database_url) if database_url else None
     where = str(path) if path is not None else "the configured database"
     if any(text in lowered for text in CORRUPT_MESSAGES):
-        return corrupt_fault(where, f"is damaged (SQLite: {message.splitlines()[0][:120]})")
+        return corrupt_fault(where, f"is damaged (SQLite: {first})")
     if any(text in lowered for text in UNMIGRATED_MESSAGES):
-        return missing_fault(where)
+        return EnvironmentFault(f"the SMA database at {where} is not migrated (SQLite: {first}); "
+                                "run `sma up` or `sma db upgrade`")
     if any(text in lowered for text in UNWRITABLE_MESSAGES):
-        return EnvironmentFault(f"database {where} cannot be written (SQLite: {message.splitlines()[0][:120]}): "
+        return EnvironmentFault(f"database {where} cannot be written (SQLite: {first}): "
                                 "give this user write permission on it and its folder (chmod u+rw)")
     return None
