@@ -47,6 +47,10 @@ def test_setup_link_never_written_to_log_files(tmp_path: Path, client: Client,
         _wait_open(port)
         assert httpx.get(f"http://127.0.0.1:{port}/setup?token={token}").status_code == 200
         _say_dashboard(settings, stack)
+        proc_status = Path(f"/proc/{stack.workers[DASHBOARD].pid}/status")
+        if proc_status.exists():  # what the processes of `sma up` create (artifacts too) is private
+            umask = next(line for line in proc_status.read_text().splitlines() if line.startswith("Umask:"))
+            assert int(umask.split()[1], 8) & 0o077 == 0o077
     assert f"/setup?token={token}" in capsys.readouterr().out  # `sma up`'s console
     logs = settings.data_dir / "logs"
     assert "setup link printed on the console" in (logs / "dashboard.log").read_text()
