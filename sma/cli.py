@@ -12,8 +12,10 @@ import traceback
 from pathlib import Path
 from typing import Annotated, Any
 
+import click
 import typer
 import yaml
+from typer.core import TyperGroup
 
 from sma import queues
 from sma.models.pipeline import PipelineStatus, Topic
@@ -23,7 +25,54 @@ from sma.settings import ConfigError, Settings, load_settings, masked_dump
 # Under `python -m sma.cli` capability modules importing `sma.cli` must get this module, not a second copy.
 sys.modules.setdefault("sma.cli", sys.modules[__name__])
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="SMA: social media automation engine.")
+def fault_line(exc: BaseException) -> str | None:
+    """The one line a person can act on for an error of their machine or configuration, or None for a bug.
+
+    Configuration and environment faults carry their line; SQLite's "not a database", "no such table" and
+    "readonly" errors and a denied permission are turned into one here, wherever in a command they arose.
+    """
+    import sqlite3
+
+    from sqlalchemy.exc import DBAPIError
+
+    from sma.db.check import describe_sqlite_error
+    from sma.environment import denied
+
+    seen: BaseException | None = exc
+    for _ in range(4):
+        if seen is None:
+            break
+        if isinstance(seen, ConfigError):
+            return str(seen)
+        if isinstance(seen, DBAPIError | sqlite3.DatabaseError):
+            orig = seen.orig if isinstance(seen, DBAPIError) else seen
+            fault = describe_sqlite_error(str(orig), _state.database_url)
+            if fault is not None:
+                return str(fault)
+        if isinstance(seen, PermissionError) and seen.filename:
+            return str(denied(Path(seen.filename)))
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+class _FaultReportingGroup(TyperGroup):
+    """Every command's faults of the machine or the configuration end as one red line and exit 2."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, click.exceptions.Exit, click.ClickException, click.Abort):
+            raise  # already reported (typer.Exit is a RuntimeError)
+        except Exception as exc:
+            line = fault_line(exc)
+            if line is None:
+                raise
+            typer.secho(f"error: {line}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(2) from None
+
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="SMA: social media automation engine.",
+                  cls=_FaultReportingGroup)
 config_app = typer.Typer(no_args_is_help=True, help="Inspect the configuration.")
 db_app = typer.Typer(no_args_is_help=True, help="Database migrations.")
 app.add_typer(config_app, name="config")
@@ -61,6 +110,7 @@ class State:
     config: str | None = None
     secrets: str | None = None
     data_dir: str | None = None
+    database_url: str | None = None  # of the settings the command loaded, to name the file in a fault
 
 
 _state = State()
@@ -73,8 +123,12 @@ def _fail(message: str, code: int = 2) -> None:
 
 def settings(data_dir: str | None = None) -> Settings:
     """Load settings or stop with the key and file that are wrong."""
+    from sma.environment import check_data_dir
+
     try:
         loaded = load_settings(_state.config, _state.secrets, data_dir=data_dir or _state.data_dir)
+        _state.database_url = loaded.database_url
+        check_data_dir(loaded.data_dir)
     except ConfigError as exc:
         _fail(str(exc))
         raise
@@ -122,9 +176,10 @@ def config_check() -> None:
 def db_upgrade() -> None:
     """Apply the database migrations (also run by `sma up`)."""
     from sma.db.migrate import current, upgrade
+    from sma.environment import private_logs
 
     loaded = settings()
-    loaded.data_dir.mkdir(parents=True, exist_ok=True)
+    private_logs(loaded.data_dir)  # the data dir and its logs private, also those an older version made
     upgrade(loaded.database_url)
     typer.echo(f"database at revision {current(loaded.database_url)}")
 
@@ -140,9 +195,13 @@ def worker(
     """Run the worker for one task queue until SIGINT/SIGTERM."""
     if queue not in queues.ALL:
         _fail(f"unknown queue {queue!r}; expected one of {', '.join(queues.ALL)}")
+    from sma.db.check import check_database_file, require_database
     from sma.worker import run_worker
 
-    asyncio.run(run_worker(settings(), queue, suffix))
+    loaded = settings()
+    # Fail at start, with the line that names the file, not at the first task that touches the database.
+    (require_database if queue == queues.WORKFLOWS else check_database_file)(loaded.database_url)
+    asyncio.run(run_worker(loaded, queue, suffix))
 
 
 @app.command()
@@ -326,8 +385,10 @@ def status(run_id: str, as_json: Annotated[bool, typer.Option("--json")] = False
 async def _stored_status(loaded: Settings, run_id: str) -> PipelineStatus | None:
     """The last state the run wrote to the database, for when no worker can answer the query."""
     from sma.db import repo
+    from sma.db.check import require_database
     from sma.db.engine import Database
 
+    require_database(loaded.database_url)  # a fresh data dir gets no empty sma.db from looking
     database = Database(loaded.database_url)
     try:
         row = await repo.get_run(database, run_id)
@@ -418,6 +479,9 @@ def demo(
 def entrypoint() -> None:
     """The `sma` command. Ends with os._exit: the Temporal client's Rust threads can abort a normal
     interpreter shutdown of a short-lived process (temporalio/sdk-python#300); everything is flushed first."""
+    from sma.environment import private_umask
+
+    private_umask()  # the data dir, logs, database and artifacts of this process and its children
     code: int = 0
     try:
         app()
@@ -425,9 +489,14 @@ def entrypoint() -> None:
         if isinstance(exc.code, str):
             print(exc.code, file=sys.stderr)
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except BaseException:
-        traceback.print_exc()
-        code = 1
+    except BaseException as exc:
+        line = fault_line(exc) if isinstance(exc, Exception) else None
+        if line is None:
+            traceback.print_exc()
+            code = 1
+        else:
+            print(f"error: {line}", file=sys.stderr)
+            code = 2
     finally:
         sys.stdout.flush()
         sys.stderr.flush()

@@ -12,11 +12,13 @@ import logging
 import re
 import sys
 from collections.abc import Iterable, Mapping
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
+from sma.environment import open_private, private_logs
 from sma.settings import Settings
 
 REDACTED = "[REDACTED]"
@@ -132,12 +134,23 @@ def _remove_own_handlers(root: logging.Logger) -> None:
             handler.close()
 
 
+class PrivateFileHandler(logging.FileHandler):
+    """Opens its file at the first record, in a private `logs/` folder and as a 0600 file, so a command
+    that logs nothing creates nothing."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, mode="a", encoding="utf-8", delay=True)
+
+    def _open(self) -> IO[Any]:
+        path = Path(self.baseFilename)
+        private_logs(path.parent.parent)
+        return open_private(path, "a", encoding="utf-8")
+
+
 def _handlers(settings: Settings, redactor: Redactor, component: str) -> list[logging.Handler]:
     handlers: list[logging.Handler] = []
     if settings.logging.json_file:
-        log_dir = settings.data_dir / "logs"
-        log_dir.mkdir(parents=True, exist_ok=True)
-        file_handler = logging.FileHandler(log_dir / LOG_FILE, mode="a", encoding="utf-8")
+        file_handler = PrivateFileHandler((settings.data_dir / "logs" / LOG_FILE).absolute())
         file_handler.setFormatter(
             _formatter(structlog.processors.JSONRenderer(), redactor, component, json=True)
         )

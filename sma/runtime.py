@@ -21,6 +21,7 @@ from pathlib import Path
 import structlog
 
 from sma import queues
+from sma.environment import open_private, private_logs
 from sma.settings import ConfigError, Settings
 
 log = structlog.get_logger("sma.runtime")
@@ -94,10 +95,8 @@ class DevServer:
         if port_open(self.port):
             raise ConfigError(f"port {self.port} is already in use: is another `sma up` running? "
                               "Set temporal.dev_server_port or temporal.address.")
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        logfile = (self.data_dir / "logs").resolve()
-        logfile.mkdir(parents=True, exist_ok=True)
-        with open(logfile / "temporal.log", "ab") as out:
+        logfile = private_logs(self.data_dir).resolve()
+        with open_private(logfile / "temporal.log") as out:
             self.proc = subprocess.Popen(self.command(), stdout=out, stderr=subprocess.STDOUT,
                                          start_new_session=True)
         deadline = time.monotonic() + timeout
@@ -137,7 +136,7 @@ class Stack:
     def start(self) -> None:
         from sma.db.migrate import upgrade
 
-        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_logs(self.settings.data_dir)
         upgrade(self.settings.database_url)
         if self.settings.embedded_temporal:
             port = free_port() if self.ephemeral_ports else self.settings.temporal.dev_server_port
@@ -180,8 +179,7 @@ class Stack:
         return env
 
     def start_worker(self, queue: str) -> subprocess.Popen:
-        logs = (self.settings.data_dir / "logs").resolve()
-        logs.mkdir(parents=True, exist_ok=True)
+        logs = private_logs(self.settings.data_dir).resolve()
         command = [queue] if queue in (BOT, DASHBOARD) else ["worker", "--queue", queue]
         logname = f"{queue}.log" if queue in (BOT, DASHBOARD) else f"worker-{queue}.log"
         env = self.worker_env()
@@ -190,7 +188,7 @@ class Stack:
             env["SMA_DASHBOARD__PORT"] = str(self.settings.dashboard.port)
             if self.setup_token:
                 env[SETUP_TOKEN_ENV] = self.setup_token
-        with open(logs / logname, "ab") as out:
+        with open_private(logs / logname) as out:
             proc = subprocess.Popen([sys.executable, "-m", "sma.cli", *command],
                                     env=env, stdout=out, stderr=subprocess.STDOUT,
                                     start_new_session=True)

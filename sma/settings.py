@@ -308,9 +308,26 @@ class Settings(BaseSettings):
 # ---------------------------------------------------------------- loading
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def _read_text(path: Path) -> str:
+    """The file as UTF-8 text, or a ConfigError naming the file and what is wrong with it."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes()
+    except PermissionError:
+        raise ConfigError(f"{path}: permission denied: give this user read permission (chmod u+r {path})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(f"{path}: not UTF-8 text: byte {exc.start} (0x{raw[exc.start]:02x}, line {line}) "
+                          "cannot be decoded; save the file as UTF-8") from None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    text = _read_text(path)
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -357,6 +374,8 @@ def _describe(
         else:
             problem = f"{err['msg']} (got {err.get('input')!r})"
         lines.append(f"{origin}: {key}: {problem}")
+    if len(lines) == 1:
+        return f"invalid configuration: {lines[0]}"
     return "invalid configuration:\n  " + "\n  ".join(lines)
 
 
@@ -398,18 +417,21 @@ def load_settings(
     for key, value in overrides.items():
         if value is not None:
             config[key] = value
-    data_dir = Path(env.get("SMA_DATA_DIR") or config.get("data_dir") or "data")
+    data_dir = Path(env.get("SMA_DATA_DIR") or _data_dir_value(config, cfg_path) or "data")
     sec_path = resolve_secrets_path(secrets_path, env, data_dir)
     inline = config.get("secrets") or {}
     if not isinstance(inline, dict):
         raise ConfigError(f"{cfg_path}: secrets: must be a mapping of names to values")
+    written = sorted(str(name) for name, value in inline.items() if value not in (None, ""))
+    if written and cfg_path is not None:
+        # Secrets belong in the secrets file, never next to the config in git, even when both exist.
+        raise ConfigError(f"{cfg_path}: secrets: secret values must not be in the config file; move "
+                          f"{', '.join(written)} into the secrets file "
+                          f"({sec_path or DEFAULT_SECRETS}) or SMA_SECRETS__<NAME> variables")
     if "secrets" in config:
         config["secrets"] = inline  # an empty `secrets:` is None in YAML
     if sec_path is not None:
         config = {**config, "secrets": {**inline, **_read_yaml(sec_path)}}
-    if "secrets" in config and cfg_path is not None and sec_path is None and config["secrets"]:
-        # Secrets belong in the secrets file, not next to the config in git.
-        raise ConfigError(f"{cfg_path}: secrets: move secret values into a secrets file ({DEFAULT_SECRETS})")
     try:
         if explicit_env:
             with _environment(env):
@@ -423,6 +445,15 @@ def load_settings(
         name = _env_name((field.group(1),)) if field else f"{ENV_PREFIX}*"
         raise ConfigError(f"environment variable {name} (or one of {name}__*): value is not valid JSON; "
                           "lists and whole sections must be written as JSON") from None
+
+
+def _data_dir_value(config: dict[str, Any], cfg_path: Path | None) -> str | Path | None:
+    """`data_dir` as written, checked before it is used to find the secrets file."""
+    value = config.get("data_dir")
+    if value is None or isinstance(value, str | Path):
+        return value
+    raise ConfigError(f"{cfg_path or 'settings'}: data_dir: must be a folder path written as text, "
+                      f"not a {type(value).__name__} (got {value!r})")
 
 
 @contextmanager

@@ -35,6 +35,15 @@ def test_forged_and_tampered_data_is_refused() -> None:
             codec.decode(forged)
 
 
+def test_callback_data_with_trailing_newline_refused() -> None:
+    codec = CallbackCodec(SECRET)
+    genuine = codec.encode("a", 42, 2)
+    assert codec.decode(genuine).action == "approve"
+    for padded in (genuine + "\n", genuine + "\r\n", "\n" + genuine, genuine + " "):
+        with pytest.raises(InvalidCallback, match="not a callback"):  # refused before the signature is checked
+            codec.decode(padded)
+
+
 def test_hundreds_of_random_payloads_are_refused() -> None:
     codec = CallbackCodec(SECRET)
     rng = random.Random(5)

@@ -18,6 +18,7 @@ from sma.dashboard.app import create_app
 from sma.dashboard.config import DashboardSettings
 from sma.dashboard.deps import SESSION_COOKIE, safe_next
 from sma.dashboard.routes import ROUTERS
+from sma.dashboard.templating import redirect
 from sma.dashboard.testing import csrf_token, form_token, login
 from sma.db.engine import Database
 from sma.db.tables_dashboard import AuditEntry, DashboardAdmin, DashboardSession
@@ -70,7 +71,7 @@ def test_login_sets_an_httponly_samesite_session_and_logout_ends_it(app_client: 
                                                "next": "/runs"}, follow_redirects=False)
     assert response.status_code == 303 and response.headers["location"] == "/runs"
     cookie = next(c for c in response.headers.get_list("set-cookie") if c.startswith(SESSION_COOKIE + "="))
-    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/" in cookie
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/" in cookie
     token = cookie.split(";")[0].split("=", 1)[1]
     home = app_client.get("/")
     assert home.status_code == 200 and "Overview" in home.text
@@ -78,6 +79,20 @@ def test_login_sets_an_httponly_samesite_session_and_logout_ends_it(app_client: 
     assert app_client.get("/", follow_redirects=False).status_code == 303
     app_client.cookies.set(SESSION_COOKIE, token)  # the old cookie is dead on the server too
     assert app_client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_session_cookie_is_samesite_strict(app_client: TestClient) -> None:
+    page = app_client.get("/login?next=/runs")
+    assert "samesite=strict" in page.headers["set-cookie"].lower()  # the login form's own CSRF cookie
+    response = app_client.post("/login", data={"password": PASSWORD, "form_token": form_token(page.text),
+                                               "next": "/runs"}, follow_redirects=False)
+    cookies = response.headers.get_list("set-cookie")
+    session = next(c for c in cookies if c.startswith(SESSION_COOKIE + "="))
+    assert "samesite=strict" in session.lower() and "samesite=lax" not in " ".join(cookies).lower()
+    # The login flow still works: the redirect after the form is same-site, so the cookie goes with it.
+    landed = app_client.get(response.headers["location"])
+    assert landed.status_code == 200 and landed.url.path == "/runs"
+    assert "samesite=strict" in redirect("/system", "saved").headers["set-cookie"].lower()  # the flash cookie
 
 
 def test_wrong_password_and_missing_form_token_are_refused(app_client: TestClient) -> None:

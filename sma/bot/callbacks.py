@@ -22,7 +22,8 @@ ACTIONS = {
     "o": "reopen",
     "t": "produce",  # a /trends topic; ref is its trend_results id
 }
-_PATTERN = re.compile(r"^([a-z])([0-9a-z]{1,12})\.([0-9a-z]{1,6})\.([A-Za-z0-9_-]{16})$")
+# Used with fullmatch: `$` would also accept a trailing newline.
+_PATTERN = re.compile(r"([a-z])([0-9a-z]{1,12})\.([0-9a-z]{1,6})\.([A-Za-z0-9_-]{16})")
 
 
 class InvalidCallback(ValueError):
@@ -78,7 +79,7 @@ class CallbackCodec:
     def decode(self, data: object) -> Callback:
         if not isinstance(data, str) or len(data.encode("utf-8", "replace")) > MAX_BYTES:
             raise InvalidCallback("not a callback of this bot")
-        match = _PATTERN.match(data)
+        match = _PATTERN.fullmatch(data)
         if match is None or match.group(1) not in ACTIONS:
             raise InvalidCallback("not a callback of this bot")
         action, ref, round_no, sig = match.groups()

@@ -82,7 +82,9 @@ async def _autonomy(loaded: object, projects: list[str], level: str | None) -> l
     from sma.settings import Settings
 
     assert isinstance(loaded, Settings)
-    loaded.data_dir.mkdir(parents=True, exist_ok=True)
+    from sma.environment import private_dir
+
+    private_dir(loaded.data_dir)
     await asyncio.to_thread(upgrade, loaded.database_url)
     database = Database(loaded.database_url)
     service = AutonomyService(loaded, database)

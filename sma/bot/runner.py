@@ -139,7 +139,9 @@ async def run_bot(settings: Settings) -> None:
     from sma.temporal_client import client_for
 
     token_of(settings)  # a missing token is a config error, before waiting on Temporal
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    from sma.environment import private_dir
+
+    private_dir(settings.data_dir)
     await asyncio.to_thread(upgrade, settings.database_url)  # a no-op under `sma up`, which migrated first
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

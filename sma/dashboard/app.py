@@ -50,8 +50,9 @@ SECURITY_HEADERS = {
 
 async def _migrated(settings: Settings) -> Database:
     from sma.db.migrate import current, head, upgrade
+    from sma.environment import private_dir
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)
     if await asyncio.to_thread(current, settings.database_url) != head():
         await asyncio.to_thread(upgrade, settings.database_url)
     return Database(settings.database_url)

@@ -48,12 +48,17 @@ def serve(
     loaded = _settings()
     host = host or loaded.dashboard.host
     port = port or loaded.dashboard.port
-    token = None
-    if asyncio.run(_needs_setup(loaded)):  # `sma up` made the first-start token and printed its link
+    token, from_up = None, False
+    if asyncio.run(_needs_setup(loaded)):
+        from_up = bool(os.environ.get(SETUP_TOKEN_ENV))
         token = os.environ.get(SETUP_TOKEN_ENV) or auth.new_token()
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     typer.echo(f"SMA dashboard on http://{shown}:{port}/")
-    if token:
+    if token and from_up:
+        # Under `sma up` this output is data/logs/dashboard.log: the link, which claims the admin password,
+        # stays on the console of the person who started it.
+        typer.echo("No admin password yet: setup link printed on the console")
+    elif token:
         typer.secho("No admin password yet. Set it once at (this link works only for this start):", fg="yellow")
         typer.echo(f"  http://{shown}:{port}/setup?token={token}")
         typer.echo("  or put admin_password in the secrets file and restart.")

@@ -167,7 +167,7 @@ def render(request: Request, name: str, ctx: dict[str, Any] | None = None, statu
     templates: Jinja2Templates = request.app.state.templates
     response = templates.TemplateResponse(request, name, {**(ctx or {}), "qs": query_string}, status_code=status_code)
     if request.cookies.get(FLASH_COOKIE):
-        response.delete_cookie(FLASH_COOKIE, path="/")
+        response.delete_cookie(FLASH_COOKIE, path="/", samesite="strict")
     return response
 
 
@@ -183,5 +183,5 @@ def redirect(url: str, flash: str = "") -> RedirectResponse:
     response = RedirectResponse(url, status_code=303)
     if flash:
         response.set_cookie(FLASH_COOKIE, quote(flash[:300].replace("\n", " ")), max_age=60, path="/", httponly=True,
-                            samesite="lax")
+                            samesite="strict")
     return response

@@ -27,7 +27,18 @@ def alembic_config(database_url: str) -> Config:
 
 
 def upgrade(database_url: str, revision: str = "head") -> None:
-    """Bring the schema up to `revision`; a no-op when it is already there."""
+    """Bring the schema up to `revision`; a no-op when it is already there.
+
+    A damaged SQLite file stops it with one line; a new one is created private (0600), and SQLite gives
+    its -wal and -shm files the same mode.
+    """
+    from sma.db.check import check_database_file
+    from sma.environment import open_private
+
+    check_database_file(database_url)
+    path = sqlite_path(database_url)
+    if path is not None:
+        open_private(path).close()
     command.upgrade(alembic_config(database_url), revision)
 
 
@@ -45,6 +56,9 @@ def current(database_url: str) -> str | None:
     path = sqlite_path(database_url)
     if path is not None and not path.exists():
         return None  # do not create an empty file just to look
+    from sma.db.check import check_database_file
+
+    check_database_file(database_url)
     engine = make_sync_engine(database_url)
     try:
         with engine.connect() as connection:

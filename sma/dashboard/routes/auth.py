@@ -48,9 +48,10 @@ async def _form_token_ok(request: Request, submitted: str) -> bool:
 def _start_session(request: Request, token: str, target: str) -> Response:
     response = redirect(safe_next(target))
     d = dash(request)
+    # Strict: never sent with a request another site starts (a link from elsewhere lands on the login page).
     response.set_cookie(SESSION_COOKIE, token, max_age=int(d.lifetime.total_seconds()), httponly=True,
-                        samesite="lax", secure=d.settings.dashboard.cookie_secure, path="/")
-    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
+                        samesite="strict", secure=d.settings.dashboard.cookie_secure, path="/")
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/", samesite="strict")
     return response
 
 
@@ -134,5 +135,5 @@ async def logout(request: Request, user: Annotated[User, Depends(require_user)])
     await auth.delete_session(d.database, token)
     await audit.record(d.database, user.name, "logout", client=client_of(request))
     response = redirect("/login")
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(SESSION_COOKIE, path="/", samesite="strict")
     return response

@@ -34,7 +34,9 @@ async def _with_database(loaded: Settings, work: Any) -> Any:
     from sma.db.migrate import current, head, upgrade
 
     logging.getLogger("alembic").setLevel(logging.WARNING)  # keep the command's output readable
-    loaded.data_dir.mkdir(parents=True, exist_ok=True)
+    from sma.environment import private_dir
+
+    private_dir(loaded.data_dir)
     if current(loaded.database_url) != head():
         await asyncio.to_thread(upgrade, loaded.database_url)
     database = Database(loaded.database_url)

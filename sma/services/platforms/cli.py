@@ -39,8 +39,9 @@ def _with_database(loaded: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
     """Run `work(database)` on a migrated database; mapped errors become one red line."""
     from sma.db.engine import Database
     from sma.db.migrate import upgrade
+    from sma.environment import private_dir
 
-    loaded.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(loaded.data_dir)
     upgrade(loaded.database_url)
 
     async def go() -> T:

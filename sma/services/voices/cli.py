@@ -26,7 +26,9 @@ def _migrated(loaded: Settings) -> None:
     from sma.db.migrate import current, head, upgrade
 
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    loaded.data_dir.mkdir(parents=True, exist_ok=True)
+    from sma.environment import private_dir
+
+    private_dir(loaded.data_dir)
     if current(loaded.database_url) != head():
         upgrade(loaded.database_url)
 
