@@ -176,7 +176,7 @@ async def test_every_provider_failing_falls_back_to_the_template(oai: FakeLLMSer
     assert result.tier == "template" and result.qa.passed
     [note] = result.notes
     assert "LLM tiers failed, used the template" in note and "HTTP 500" in note
-    assert result.script.prompt_version == "template-v2"
+    assert result.script.prompt_version == "template-v3"
 
 
 async def test_budget_stop_fails_the_activity_for_good(oai: FakeLLMServer, tmp_path: Path, services: Any,
