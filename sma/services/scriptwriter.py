@@ -54,6 +54,7 @@ _FILLER = (
 )
 _CTAS = ("Follow for more on {niche}.", "Follow for more {niche} like this.", "More on {niche} soon, so follow.",
          "Follow if you want the next one on {niche}.")
+_SHORT_CTAS = ("Follow for more.", "Follow for the next one.", "More soon, so follow.")
 _PLAIN = {
     "utilize": "use", "utilise": "use", "utilizes": "uses", "utilization": "use", "approximately": "about",
     "demonstrate": "show", "demonstrates": "shows", "significant": "big", "significantly": "much",
@@ -235,7 +236,7 @@ class TemplateScriptWriter:
             if _words(hook) + _words(cta) + shortest > length.most:
                 hook = self._hook(style, subject, numeric, compact=True, exclaim=exclaim)
                 cta = self._cta(niche, shift, compact=True, exclaim=exclaim)
-                if material and _words(hook) + _words(cta) + _words(material[0]) > length.most:
+                if not shift and material and _words(hook) + _words(cta) + _words(material[0]) > length.most:
                     material = sorted(material, key=_words)
         fixed = _words(hook) + _words(cta)
         hashtags = _hashtags(topic, project, plan.drops)
@@ -384,7 +385,8 @@ class TemplateScriptWriter:
 
     @staticmethod
     def _cta(niche: str, shift: int, compact: bool, exclaim: bool) -> str:
-        cta = "Follow for more." if compact or not niche else _CTAS[shift % len(_CTAS)].format(niche=niche)
+        cta = _SHORT_CTAS[shift % len(_SHORT_CTAS)] if compact or not niche else \
+            _CTAS[shift % len(_CTAS)].format(niche=niche)
         return cta[:-1] + "!" if exclaim else cta
 
     def _material(self, topic: Topic, subject: str, plan: FeedbackPlan, previous: Script | None, shift: int,
