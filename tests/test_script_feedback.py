@@ -124,6 +124,8 @@ def test_parser_splits_clauses_and_keeps_what_it_did_not_understand() -> None:
     for text in GIBBERISH:
         assert parse_feedback(text).changes == [] and parse_feedback(text).not_understood, text
     assert parse_feedback("thanks!").not_understood == []  # politeness asks for nothing
+    # The workflow's text for a rejection without feedback asks for another take, not to drop "reason".
+    assert [c.kind for c in parse_feedback("rejected without a reason").changes] == ["variation"]
 
 
 def test_plan_folds_rounds() -> None:

@@ -43,9 +43,6 @@ class FeedbackRequest(BaseModel):
     changes: list[FeedbackChange] = Field(default_factory=list)
     not_understood: list[str] = Field(default_factory=list)
 
-    def kinds(self) -> set[str]:
-        return {c.kind for c in self.changes}
-
 
 class FeedbackPlan(BaseModel):
     """Every round's feedback folded into what the next script must do."""
@@ -64,10 +61,6 @@ class FeedbackPlan(BaseModel):
     vary: bool = Field(False, description="the newest message asked for nothing specific: vary hook and order")
     applied: list[str] = Field(default_factory=list, description="what the newest message asked, in words")
     not_understood: list[str] = Field(default_factory=list)
-
-    @property
-    def empty(self) -> bool:
-        return self == FeedbackPlan()
 
 
 # ---------------------------------------------------------------- matchers
@@ -124,7 +117,7 @@ _CALMER = re.compile(
 _EXAMPLE = re.compile(r"\b(?:examples?|analog(?:y|ies)|use cases?|illustration)\b", re.IGNORECASE)
 _VARIATION = re.compile(
     r"\b(?:try again|redo|re-?do it|another (?:take|version|angle|go)|different (?:take|version|angle|approach)|"
-    r"something (?:else|different)|start over|one more time|new angle)\b", re.IGNORECASE)
+    r"something (?:else|different)|start over|one more time|new angle|rejected without a reason)\b", re.IGNORECASE)
 _TERM = r"(?P<t>[\w#+][\w.+#/'-]*(?:\s+[\w#+][\w.+#/'-]*){0,4})"
 _DROP = re.compile(
     r"\b(?:(?:don'?t|do not|never|stop|no need to|please don'?t)\s+(?:mention|talk about|say|bring up|include|"
@@ -145,7 +138,8 @@ _TERM_STOP = re.compile(
 _TERM_LEAD = re.compile(r"^(?:(?:the|a|an|about|on|of|some|any|all|more|how|why|its?)\s+)+", re.IGNORECASE)
 _NOT_TERMS = {"it", "this", "that", "them", "those", "these", "thing", "things", "stuff", "one", "part",
               "everything", "anything", "something", "nothing", "more", "less", "much", "video", "script", "a",
-              "an", "the", "to", "of", "on", "in", "down", "up", "than", "with", "for", "at", "by", "out", "bit"}
+              "an", "the", "to", "of", "on", "in", "down", "up", "than", "with", "for", "at", "by", "out", "bit",
+              "reason", "reasons", "doubt"}
 _FILLER_WORDS = {
     "please", "pls", "plz", "thanks", "thank", "you", "ok", "okay", "the", "a", "an", "it", "this", "that", "and",
     "but", "also", "just", "maybe", "i", "think", "would", "be", "nice", "great", "good", "make", "can", "could",

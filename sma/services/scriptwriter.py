@@ -211,8 +211,9 @@ class TemplateScriptWriter:
                          "call to action so this round differs")
         if plan.applied:
             notes.insert(0, "feedback applied: " + ", ".join(plan.applied))
-        notes += [f"feedback not understood by the template writer: '{text}' (changed the hook style and beat "
-                  "order instead)" for text in plan.not_understood]
+        notes += [f"feedback not understood by the template writer: '{text}'" for text in plan.not_understood]
+        if plan.vary:
+            notes.append("the newest feedback asked for nothing specific: changed the hook style and beat order")
         return script, notes
 
     # ------------------------------------------------------------ one draft
