@@ -7,6 +7,7 @@ honour the measurable part (word count, hook style, a term said or not) and stil
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
@@ -126,6 +127,14 @@ def test_parser_splits_clauses_and_keeps_what_it_did_not_understand() -> None:
     assert parse_feedback("thanks!").not_understood == []  # politeness asks for nothing
     # The workflow's text for a rejection without feedback asks for another take, not to drop "reason".
     assert [c.kind for c in parse_feedback("rejected without a reason").changes] == ["variation"]
+
+
+def test_parser_reads_long_or_hostile_text_quickly() -> None:
+    """Chat text is untrusted: only the first MAX_CHARS are read, with no quadratic matcher on them."""
+    started = time.perf_counter()
+    for text in ("hook " * 3000, "drop " * 3000, "mention a " * 2000, "a" * 50_000, "!" * 20_000):
+        parse_feedback(text)
+    assert time.perf_counter() - started < 2.0
 
 
 def test_plan_folds_rounds() -> None:
