@@ -78,7 +78,8 @@ _STYLE_WORDS: dict[HookStyle, str] = {
 }
 # Styles distinctive enough to be named without the word "hook".
 _DISTINCT = {"bold_claim": r"bold[ _-]claim|bold statement", "contrarian": r"contrarian|hot take",
-             "story": r"anecdote|tell (?:it as )?a story", "question": r"ask a question",
+             "story": r"anecdote|tell (?:it as )?a story|(?:like|want|try|use|need|as) a story",
+             "question": r"ask a question",
              "how_to": r"how[ _-]to (?:hook|style|format)"}
 _HOOK_WORD = r"hook|open\w*|start\w*|begin\w*|lead\w*|intro\w*|first (?:line|sentence)|kick\w* off|style"
 _DURATION = re.compile(
@@ -98,7 +99,8 @@ _HOOK_RE = re.compile(rf"\b(?:{_HOOK_WORD})\b", re.IGNORECASE)
 # With a hook word in the same clause: the reviewer wants another hook ("the hook is weak", "new intro").
 _HOOK_CHANGE = re.compile(
     r"\b(?:different|another|new|better|stronger|change|changed|boring|weak|bad|meh|lame|fix|redo|rework|"
-    r"improve|catchier|punchier|snappier|grabs?|grabbing|hooky|other|sucks|dull|flat|not good)\b", re.IGNORECASE)
+    r"improve|catchier|punchier|snappier|grabs?|grabbing|hooky|other|sucks|dull|flat|not good|cut|drop|remove|"
+    r"skip|lose)\b", re.IGNORECASE)
 _SIMPLER = re.compile(
     r"\b(?:simpler|simplify|simple|plain(?:er)?|easier|jargon\w*|too technical|less technical|"
     r"dumb(?:ed)? (?:it )?down|eli5|like i'?m five|beginners?|accessible|layman'?s?|complicated|complex|"
@@ -125,6 +127,8 @@ _DROP = re.compile(
     r"get rid of|without|no more|no mention of|nothing about|less about|less on|less|enough about|"
     r"too much about|too much on|stop with)(?:\s+(?:the|any|all))?(?:\s+(?:part|bit|mentions?|stuff|lines?|"
     r"section|talk|references?)\s*(?:about|on|of|to)?)?)\s+" + _TERM, re.IGNORECASE)
+_NOT_TERM = re.compile(r"(?:^|,\s*)not\s+" + _TERM, re.IGNORECASE)  # "mention Go, not Rust"
+_QUOTE = re.compile(r"(?<!\w)['\"\u2018\u2019\u201c\u201d]|['\"\u2018\u2019\u201c\u201d](?!\w)")
 _MENTION = re.compile(
     r"\b(?:mention|include|add|cover|discuss|explain|feature|highlight|bring up|talk (?:a bit |a little |more )?"
     r"about|say (?:something|more|a bit) about|something about|a bit about|a line about|more about|more on|"
@@ -224,12 +228,13 @@ def _parse_clause(clause: str) -> list[FeedbackChange]:
             if kind != "energy" or not any(c.kind == "calmer" for c in changes):
                 changes.append(FeedbackChange(kind=kind, phrase=phrase))
             rest = pattern.sub(" | ", rest)
+    rest = re.sub(r"\bnot (?:any )?(?:longer|shorter)\b", " | ", rest, flags=re.IGNORECASE)
     for pattern, kind in ((_LONGER, "longer"), (_SHORTER, "shorter")):
         if pattern.search(rest) is not None:
             if duration is None and not any(c.kind in ("shorter", "longer") for c in changes):
                 changes.append(FeedbackChange(kind=kind, phrase=phrase))
             rest = pattern.sub(" | ", rest)
-    for pattern, kind in ((_DROP, "drop"), (_MENTION, "mention")):
+    for pattern, kind in ((_DROP, "drop"), (_NOT_TERM, "drop"), (_MENTION, "mention")):
         for match in pattern.finditer(rest):
             term = _clean_term(match.group("t"))
             if term:
@@ -246,7 +251,7 @@ def parse_feedback(text: str) -> FeedbackRequest:
     request = FeedbackRequest(text=text)
     last_kind = ""
     for raw in _CLAUSE.split(text[:MAX_CHARS]):
-        clause = " ".join(raw.split()).strip(" ,:-")
+        clause = " ".join(_QUOTE.sub(" ", raw).split()).strip(" ,:-")
         if not clause:
             continue
         changes = _parse_clause(clause)

@@ -132,6 +132,11 @@ def _says_any(text: str, terms: list[str]) -> bool:
     return any(has_term(text, t) for t in terms)
 
 
+def _is_clause(term: str) -> bool:
+    """'that it is open source' reads as a clause, 'Rust' as a name."""
+    return term.split()[0].lower() in {"that", "what", "how", "why", "when", "if", "where", "who", "it's", "its"}
+
+
 def _capital(text: str) -> str:
     return text[:1].upper() + text[1:]
 
@@ -406,9 +411,10 @@ class TemplateScriptWriter:
                 material.remove(found)
                 protected.append(found)
             if previous is not None and has_term(previous.narration(), term):  # "more about X": say it again
-                protected.append(f"{_capital(term)} is worth a closer look too.")
+                protected.append(f"One more point, again: {term}." if _is_clause(term)
+                                 else f"{_capital(term)} deserves a closer look here.")
             elif found is None:
-                protected.append(f"This matters for {term} too.")
+                protected.append(f"One more point: {term}.")
         said = {b.narration for b in previous.beats} if previous is not None else set()
         if plan.new_example and previous is not None:
             fresh = [s for s in material if s not in said]
