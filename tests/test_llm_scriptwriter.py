@@ -122,6 +122,39 @@ async def test_prompt_carries_brand_voice_feedback_media_and_memories(oai: FakeL
     assert result.script.memories_used == ["Covered pytest fixtures last week"]
 
 
+async def test_prompt_carries_measurable_feedback_and_the_rejected_script(oai: FakeLLMServer, tmp_path: Path,
+                                                                          services: Any) -> None:
+    scripts = services(llm_settings(tmp_path, openai_url=oai.url))
+    first = await scripts.write(_req())
+    feedback = ["use a question hook, and don't mention Kubernetes", "Way too long; talk about Rust more"]
+    await scripts.write(_req(feedback=feedback, previous=first.script))
+
+    user = _user_text(oai.requests[1])
+    assert all(text in user for text in feedback)  # the reviewer's own words stay
+    words = len(first.script.narration().split())
+    assert "What that feedback asks for, measurably" in user
+    assert f"fewer words than the rejected script's {words}" in user
+    assert "hook_style must be question" in user and "never say 'Kubernetes'" in user and "say 'Rust'" in user
+    data = user.split("<previous_script>", 1)[1].split("</previous_script>", 1)[0]
+    assert json.loads(data) == first.script.narration()  # the rejected script, as data
+
+
+async def test_llm_repeating_the_rejected_script_falls_back_to_the_template(oai: FakeLLMServer, tmp_path: Path,
+                                                                            services: Any) -> None:
+    """The fake model always answers the same draft: round 2 would be round 1's video again."""
+    scripts = services(llm_settings(tmp_path, openai_url=oai.url))
+    first = await scripts.write(_req())
+    second = await scripts.write(_req(feedback=["make it shorter"], previous=first.script))
+    assert second.tier == "template" and second.qa.passed
+    assert second.script.narration() != first.script.narration()
+    assert any("returned the rejected script unchanged" in n for n in second.notes), second.notes
+    # A changed script that misses a measurable request is kept, with a note saying what it missed.
+    other = first.script.model_copy(update={"hook": "Why do small tests matter?"})
+    third = await scripts.write(_req(feedback=["mention Podman"], previous=other))
+    assert third.tier == "openai:gpt-4o-mini"
+    assert "feedback not honoured by the LLM: asked to mention 'Podman', but it is not said" in third.notes
+
+
 async def test_qa_failure_is_retried_with_its_feedback(oai: FakeLLMServer, tmp_path: Path, services: Any,
                                                        db: Database) -> None:
     bad = copy.deepcopy(DRAFT)
@@ -176,7 +209,7 @@ async def test_every_provider_failing_falls_back_to_the_template(oai: FakeLLMSer
     assert result.tier == "template" and result.qa.passed
     [note] = result.notes
     assert "LLM tiers failed, used the template" in note and "HTTP 500" in note
-    assert result.script.prompt_version == "template-v2"
+    assert result.script.prompt_version == "template-v3"
 
 
 async def test_budget_stop_fails_the_activity_for_good(oai: FakeLLMServer, tmp_path: Path, services: Any,

@@ -17,10 +17,13 @@ from sma.db.engine import Database
 from sma.models.pipeline import (
     ApproveSignal,
     PipelineResult,
+    PipelineStatus,
     RunState,
+    Script,
     ScriptRequest,
     Topic,
 )
+from sma.services.llm.store import DBUsageStore
 from sma.services.runs import RunError, approve, pipeline_input, reject, start_pipeline
 from sma.settings import Settings
 from sma.workflows.content_pipeline import ContentPipelineWorkflow
@@ -137,3 +140,38 @@ async def test_five_rejections_end_rejected_and_publish_nothing(
     assert _outbox_videos(settings) == []
     row = await repo.get_run(database, wf_id)
     assert row is not None and row.state == "rejected"
+
+
+async def _round_scripts(database: Database, wf_id: str) -> dict[int, Script]:
+    """The script each round ended with (its last attempt), as stored by the script service."""
+    return {a.round: Script.model_validate_json(a.script_json) for a in await DBUsageStore(database).attempts(wf_id)}
+
+
+def _media(status: PipelineStatus) -> tuple[str, str]:
+    return status.artifacts["voice"].sha256, status.artifacts["video"].sha256
+
+
+async def test_feedback_always_changes_the_next_rounds_script_voice_and_video(
+    client: Client, settings: Settings, database: Database, suffix: str
+) -> None:
+    inp = pipeline_input(settings, TOPIC, "test", autonomy="manual").model_copy(update={"queue_suffix": suffix})
+    async with running_workers(client, settings, database, suffix):
+        wf_id = await start_pipeline(client, inp)
+        first = await wait_for(client, wf_id, lambda s: s.state == RunState.AWAITING_APPROVAL)
+        await reject(client, wf_id, "make it shorter", by="tester")
+        second = await wait_for(client, wf_id, lambda s: s.state == RunState.AWAITING_APPROVAL and s.round == 2)
+        await reject(client, wf_id, "blorp the frobnicator", by="tester")
+        third = await wait_for(client, wf_id, lambda s: s.state == RunState.AWAITING_APPROVAL and s.round == 3)
+        await client.get_workflow_handle(wf_id).terminate("test done")
+
+    scripts = await _round_scripts(database, wf_id)
+    one, two, three = (scripts[n].narration() for n in (1, 2, 3))
+    assert len({one, two, three}) == 3
+    assert len(two.split()) < len(one.split())  # "make it shorter", measurably
+    voices, videos = zip(_media(first), _media(second), _media(third), strict=True)
+    assert len(set(voices)) == 3 and len(set(videos)) == 3  # no round reuses another's voice or video
+    assert "feedback applied: shorter" in second.steps["write_script"].notes
+    notes = " ".join(third.steps["write_script"].notes)
+    assert "not understood" in notes and "'blorp the frobnicator'" in notes
+    requests = await _script_requests(client, wf_id)
+    assert requests[0].previous is None and requests[-1].previous == scripts[2]

@@ -103,7 +103,7 @@ def test_template_builds_a_qa_clean_script_from_the_topic(topic: Topic, target: 
     report = check_script(script, PROJECT, pipeline, topic, ScriptQASettings())
     assert report.passed, report.reasons
     assert script == _write(topic, pipeline)  # deterministic
-    assert script.prompt_version == "template-v2"
+    assert script.prompt_version == "template-v3"
     assert set(script.platform_hashtags) == {"local", "youtube"} and "#shorts" in script.hashtags_for("youtube")
 
 

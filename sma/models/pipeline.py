@@ -143,6 +143,8 @@ class ScriptRequest(BaseModel):
     qa_feedback: list[str] = Field(default_factory=list)
     media_context: str = ""
     platforms: list[str] = Field(default_factory=list, description="the run's platforms; empty = the project's")
+    previous: Script | None = Field(None, description="the script of the round the newest feedback is about; "
+                                    "the next one must differ from it")
 
 
 class ScriptResult(StepResult):

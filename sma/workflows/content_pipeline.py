@@ -285,7 +285,8 @@ class ContentPipelineWorkflow:
         for attempt in range(1, inp.max_script_attempts + 1):
             req = ScriptRequest(project_id=inp.project_id, run_id=self._status.workflow_id, topic=inp.topic,
                                 round=self._status.round, attempt=attempt, feedback=list(feedback),
-                                qa_feedback=qa_feedback, media_context=media_context, platforms=list(inp.platforms))
+                                qa_feedback=qa_feedback, media_context=media_context, platforms=list(inp.platforms),
+                                previous=self._script if feedback else None)
             result = await self._step("write_script", ScriptActivities.write_script, req)
             self._add_qa(result.qa)
             if result.qa.passed:

@@ -22,6 +22,7 @@ from sma.services.llm.gateway import LLMGateway
 from sma.services.llm.prompts import Prompt, PromptError, PromptLibrary, data_block
 from sma.services.llm.store import UsageStore
 from sma.services.qa_script import check_script, duration_band
+from sma.services.script_feedback import FeedbackPlan, plan_feedback, unmet
 from sma.services.scriptwriter import TemplateScriptWriter
 from sma.settings import ProjectSettings, Settings
 
@@ -82,8 +83,7 @@ class LLMScriptWriter:
         topic = req.topic
         topic_data = {"title": topic.title, "summary": topic.summary, "facts": topic.facts,
                       "source_urls": topic.source_urls}
-        feedback = ("\nReviewer feedback from earlier rounds of this run (follow all of it):\n"
-                    + _bullets(req.feedback) + "\n") if req.feedback else ""
+        feedback = self.feedback_section(req)
         qa = ("\nThe previous attempt failed these automatic checks; fix every one:\n"
               + _bullets(req.qa_feedback) + "\n") if req.qa_feedback else ""
         media = (f"\nWhat the creator's photos or video show (data):\n<media_data>\n{data_block(req.media_context)}"
@@ -98,6 +98,48 @@ class LLMScriptWriter:
             or "general", brand_voice=project.brand_voice, banned_phrases=", ".join(project.banned_phrases)
             or "none", platforms=", ".join(project.platforms), feedback_section=feedback, qa_section=qa,
             topic_json=data_block(topic_data), media_section=media, memory_section=memory, insight_section=insight)
+
+    def feedback_section(self, req: ScriptRequest) -> str:
+        """The reviewer's own words, what they ask for measurably, and the rejected script not to repeat."""
+        if not req.feedback:
+            return ""
+        section = ("\nReviewer feedback from earlier rounds of this run (follow all of it):\n"
+                   + _bullets(req.feedback) + "\n")
+        requests = self.measurable(plan_feedback(req.feedback), req)
+        if requests:
+            section += "\nWhat that feedback asks for, measurably (every item must hold):\n" + _bullets(requests) + "\n"
+        if req.previous is not None:
+            section += ("\nThe rejected script of the last round (data; write a different one, never the same "
+                        f"narration):\n<previous_script>\n{data_block(req.previous.narration())}\n</previous_script>\n")
+        return section
+
+    def measurable(self, plan: FeedbackPlan, req: ScriptRequest) -> list[str]:
+        pipeline = self.settings.pipeline
+        per_s = pipeline.words_per_minute / 60
+        before = len(req.previous.narration().split()) if req.previous is not None else 0
+        asked = plan.words or (round(plan.seconds * per_s) if plan.seconds else 0)
+        items: list[str] = []
+        if asked:
+            items.append(f"about {asked} words of narration in total")
+        if plan.latest_length == "shorter" and before:
+            items.append(f"fewer words than the rejected script's {before}")
+        elif plan.latest_length == "longer" and before:
+            items.append(f"more words than the rejected script's {before}")
+        elif not asked and plan.length_factor != 1.0:
+            items.append(f"about {round(pipeline.target_seconds * per_s * plan.length_factor)} words of narration")
+        if plan.hook_style:
+            items.append(f"hook_style must be {plan.hook_style}")
+        elif plan.new_hook and req.previous is not None:
+            items.append(f"a hook_style other than {req.previous.hook_style}, with a new hook")
+        items += [f"say '{t}' in the narration" for t in plan.mentions]
+        items += [f"never say '{t}' (not in the hook, beats, call to action or hashtags)" for t in plan.drops]
+        if plan.simpler:
+            items.append("plain everyday words and short sentences")
+        if plan.energy:
+            items.append("more energy: short punchy sentences" if plan.energy == "more" else "a calmer tone")
+        if plan.new_example:
+            items.append("use a different example from the topic than the rejected script")
+        return items
 
     async def build_request(self, req: ScriptRequest, project: ProjectSettings) -> tuple[LLMRequest, list[Memory],
                                                                                          Prompt]:
@@ -154,7 +196,11 @@ class ScriptService:
         notes: list[str] = []
         if self.llm is not None and self.llm.available():
             try:
-                return await self.llm.write(req, project)
+                written = await self._write_llm(req, project)
+                if written is not None:
+                    return written
+                notes.append("the LLM returned the rejected script unchanged: used the template so the "
+                             "feedback changes this round")
             except BudgetExceeded:
                 raise
             except (AllProvidersFailed, PromptError) as exc:
@@ -165,7 +211,22 @@ class ScriptService:
                 log.exception("llm script tier crashed; using the template", run_id=req.run_id)
         else:
             notes.append("no LLM provider configured: offline template tier")
-        return Written(script=self.template.write(req, project), notes=notes)
+        script, feedback_notes = self.template.compose(req, project)
+        return Written(script=script, notes=notes + feedback_notes)
+
+    async def _write_llm(self, req: ScriptRequest, project: ProjectSettings) -> Written | None:
+        """The LLM's script with notes on feedback it did not honour; None when it repeated the rejected
+        narration word for word (the template then guarantees a changed round)."""
+        assert self.llm is not None
+        written = await self.llm.write(req, project)
+        if not req.feedback:
+            return written
+        previous = req.previous
+        if previous is not None and written.script.narration() == previous.narration():
+            return None
+        missed = unmet(plan_feedback(req.feedback), written.script, previous)
+        written.notes += [f"feedback not honoured by the LLM: {m}" for m in missed]
+        return written
 
     async def write(self, req: ScriptRequest) -> ScriptResult:
         started = time.perf_counter()
