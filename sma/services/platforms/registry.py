@@ -12,6 +12,7 @@ from sma.services.platforms.base import MetricsSource, Platform
 from sma.services.platforms.config import (
     FacebookOptions,
     InstagramOptions,
+    MastodonOptions,
     PublishingSettings,
     TelegramOptions,
     TikTokOptions,
@@ -24,14 +25,15 @@ from sma.services.platforms.hosting import CloudinaryMediaHost, MediaHost, Publi
 from sma.services.platforms.http import ApiClient
 from sma.services.platforms.instagram import InstagramReels
 from sma.services.platforms.local import LocalAdapter, LocalOutbox
+from sma.services.platforms.mastodon import Mastodon
 from sma.services.platforms.media import MediaPreparer
 from sma.services.platforms.oauth import TokenSource, google_refresher, tiktok_refresher
 from sma.services.platforms.telegram import TelegramChannel
 from sma.services.platforms.tiktok import TikTok
 from sma.services.platforms.youtube import YouTube
 
-PLATFORMS = ("local", "youtube", "facebook", "instagram", "tiktok", "telegram")
-METRIC_PLATFORMS = frozenset({"youtube", "facebook", "instagram", "tiktok"})
+PLATFORMS = ("local", "youtube", "facebook", "instagram", "tiktok", "telegram", "mastodon")
+METRIC_PLATFORMS = frozenset({"youtube", "facebook", "instagram", "tiktok", "mastodon"})
 
 
 class PlatformRegistry:
@@ -78,6 +80,10 @@ class PlatformRegistry:
         creds = await self._creds(project_id, platform)
         p, api = self.publishing, self.publishing.api
         options = p.options(project_id, platform)
+        if platform == "mastodon":
+            assert isinstance(options, MastodonOptions)
+            return Mastodon(creds.require("instance_url"), creds.require("access_token"), options, project_id,
+                            p.http_timeout_s, p.inline_retry_max_s, p.poll_interval_s, p.poll_timeout_s)
         http = self._http(platform)
         poll = {"poll_interval_s": p.poll_interval_s, "poll_timeout_s": p.poll_timeout_s}
         if platform == "youtube":
