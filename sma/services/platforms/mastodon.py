@@ -36,8 +36,8 @@ from sma.services.platforms.errors import (
     ReauthRequired,
     Rejected,
     RetryLater,
-    Uncertain,
     Unauthorized,
+    Uncertain,
     reauth_hint,
 )
 from sma.services.platforms.http import INLINE_ATTEMPTS, scrub
