@@ -9,7 +9,9 @@ from __future__ import annotations
 import httpx
 
 from sma.services.platforms.base import MetricsSource, Platform
+from sma.services.platforms.bluesky import Bluesky, session_refresher
 from sma.services.platforms.config import (
+    BlueskyOptions,
     FacebookOptions,
     InstagramOptions,
     MastodonOptions,
@@ -32,8 +34,8 @@ from sma.services.platforms.telegram import TelegramChannel
 from sma.services.platforms.tiktok import TikTok
 from sma.services.platforms.youtube import YouTube
 
-PLATFORMS = ("local", "youtube", "facebook", "instagram", "tiktok", "telegram", "mastodon")
-METRIC_PLATFORMS = frozenset({"youtube", "facebook", "instagram", "tiktok", "mastodon"})
+PLATFORMS = ("local", "youtube", "facebook", "instagram", "tiktok", "telegram", "mastodon", "bluesky")
+METRIC_PLATFORMS = frozenset({"youtube", "facebook", "instagram", "tiktok", "mastodon", "bluesky"})
 
 
 class PlatformRegistry:
@@ -85,6 +87,12 @@ class PlatformRegistry:
             return Mastodon(creds.require("instance_url"), creds.require("access_token"), options, project_id,
                             p.http_timeout_s, p.inline_retry_max_s, p.poll_interval_s, p.poll_timeout_s)
         http = self._http(platform)
+        if platform == "bluesky":
+            assert isinstance(options, BlueskyOptions)
+            pds = creds.reveal("pds_url") or api.bluesky
+            tokens = TokenSource(self.credentials, creds, http, session_refresher(pds), p.refresh_margin_s,
+                                 token_field="access_jwt")
+            return Bluesky(pds, tokens, options)
         poll = {"poll_interval_s": p.poll_interval_s, "poll_timeout_s": p.poll_timeout_s}
         if platform == "youtube":
             tokens = TokenSource(self.credentials, creds, http, google_refresher(api.google_oauth), p.refresh_margin_s)
