@@ -101,7 +101,7 @@ class XOptions(PlatformOptions):
     max_chars: int = Field(280, ge=10, description="weighted length (CJK counts 2); Premium accounts: more")
     max_mb: float = Field(512.0, gt=0)
     max_duration_s: float | None = 140.0
-    chunk_mb: int = Field(4, ge=1, le=5, description="media upload APPEND segment size")
+    chunk_mb: float = Field(4.0, gt=0, le=5, description="media upload APPEND segment size")
     max_hashtags: int = 3
 
 

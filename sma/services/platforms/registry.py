@@ -18,6 +18,7 @@ from sma.services.platforms.config import (
     PublishingSettings,
     TelegramOptions,
     TikTokOptions,
+    XOptions,
     YouTubeOptions,
 )
 from sma.services.platforms.credentials import Credentials, CredentialStore
@@ -32,10 +33,11 @@ from sma.services.platforms.media import MediaPreparer
 from sma.services.platforms.oauth import TokenSource, google_refresher, tiktok_refresher
 from sma.services.platforms.telegram import TelegramChannel
 from sma.services.platforms.tiktok import TikTok
+from sma.services.platforms.x import XPosts, x_refresher
 from sma.services.platforms.youtube import YouTube
 
-PLATFORMS = ("local", "youtube", "facebook", "instagram", "tiktok", "telegram", "mastodon", "bluesky")
-METRIC_PLATFORMS = frozenset({"youtube", "facebook", "instagram", "tiktok", "mastodon", "bluesky"})
+PLATFORMS = ("local", "youtube", "facebook", "instagram", "tiktok", "telegram", "mastodon", "bluesky", "x")
+METRIC_PLATFORMS = frozenset({"youtube", "facebook", "instagram", "tiktok", "mastodon", "bluesky", "x"})
 
 
 class PlatformRegistry:
@@ -94,6 +96,10 @@ class PlatformRegistry:
                                  token_field="access_jwt")
             return Bluesky(pds, tokens, options)
         poll = {"poll_interval_s": p.poll_interval_s, "poll_timeout_s": p.poll_timeout_s}
+        if platform == "x":
+            assert isinstance(options, XOptions)
+            tokens = TokenSource(self.credentials, creds, http, x_refresher(api.x), p.refresh_margin_s)
+            return XPosts(api.x, tokens, options, **poll)
         if platform == "youtube":
             tokens = TokenSource(self.credentials, creds, http, google_refresher(api.google_oauth), p.refresh_margin_s)
             assert isinstance(options, YouTubeOptions)
