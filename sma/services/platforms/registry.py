@@ -17,6 +17,7 @@ from sma.services.platforms.config import (
     MastodonOptions,
     PublishingSettings,
     TelegramOptions,
+    ThreadsOptions,
     TikTokOptions,
     XOptions,
     YouTubeOptions,
@@ -32,12 +33,13 @@ from sma.services.platforms.mastodon import Mastodon
 from sma.services.platforms.media import MediaPreparer
 from sma.services.platforms.oauth import TokenSource, google_refresher, tiktok_refresher
 from sma.services.platforms.telegram import TelegramChannel
+from sma.services.platforms.threads import Threads
 from sma.services.platforms.tiktok import TikTok
 from sma.services.platforms.x import XPosts, x_refresher
 from sma.services.platforms.youtube import YouTube
 
-PLATFORMS = ("local", "youtube", "facebook", "instagram", "tiktok", "telegram", "mastodon", "bluesky", "x")
-METRIC_PLATFORMS = frozenset({"youtube", "facebook", "instagram", "tiktok", "mastodon", "bluesky", "x"})
+PLATFORMS = ("local", "youtube", "facebook", "instagram", "tiktok", "telegram", "mastodon", "bluesky", "x", "threads")
+METRIC_PLATFORMS = frozenset({"youtube", "facebook", "instagram", "tiktok", "mastodon", "bluesky", "x", "threads"})
 
 
 class PlatformRegistry:
@@ -100,6 +102,12 @@ class PlatformRegistry:
             assert isinstance(options, XOptions)
             tokens = TokenSource(self.credentials, creds, http, x_refresher(api.x), p.refresh_margin_s)
             return XPosts(api.x, tokens, options, **poll)
+        if platform == "threads":
+            assert isinstance(options, ThreadsOptions)
+            tokens = TokenSource(self.credentials, creds, http)
+            host = await self.media_host(project_id, http) if publishing else None
+            return Threads(api.threads, api.threads_version, tokens, creds.require("threads_user_id"), options,
+                           host, **poll)
         if platform == "youtube":
             tokens = TokenSource(self.credentials, creds, http, google_refresher(api.google_oauth), p.refresh_margin_s)
             assert isinstance(options, YouTubeOptions)
