@@ -35,7 +35,7 @@ class ApiEndpoints(Section):
     threads: str = "https://graph.threads.net"
     threads_version: str = "v1.0"
     linkedin: str = "https://api.linkedin.com"
-    linkedin_version: str = Field("202506", description="the Linkedin-Version header (YYYYMM)")
+    linkedin_version: str = Field("202610", description="the Linkedin-Version header (YYYYMM)")
 
 
 class PlatformOptions(Section):

@@ -14,6 +14,7 @@ from sma.services.platforms.config import (
     BlueskyOptions,
     FacebookOptions,
     InstagramOptions,
+    LinkedInOptions,
     MastodonOptions,
     PublishingSettings,
     TelegramOptions,
@@ -28,6 +29,7 @@ from sma.services.platforms.facebook import FacebookReels
 from sma.services.platforms.hosting import CloudinaryMediaHost, MediaHost, PublicDirHost, S3MediaHost
 from sma.services.platforms.http import ApiClient
 from sma.services.platforms.instagram import InstagramReels
+from sma.services.platforms.linkedin import LinkedIn
 from sma.services.platforms.local import LocalAdapter, LocalOutbox
 from sma.services.platforms.mastodon import Mastodon
 from sma.services.platforms.media import MediaPreparer
@@ -38,7 +40,9 @@ from sma.services.platforms.tiktok import TikTok
 from sma.services.platforms.x import XPosts, x_refresher
 from sma.services.platforms.youtube import YouTube
 
-PLATFORMS = ("local", "youtube", "facebook", "instagram", "tiktok", "telegram", "mastodon", "bluesky", "x", "threads")
+PLATFORMS = ("local", "youtube", "facebook", "instagram", "tiktok", "telegram", "mastodon", "bluesky", "x", "threads",
+             "linkedin")
+# LinkedIn is absent: its post analytics need partner-only permissions (r_member_postAnalytics).
 METRIC_PLATFORMS = frozenset({"youtube", "facebook", "instagram", "tiktok", "mastodon", "bluesky", "x", "threads"})
 
 
@@ -102,6 +106,10 @@ class PlatformRegistry:
             assert isinstance(options, XOptions)
             tokens = TokenSource(self.credentials, creds, http, x_refresher(api.x), p.refresh_margin_s)
             return XPosts(api.x, tokens, options, **poll)
+        if platform == "linkedin":
+            assert isinstance(options, LinkedInOptions)
+            tokens = TokenSource(self.credentials, creds, http)
+            return LinkedIn(api.linkedin, api.linkedin_version, tokens, creds.require("author_urn"), options, **poll)
         if platform == "threads":
             assert isinstance(options, ThreadsOptions)
             tokens = TokenSource(self.credentials, creds, http)
