@@ -107,8 +107,8 @@ class Mastodon:
             except MastodonError as exc:
                 mapped = self._mapped(exc)
                 wait = mapped.retry_after if isinstance(mapped, RetryLater) else None
-                if (type(mapped) is RetryLater and wait is not None and wait <= self.inline_max_s
-                        and "rate limit" in str(mapped) and attempt < INLINE_ATTEMPTS):
+                refused = isinstance(exc, MastodonRatelimitError)  # a 429 was not applied: safe to repeat
+                if refused and wait is not None and wait <= self.inline_max_s and attempt < INLINE_ATTEMPTS:
                     await asyncio.sleep(wait)
                     continue
                 raise mapped from None
