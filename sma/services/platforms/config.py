@@ -30,6 +30,12 @@ class ApiEndpoints(Section):
     tiktok: str = "https://open.tiktokapis.com"
     telegram: str = "https://api.telegram.org"
     cloudinary: str = "https://api.cloudinary.com"
+    bluesky: str = Field("https://bsky.social", description="the PDS (credentials may name another: pds_url)")
+    x: str = Field("https://api.x.com", description="X API v2, its media upload and OAuth 2.0 token endpoint")
+    threads: str = "https://graph.threads.net"
+    threads_version: str = "v1.0"
+    linkedin: str = "https://api.linkedin.com"
+    linkedin_version: str = Field("202610", description="the Linkedin-Version header (YYYYMM)")
 
 
 class PlatformOptions(Section):
@@ -77,6 +83,43 @@ class TelegramOptions(PlatformOptions):
     max_mb: float = Field(50.0, description="Bot API upload limit")
 
 
+class MastodonOptions(PlatformOptions):
+    visibility: Literal["public", "unlisted", "private"] = "public"
+    max_chars: int = Field(500, ge=50, description="the instance's status length (500 on mastodon.social)")
+    max_mb: float = Field(99.0, gt=0, description="the instance's video_size_limit")
+    language: str = Field("", description="ISO 639-1 code of the posts; empty = the account's default")
+
+
+class BlueskyOptions(PlatformOptions):
+    max_chars: int = Field(300, ge=10, le=300, description="post text, in graphemes")
+    max_mb: float = Field(100.0, gt=0, description="video blob limit")
+    max_duration_s: float | None = 180.0
+    language: str = Field("en", description="`langs` of the post record; empty = none")
+
+
+class XOptions(PlatformOptions):
+    max_chars: int = Field(280, ge=10, description="weighted length (CJK counts 2); Premium accounts: more")
+    max_mb: float = Field(512.0, gt=0)
+    max_duration_s: float | None = 140.0
+    chunk_mb: float = Field(4.0, gt=0, le=5, description="media upload APPEND segment size")
+    max_hashtags: int = 3
+
+
+class ThreadsOptions(PlatformOptions):
+    max_chars: int = 500
+    max_mb: float = Field(1000.0, gt=0)
+    max_duration_s: float | None = 300.0
+    max_hashtags: int = Field(1, description="Threads links only the first topic tag of a post")
+
+
+class LinkedInOptions(PlatformOptions):
+    max_chars: int = 3000
+    max_mb: float = Field(500.0, gt=0)
+    max_duration_s: float | None = 600.0
+    visibility: Literal["PUBLIC", "CONNECTIONS"] = "PUBLIC"
+    max_hashtags: int = 5
+
+
 class PlatformOverrides(Section):
     """Per-project replacements of a platform's options (whole objects, not single keys)."""
 
@@ -85,6 +128,11 @@ class PlatformOverrides(Section):
     instagram: InstagramOptions | None = None
     tiktok: TikTokOptions | None = None
     telegram: TelegramOptions | None = None
+    mastodon: MastodonOptions | None = None
+    bluesky: BlueskyOptions | None = None
+    x: XOptions | None = None
+    threads: ThreadsOptions | None = None
+    linkedin: LinkedInOptions | None = None
 
 
 class S3Host(Section):
@@ -118,6 +166,11 @@ class PublishingSettings(Section):
     instagram: InstagramOptions = Field(default_factory=InstagramOptions)
     tiktok: TikTokOptions = Field(default_factory=TikTokOptions)
     telegram: TelegramOptions = Field(default_factory=TelegramOptions)
+    mastodon: MastodonOptions = Field(default_factory=MastodonOptions)
+    bluesky: BlueskyOptions = Field(default_factory=BlueskyOptions)
+    x: XOptions = Field(default_factory=XOptions)
+    threads: ThreadsOptions = Field(default_factory=ThreadsOptions)
+    linkedin: LinkedInOptions = Field(default_factory=LinkedInOptions)
     overrides: dict[str, PlatformOverrides] = Field(default_factory=dict, description="by project id")
     media_host: MediaHostSettings = Field(default_factory=MediaHostSettings)
     http_timeout_s: float = Field(120.0, gt=0)

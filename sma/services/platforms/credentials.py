@@ -57,6 +57,31 @@ FIELDS: dict[str, tuple[FieldSpec, ...]] = {
         FieldSpec("chat_id", secret=False, help="@channelname or -100... id; the bot must be an admin there"),
         FieldSpec("bot_token", required=False, help="empty = the bot token from the secrets file"),
     ),
+    "mastodon": (
+        FieldSpec("instance_url", secret=False, help="e.g. https://mastodon.social"),
+        FieldSpec("access_token", help="from Preferences > Development > New application (scopes read, write)"),
+    ),
+    "bluesky": (
+        FieldSpec("handle", secret=False, help="e.g. devtools.bsky.social (or the account's DID)"),
+        FieldSpec("app_password", help="Settings > Privacy and security > App passwords"),
+        FieldSpec("pds_url", required=False, secret=False, help="empty = publishing.api.bluesky"),
+    ),
+    "x": (
+        FieldSpec("client_id", secret=False, help="OAuth 2.0 client id of your X app"),
+        FieldSpec("client_secret", required=False, help="confidential apps only"),
+        FieldSpec("refresh_token", help="OAuth 2.0 (PKCE) with scopes tweet.write users.read media.write "
+                                        "offline.access"),
+        FieldSpec("access_token", required=False),
+        FieldSpec("expires_at", required=False, secret=False, help="ISO time or epoch seconds"),
+    ),
+    "threads": (
+        FieldSpec("threads_user_id", secret=False, help="the Threads user id"),
+        FieldSpec("access_token", help="long-lived token with threads_basic, threads_content_publish"),
+    ),
+    "linkedin": (
+        FieldSpec("author_urn", secret=False, help="urn:li:person:... or urn:li:organization:..."),
+        FieldSpec("access_token", help="token with w_member_social (or w_organization_social)"),
+    ),
     "s3": (FieldSpec("access_key_id", secret=False), FieldSpec("secret_access_key")),
     "cloudinary": (FieldSpec("api_key", secret=False), FieldSpec("api_secret")),
 }

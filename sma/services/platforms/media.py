@@ -18,7 +18,8 @@ from sma.services.platforms.errors import Rejected
 
 TRIM_MARGIN_S = 0.25
 LABELS = {"youtube": "YouTube Shorts", "facebook": "Facebook Reels", "instagram": "Instagram Reels",
-          "tiktok": "TikTok", "telegram": "Telegram"}
+          "tiktok": "TikTok", "telegram": "Telegram",
+          "mastodon": "Mastodon", "bluesky": "Bluesky", "x": "X", "threads": "Threads", "linkedin": "LinkedIn"}
 
 
 class MediaPreparer:

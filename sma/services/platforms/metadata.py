@@ -2,12 +2,15 @@
 
 Limits are the platforms' documented ones: YouTube titles 100 characters and descriptions 5,000 bytes
 without angle brackets (and every hashtag is ignored when there are more than 60), Instagram captions
-2,200 characters and 30 hashtags, TikTok captions 2,200, Telegram captions 1,024. Text is shortened at a
-word boundary with an ellipsis and hashtags are kept whole; what was changed is listed in `notes`.
+2,200 characters and 30 hashtags, TikTok captions 2,200, Telegram captions 1,024; the short-text networks
+take their limit from their options (`max_chars`: Mastodon 500, Bluesky 300 graphemes, X 280 weighted,
+Threads 500, LinkedIn 3,000). Text is shortened at a word boundary with an ellipsis and hashtags are kept
+whole; what was changed is listed in `notes`.
 """
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Callable
 
@@ -28,6 +31,10 @@ YOUTUBE_TAGS_CHARS = 500
 YOUTUBE_MAX_HASHTAGS = 60
 CAPTION_LIMITS = {"instagram": 2200, "tiktok": 2200, "telegram": 1024, "facebook": 5000}
 FACEBOOK_TITLE = 255
+MEDIA_TITLE = 200
+X_URL_WEIGHT = 23
+_X_LIGHT = ((0, 4351), (8192, 8205), (8208, 8223), (8242, 8247))
+_URL = re.compile(r"https?://\S+")
 
 
 class PostDraft(BaseModel):
@@ -75,16 +82,31 @@ def _utf8_len(text: str) -> int:
     return len(text.encode("utf-8"))
 
 
+def x_length(text: str) -> int:
+    """X's weighted length: Latin and most European scripts count 1, CJK and emoji 2, every URL 23."""
+    urls = _URL.findall(text)
+    rest = _URL.sub("", text)
+    weight = sum(1 if any(lo <= ord(c) <= hi for lo, hi in _X_LIGHT) else 2
+                 for c in unicodedata.normalize("NFC", rest))
+    return weight + X_URL_WEIGHT * len(urls)
+
+
+def graphemes(text: str) -> int:
+    """Approximate grapheme count (Bluesky's unit): combining marks, joiners and variation selectors are free."""
+    return sum(1 for c in text if not unicodedata.combining(c) and c not in "\u200d\ufe0e\ufe0f")
+
+
 def _no_brackets(text: str) -> str:
     return text.replace("<", "\u2039").replace(">", "\u203a")  # YouTube refuses < and > in metadata
 
 
-def _caption(script: Script, hashtags: list[str], limit: int, notes: list[str]) -> str:
+def _caption(script: Script, hashtags: list[str], limit: int, notes: list[str],
+             measure: Callable[[str], int] = len) -> str:
     """Title, description and hashtags; the prose is shortened so the hashtags always fit whole."""
     tags = " ".join(hashtags)
-    room = limit - (len(tags) + 2 if tags else 0)
+    room = limit - (measure(tags) + 2 if tags else 0)
     body = "\n\n".join(p for p in (script.title.strip(), script.description.strip()) if p)
-    short = fit(body, max(room, 1))
+    short = fit(body, max(room, 1), measure)
     if short != body:
         notes.append(f"caption shortened to {limit} characters")
     return f"{short}\n\n{tags}".strip() if tags else short
@@ -151,10 +173,27 @@ def _captioned(platform: str, script: Script, options: PlatformOptions) -> PostD
     return draft
 
 
+def _short_text(platform: str, script: Script, options: PlatformOptions) -> PostDraft:
+    """Mastodon, Bluesky, X, Threads, LinkedIn: one text within `options.max_chars` in the network's unit."""
+    notes: list[str] = []
+    hashtags = normalize_hashtags(script.hashtags, options.max_hashtags)
+    limit = int(getattr(options, "max_chars", 500))
+    caption = _caption(script, hashtags, limit, notes, _MEASURES.get(platform, len))
+    title = fit(" ".join(script.title.split()), MEDIA_TITLE)
+    return PostDraft(platform=platform, title=title, caption=caption, hashtags=hashtags, notes=notes)
+
+
+_MEASURES: dict[str, Callable[[str], int]] = {"x": x_length, "bluesky": graphemes}
+
 _BUILDERS: dict[str, Callable[[str, Script, PlatformOptions], PostDraft]] = {
     "youtube": _youtube,
     "facebook": _captioned,
     "instagram": _captioned,
     "tiktok": _captioned,
     "telegram": _captioned,
+    "mastodon": _short_text,
+    "bluesky": _short_text,
+    "x": _short_text,
+    "threads": _short_text,
+    "linkedin": _short_text,
 }

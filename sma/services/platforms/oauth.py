@@ -91,12 +91,12 @@ async def authorized(tokens: TokenSource, method: str, url: str, check: Callable
     raise AssertionError("unreachable")
 
 
-def _expiry(body: dict) -> datetime | None:
+def token_expiry(body: dict) -> datetime | None:
     seconds = body.get("expires_in")
     return utcnow() + timedelta(seconds=float(seconds)) if seconds else None
 
 
-def _oauth_check(platform: str, creds: Credentials) -> Callable[[httpx.Response], None]:
+def oauth_check(platform: str, creds: Credentials) -> Callable[[httpx.Response], None]:
     def check(response: httpx.Response) -> None:
         body = json_body(response)
         error = str(body.get("error") or "")
@@ -114,9 +114,9 @@ def google_refresher(base_url: str) -> Refresher:
     async def refresh(http: ApiClient, creds: Credentials) -> Credentials:
         form = {"client_id": creds.require("client_id"), "client_secret": creds.require("client_secret"),
                 "refresh_token": creds.require("refresh_token"), "grant_type": "refresh_token"}
-        response = await http.request("POST", f"{base_url}/token", _oauth_check("youtube", creds), data=form)
+        response = await http.request("POST", f"{base_url}/token", oauth_check("youtube", creds), data=form)
         body = json_body(response)
-        return creds.updated(expires_at=_expiry(body), access_token=body["access_token"],
+        return creds.updated(expires_at=token_expiry(body), access_token=body["access_token"],
                              refresh_token=body.get("refresh_token"))
 
     return refresh
@@ -128,10 +128,10 @@ def tiktok_refresher(base_url: str) -> Refresher:
     async def refresh(http: ApiClient, creds: Credentials) -> Credentials:
         form = {"client_key": creds.require("client_key"), "client_secret": creds.require("client_secret"),
                 "refresh_token": creds.require("refresh_token"), "grant_type": "refresh_token"}
-        response = await http.request("POST", f"{base_url}/v2/oauth/token/", _oauth_check("tiktok", creds),
+        response = await http.request("POST", f"{base_url}/v2/oauth/token/", oauth_check("tiktok", creds),
                                       data=form, headers={"Cache-Control": "no-cache"})
         body = json_body(response)
-        return creds.updated(expires_at=_expiry(body), access_token=body["access_token"],
+        return creds.updated(expires_at=token_expiry(body), access_token=body["access_token"],
                              refresh_token=body.get("refresh_token"), open_id=body.get("open_id"))
 
     return refresh

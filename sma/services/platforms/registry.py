@@ -9,12 +9,18 @@ from __future__ import annotations
 import httpx
 
 from sma.services.platforms.base import MetricsSource, Platform
+from sma.services.platforms.bluesky import Bluesky, session_refresher
 from sma.services.platforms.config import (
+    BlueskyOptions,
     FacebookOptions,
     InstagramOptions,
+    LinkedInOptions,
+    MastodonOptions,
     PublishingSettings,
     TelegramOptions,
+    ThreadsOptions,
     TikTokOptions,
+    XOptions,
     YouTubeOptions,
 )
 from sma.services.platforms.credentials import Credentials, CredentialStore
@@ -23,15 +29,21 @@ from sma.services.platforms.facebook import FacebookReels
 from sma.services.platforms.hosting import CloudinaryMediaHost, MediaHost, PublicDirHost, S3MediaHost
 from sma.services.platforms.http import ApiClient
 from sma.services.platforms.instagram import InstagramReels
+from sma.services.platforms.linkedin import LinkedIn
 from sma.services.platforms.local import LocalAdapter, LocalOutbox
+from sma.services.platforms.mastodon import Mastodon
 from sma.services.platforms.media import MediaPreparer
 from sma.services.platforms.oauth import TokenSource, google_refresher, tiktok_refresher
 from sma.services.platforms.telegram import TelegramChannel
+from sma.services.platforms.threads import Threads
 from sma.services.platforms.tiktok import TikTok
+from sma.services.platforms.x import XPosts, x_refresher
 from sma.services.platforms.youtube import YouTube
 
-PLATFORMS = ("local", "youtube", "facebook", "instagram", "tiktok", "telegram")
-METRIC_PLATFORMS = frozenset({"youtube", "facebook", "instagram", "tiktok"})
+PLATFORMS = ("local", "youtube", "facebook", "instagram", "tiktok", "telegram", "mastodon", "bluesky", "x", "threads",
+             "linkedin")
+# LinkedIn is absent: its post analytics need partner-only permissions (r_member_postAnalytics).
+METRIC_PLATFORMS = frozenset({"youtube", "facebook", "instagram", "tiktok", "mastodon", "bluesky", "x", "threads"})
 
 
 class PlatformRegistry:
@@ -78,8 +90,32 @@ class PlatformRegistry:
         creds = await self._creds(project_id, platform)
         p, api = self.publishing, self.publishing.api
         options = p.options(project_id, platform)
+        if platform == "mastodon":
+            assert isinstance(options, MastodonOptions)
+            return Mastodon(creds.require("instance_url"), creds.require("access_token"), options, project_id,
+                            p.http_timeout_s, p.inline_retry_max_s, p.poll_interval_s, p.poll_timeout_s)
         http = self._http(platform)
+        if platform == "bluesky":
+            assert isinstance(options, BlueskyOptions)
+            pds = creds.reveal("pds_url") or api.bluesky
+            tokens = TokenSource(self.credentials, creds, http, session_refresher(pds), p.refresh_margin_s,
+                                 token_field="access_jwt")
+            return Bluesky(pds, tokens, options)
         poll = {"poll_interval_s": p.poll_interval_s, "poll_timeout_s": p.poll_timeout_s}
+        if platform == "x":
+            assert isinstance(options, XOptions)
+            tokens = TokenSource(self.credentials, creds, http, x_refresher(api.x), p.refresh_margin_s)
+            return XPosts(api.x, tokens, options, **poll)
+        if platform == "linkedin":
+            assert isinstance(options, LinkedInOptions)
+            tokens = TokenSource(self.credentials, creds, http)
+            return LinkedIn(api.linkedin, api.linkedin_version, tokens, creds.require("author_urn"), options, **poll)
+        if platform == "threads":
+            assert isinstance(options, ThreadsOptions)
+            tokens = TokenSource(self.credentials, creds, http)
+            host = await self.media_host(project_id, http) if publishing else None
+            return Threads(api.threads, api.threads_version, tokens, creds.require("threads_user_id"), options,
+                           host, **poll)
         if platform == "youtube":
             tokens = TokenSource(self.credentials, creds, http, google_refresher(api.google_oauth), p.refresh_margin_s)
             assert isinstance(options, YouTubeOptions)

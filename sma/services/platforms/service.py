@@ -17,7 +17,6 @@ from sma.models.pipeline import PostResult, PublishRequest
 from sma.services.artifacts import ArtifactStore
 from sma.services.media.ffmpeg import FFmpeg
 from sma.services.platforms.base import PublishContext
-from sma.services.platforms.config import TelegramOptions
 from sma.services.platforms.credentials import CredentialError, CredentialStore, split_keys
 from sma.services.platforms.errors import PlatformError, RetryLater
 from sma.services.platforms.ledger import PUBLISHED, PublishLedger, post_of, progress_of
@@ -71,7 +70,8 @@ class PublishService:
         try:
             video = await self.media.load(req.video)
             if platform != "local":
-                max_bytes = int(options.max_mb * 1e6) if isinstance(options, TelegramOptions) else None
+                max_mb = getattr(options, "max_mb", None)
+                max_bytes = int(max_mb * 1e6) if max_mb else None
                 video = await self.media.fit(video, platform, options.max_duration_s, options.on_too_long, max_bytes)
             adapter = await self.registry.open(req.project_id, platform)
             post = await adapter.publish(draft, video, ctx)
