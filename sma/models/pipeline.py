@@ -363,6 +363,10 @@ class StepStatus(BaseModel):
     attempts: int = 0
     notes: list[str] = Field(default_factory=list)
     error: str = ""
+    # While Temporal retries the step's activity: its last failed attempt (error above) and the next one.
+    retrying: bool = False
+    last_attempt: int = 0
+    next_attempt_at: str = ""
 
 
 class PipelineStatus(BaseModel):

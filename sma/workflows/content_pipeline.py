@@ -83,7 +83,10 @@ R = TypeVar("R", bound=StepResult)
 RENDER_TAIL_S = 0.6  # the render keeps this much after the voice ends (sma.services.media.render.TAIL_S)
 
 _QUICK = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3)
-_MEDIA = RetryPolicy(initial_interval=timedelta(seconds=2), backoff_coefficient=2.0, maximum_attempts=3)
+# Media steps ride out transient faults (a disk that refuses writes for a while): backoff up to 2 min and
+# no attempt cap; STEP_BUDGET bounds how long one step keeps trying. Non-retryable errors still fail at once.
+_MEDIA = RetryPolicy(initial_interval=timedelta(seconds=2), backoff_coefficient=2.0,
+                     maximum_interval=timedelta(minutes=2), maximum_attempts=0)
 _PUBLISH = RetryPolicy(initial_interval=timedelta(seconds=5), backoff_coefficient=2.0,
                        maximum_interval=timedelta(minutes=5), maximum_attempts=8)
 _RECORD = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_attempts=10)
@@ -114,6 +117,18 @@ STEP_OPTIONS: dict[str, tuple[str, timedelta, timedelta | None, RetryPolicy]] = 
     "policy": (queues.WORKFLOWS, timedelta(seconds=30), None, _PATIENT),
     "notify_approval": (queues.WORKFLOWS, timedelta(minutes=2), None, _PATIENT),
     "progress": (queues.WORKFLOWS, timedelta(seconds=20), None, _ONCE),
+}
+
+# step -> schedule-to-close: every attempt and backoff of one step together (steps not named: no budget).
+STEP_BUDGET: dict[str, timedelta] = {
+    "voiceover": timedelta(minutes=45),
+    "captions": timedelta(minutes=45),
+    "music": timedelta(minutes=20),
+    "background": timedelta(minutes=20),
+    "images": timedelta(minutes=20),
+    "render": timedelta(minutes=60),
+    "check_video": timedelta(minutes=45),
+    "variant": timedelta(minutes=45),
 }
 
 
@@ -560,6 +575,7 @@ class ContentPipelineWorkflow:
     async def _publish(self, inp: PipelineInput, script: Script, video: RenderResult) -> PipelineResult:
         step = self._status.steps["publish"]
         self._mark_running(step, "publish")
+        await self._record()
         if self._media_v2:
             outcomes = await asyncio.gather(*(self._publish_one(inp, script, video, p) for p in inp.platforms))
             posts = [post for posts_of, _, _ in outcomes for post in posts_of]
@@ -626,6 +642,7 @@ class ContentPipelineWorkflow:
         """Run one pipeline step as an activity and keep its StepStatus; optional steps may fail."""
         step = self._status.steps[name]
         self._mark_running(step, name)
+        await self._record()  # the database copy shows the step that runs now, not the last one finished
         try:
             result = await self._activity(name, method, arg)
         except ActivityError as exc:
@@ -653,7 +670,7 @@ class ContentPipelineWorkflow:
         queue, timeout, heartbeat, retry = STEP_OPTIONS[name]
         return await workflow.execute_activity_method(
             method, arg, task_queue=queue + self._inp.queue_suffix, start_to_close_timeout=timeout,
-            heartbeat_timeout=heartbeat, retry_policy=retry)
+            heartbeat_timeout=heartbeat, retry_policy=retry, schedule_to_close_timeout=STEP_BUDGET.get(name))
 
     async def _notify(self, kind: str, text: str, video: ArtifactRef | None = None,
                       approval: ApprovalNotice | None = None) -> None:
