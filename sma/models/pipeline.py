@@ -69,6 +69,8 @@ class PipelineInput(BaseModel):
     max_rounds: int = 5
     max_script_attempts: int = 3
     queue_suffix: str = Field("", description="routes this run's activities to '<queue><suffix>' workers")
+    step_budgets_s: dict[str, float] = Field(
+        default_factory=dict, description="per step, seconds all its attempts may take (default: STEP_BUDGET)")
 
 
 # ---------------------------------------------------------------- step 1: media analysis

@@ -668,9 +668,11 @@ class ContentPipelineWorkflow:
 
     async def _activity(self, name: str, method: Callable[..., Awaitable[R]] | Callable[..., R], arg: Any) -> R:
         queue, timeout, heartbeat, retry = STEP_OPTIONS[name]
+        budget_s = self._inp.step_budgets_s.get(name)
+        budget = timedelta(seconds=budget_s) if budget_s else STEP_BUDGET.get(name)
         return await workflow.execute_activity_method(
             method, arg, task_queue=queue + self._inp.queue_suffix, start_to_close_timeout=timeout,
-            heartbeat_timeout=heartbeat, retry_policy=retry, schedule_to_close_timeout=STEP_BUDGET.get(name))
+            heartbeat_timeout=heartbeat, retry_policy=retry, schedule_to_close_timeout=budget)
 
     async def _notify(self, kind: str, text: str, video: ArtifactRef | None = None,
                       approval: ApprovalNotice | None = None) -> None:

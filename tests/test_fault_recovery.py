@@ -1,0 +1,296 @@
+"""Transient faults are ridden out, a failed run is retried from its failed step, status tells the truth.
+
+The pipeline tests run the real workflow on the dev server with real workers; the fault is a store whose
+folders refuse new entries (tests/faults.py) from the moment the render starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowFailureError
+
+from sma.db import repo
+from sma.db.engine import Database
+from sma.db.migrate import upgrade
+from sma.models.pipeline import PipelineResult, PipelineStatus, RenderRequest, RunState, Topic
+from sma.services.artifacts import ArtifactStore
+from sma.services.autonomy.actions import NotDecidable, reopen
+from sma.services.media.ffmpeg import FFmpeg
+from sma.services.media.render import RenderService
+from sma.services.retry import retry_run
+from sma.services.runs import live_status, pipeline_input, retry_lines, start_pipeline
+from sma.settings import MediaSettings, PipelineSettings, ProjectSettings, Settings
+from sma.workflows.content_pipeline import STEP_BUDGET, STEP_OPTIONS
+from tests.conftest import running_workers, wait_for
+from tests.faults import DiskFault, leftovers
+from tests.test_render import even_words, voice_args, write_ass
+
+TOPIC = Topic(title="Disks fail, videos ship", summary="A disk refuses writes for a while. The run waits it out.")
+MEDIA_STEPS = ("voiceover", "captions", "music", "background", "images", "render", "check_video", "variant")
+
+
+# ---------------------------------------------------------------- policies
+
+
+def test_media_steps_retry_with_a_budget() -> None:
+    """Media steps keep trying through a fault of minutes: no attempt cap, backoff up to minutes, and a
+    schedule-to-close budget that still ends a step that can never succeed."""
+    for name in MEDIA_STEPS:
+        _, start_to_close, _, policy = STEP_OPTIONS[name]
+        assert policy.maximum_attempts == 0, name
+        assert policy.maximum_interval is not None and policy.maximum_interval.total_seconds() >= 60, name
+        assert STEP_BUDGET[name] >= max(start_to_close, timedelta(minutes=15)), name
+
+
+# ---------------------------------------------------------------- scratch files
+
+
+def _small_render(tmp_path: Path) -> tuple[RenderService, RenderRequest]:
+    store = ArtifactStore(tmp_path / "artifacts")
+    ffmpeg = FFmpeg()
+    work = tmp_path / "inputs"
+    work.mkdir()
+    ffmpeg.run(voice_args(2.0, work / "voice.wav"))
+    voice = store.put(work / "voice.wav", kind="audio")
+    captions = store.put(write_ass(work / "captions.ass", even_words("disks fail videos ship", 0.2, 1.8)),
+                         kind="captions")
+    req = RenderRequest(project_id="p", run_id=f"r-{uuid.uuid4().hex[:6]}", voice=voice, duration_s=2.0,
+                        captions=captions)
+    return RenderService(store, ffmpeg, MediaSettings(encoder="libx264")), req
+
+
+def test_partial_render_removed_on_failure(tmp_path: Path) -> None:
+    """The disk refuses writes while ffmpeg is encoding: the attempt fails and even its cleanup is refused,
+    so the scratch files stay; the next attempt of the same process removes them and renders."""
+    renderer, req = _small_render(tmp_path)
+    store = renderer.store
+    fault = DiskFault(store.root)
+    started = threading.Event()
+
+    def on_progress(fraction: float) -> None:
+        if not started.is_set():
+            started.set()
+            fault.on()
+
+    try:
+        with pytest.raises(OSError):
+            renderer.render(req, on_progress=on_progress)
+        assert started.is_set(), "the fault must land during the encode"
+        assert leftovers(store.root), "the refused cleanup leaves the scratch files (until the next attempt)"
+    finally:
+        fault.off()
+    result = renderer.render(req)
+    assert Path(result.video.path).is_file()
+    assert leftovers(store.root) == []
+
+
+def test_failed_store_write_leaves_no_partial(tmp_path: Path) -> None:
+    """A copy into the store that fails leaves nothing next to the finished objects, and its scratch copy
+    is gone at once when the scratch folder accepts the removal."""
+    store = ArtifactStore(tmp_path / "artifacts")
+    source = tmp_path / "video.mp4"
+    source.write_bytes(os.urandom(1 << 16))
+    with DiskFault(store.objects), pytest.raises(OSError):
+        store.put(source, kind="video", key="k")
+    assert leftovers(store.root) == []
+    assert store.lookup("k") is None
+    ref = store.put(source, kind="video", key="k")
+    assert store.lookup("k") == ref and leftovers(store.root) == []
+
+
+def test_stale_tmp_swept_at_worker_start(tmp_path: Path) -> None:
+    """The worker's start sweep removes scratch files of dead processes, this process's orphans and
+    partial copies of the old layout, and keeps what a live staging call is writing."""
+    store = ArtifactStore(tmp_path / "artifacts")
+    with store.staging(".mp4") as live:
+        dead = store.tmp / "999999999-render.mp4"
+        dead.write_bytes(b"x")
+        orphan = store.tmp / f"{os.getpid()}-orphan.mp4"
+        orphan.write_bytes(b"x")
+        old_partial = store.objects / "ab" / "abc.mp4.partial"
+        old_partial.parent.mkdir()
+        old_partial.write_bytes(b"x")
+        foreign = store.tmp / "tmpbot-upload"  # not a `<pid>-` scratch name: someone else's, left alone
+        foreign.mkdir()
+        assert store.sweep_stale() == 3
+        assert live.exists() and foreign.exists()
+    assert not dead.exists() and not orphan.exists() and not old_partial.exists() and not live.exists()
+
+
+# ---------------------------------------------------------------- pipeline under a disk fault
+
+
+def _settings(root: Path) -> Settings:
+    return Settings(data_dir=root / "data", pipeline=PipelineSettings(target_seconds=7),
+                    projects=[ProjectSettings(id="test", niche="developer tools")])
+
+
+@dataclass
+class Observed:
+    settings: Settings
+    wf_id: str = ""
+    db_at_render: PipelineStatus | None = None
+    db_current_step: str = ""
+    live_retrying: PipelineStatus | None = None
+    db_retrying: PipelineStatus | None = None
+    refused_while_running: str = ""
+    result: PipelineResult | None = None
+    left: list[Path] = field(default_factory=list)
+
+
+async def _stored(database: Database, wf_id: str) -> PipelineStatus | None:
+    row = await repo.get_run(database, wf_id)
+    return PipelineStatus.model_validate_json(row.status_json) if row and row.status_json not in ("", "{}") else None
+
+
+async def _until(probe, timeout: float, what: str):  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        found = await probe()
+        if found:
+            return found
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+async def ridden_out(client: Client, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Observed]:
+    """One autonomous run; the store refuses writes from the start of the render until the live status and
+    the database copy both say the render is retrying, and a little longer."""
+    settings = _settings(tmp_path_factory.mktemp("ridden"))
+    settings.data_dir.mkdir(parents=True)
+    upgrade(settings.database_url)
+    seen = Observed(settings=settings)
+    suffix = f"-t{uuid.uuid4().hex[:8]}"
+    artifacts = settings.data_dir / "artifacts"
+    async with Database(settings.database_url) as database, running_workers(client, settings, database, suffix):
+        inp = pipeline_input(settings, TOPIC, "test", autonomy="autonomous").model_copy(
+            update={"queue_suffix": suffix})
+        seen.wf_id = wf_id = await start_pipeline(client, inp)
+        fault = DiskFault(artifacts)
+        try:
+            await wait_for(client, wf_id, lambda s: s.steps["render"].state == "running", timeout=240)
+            fault.on()
+            seen.db_at_render = await _until(
+                lambda: _db_step(database, wf_id, lambda s: s.current_step == "render"
+                                 and s.steps["render"].state == "running" and bool(s.steps["render"].started_at)),
+                20, "the database copy to show the render running")
+            seen.db_current_step = (await repo.get_run(database, wf_id)).current_step  # type: ignore[union-attr]
+            with pytest.raises(NotDecidable) as refused:
+                await retry_run(client, wf_id, by="test")
+            seen.refused_while_running = str(refused.value)
+            seen.live_retrying = await _until(
+                lambda: _live_step(client, wf_id, lambda s: s.steps["render"].retrying), 60,
+                "the live status to show the render retrying")
+            seen.db_retrying = await _until(
+                lambda: _db_step(database, wf_id, lambda s: s.steps["render"].retrying), 30,
+                "the database copy to show the render retrying")
+            await asyncio.sleep(3)
+        finally:
+            fault.off()
+        seen.result = await asyncio.wait_for(
+            client.get_workflow_handle(wf_id, result_type=PipelineResult).result(), timeout=240)
+    seen.left = leftovers(artifacts)
+    yield seen
+
+
+async def _db_step(database: Database, wf_id: str, predicate) -> PipelineStatus | None:  # type: ignore[no-untyped-def]
+    status = await _stored(database, wf_id)
+    return status if status is not None and predicate(status) else None
+
+
+async def _live_step(client: Client, wf_id: str, predicate) -> PipelineStatus | None:  # type: ignore[no-untyped-def]
+    status = await live_status(client, wf_id)
+    return status if predicate(status) else None
+
+
+def _refused(error: str) -> bool:
+    return "not permitted" in error or "Permission denied" in error
+
+
+async def test_render_rides_out_transient_disk_fault(ridden_out: Observed) -> None:
+    result = ridden_out.result
+    assert result is not None and result.state == RunState.PUBLISHED
+    assert len(list((ridden_out.settings.data_dir / "outbox").rglob("video.mp4"))) == 1
+    assert ridden_out.left == [], ridden_out.left
+
+
+async def test_status_shows_retrying_step_error(ridden_out: Observed) -> None:
+    for status in (ridden_out.live_retrying, ridden_out.db_retrying):
+        assert status is not None
+        render = status.steps["render"]
+        assert render.state == "running" and render.last_attempt >= 1 and _refused(render.error), render
+        assert status.current_step == "render"
+        [line] = retry_lines(status)
+        assert line.startswith(f"render retrying: attempt {render.last_attempt} failed (")
+    assert "still running" in ridden_out.refused_while_running
+
+
+async def test_status_db_copy_tracks_current_step(ridden_out: Observed) -> None:
+    """The database copy names the step that runs now (recorded when it starts), not the last one done."""
+    assert ridden_out.db_current_step == "render"
+    status = ridden_out.db_at_render
+    assert status is not None and status.steps["music"].state in ("done", "skipped")
+
+
+# ---------------------------------------------------------------- retry a failed run
+
+
+async def _scheduled(client: Client, wf_id: str) -> list[str]:
+    history = await client.get_workflow_handle(wf_id).fetch_history()
+    return [e.activity_task_scheduled_event_attributes.activity_type.name for e in history.events
+            if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]
+
+
+async def test_failed_run_retries_from_failed_step(
+    client: Client, settings: Settings, database: Database, suffix: str
+) -> None:
+    """The render's budget runs out under a disk fault and the run fails; `retry` resets it to the render:
+    the script, voice and captions are not made again, and the retried run is published exactly once."""
+    artifacts = settings.data_dir / "artifacts"
+    inp = pipeline_input(settings, TOPIC, "test", autonomy="autonomous").model_copy(
+        update={"queue_suffix": suffix, "step_budgets_s": {"render": 12}})
+    async with running_workers(client, settings, database, suffix):
+        wf_id = await start_pipeline(client, inp)
+        fault = DiskFault(artifacts)
+        try:
+            await wait_for(client, wf_id, lambda s: s.steps["render"].state == "running", timeout=240)
+            fault.on()
+            with pytest.raises(WorkflowFailureError):
+                await asyncio.wait_for(client.get_workflow_handle(wf_id).result(), timeout=120)
+        finally:
+            fault.off()
+        failed = await _stored(database, wf_id)
+        assert failed is not None and failed.state == RunState.FAILED and failed.steps["render"].state == "failed"
+        with pytest.raises(NotDecidable, match="failed; retry it"):
+            await reopen(client, wf_id, by="test")
+
+        started = await retry_run(client, wf_id, by="test")
+        assert started.step == "render"
+        result = await asyncio.wait_for(
+            client.get_workflow_handle(wf_id, result_type=PipelineResult).result(), timeout=240)
+        with pytest.raises(NotDecidable, match="did not fail"):
+            await retry_run(client, wf_id, by="test")
+
+    assert result.state == RunState.PUBLISHED
+    assert result.status.steps["write_script"].attempts == 1 and result.status.steps["voiceover"].attempts == 1
+    scheduled = await _scheduled(client, wf_id)
+    for name in ("write_script", "voiceover", "captions", "music", "background", "images"):
+        assert scheduled.count(name) == 1, (name, scheduled)
+    assert scheduled.count("render") == 1 and scheduled.count("publish") == 1
+    assert len(list((settings.data_dir / "outbox").rglob("video.mp4"))) == 1
+    assert [p.status for p in await repo.list_posts(database, wf_id)] == ["published"]
+    row = await repo.get_run(database, wf_id)
+    assert row is not None and row.state == "published" and row.finished_at is not None
+    assert leftovers(artifacts) == []
