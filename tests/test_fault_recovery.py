@@ -260,7 +260,7 @@ async def test_failed_run_retries_from_failed_step(
     the script, voice and captions are not made again, and the retried run is published exactly once."""
     artifacts = settings.data_dir / "artifacts"
     inp = pipeline_input(settings, TOPIC, "test", autonomy="autonomous").model_copy(
-        update={"queue_suffix": suffix, "step_budgets_s": {"render": 12}})
+        update={"queue_suffix": suffix, "step_budgets_s": {"render": 45}})
     async with running_workers(client, settings, database, suffix):
         wf_id = await start_pipeline(client, inp)
         fault = DiskFault(artifacts)
@@ -268,7 +268,7 @@ async def test_failed_run_retries_from_failed_step(
             await wait_for(client, wf_id, lambda s: s.steps["render"].state == "running", timeout=240)
             fault.on()
             with pytest.raises(WorkflowFailureError):
-                await asyncio.wait_for(client.get_workflow_handle(wf_id).result(), timeout=120)
+                await asyncio.wait_for(client.get_workflow_handle(wf_id).result(), timeout=180)
         finally:
             fault.off()
         failed = await _stored(database, wf_id)
@@ -278,6 +278,8 @@ async def test_failed_run_retries_from_failed_step(
 
         started = await retry_run(client, wf_id, by="test")
         assert started.step == "render"
+        done = await wait_for(client, wf_id, lambda s: s.state != RunState.RUNNING, timeout=240)
+        assert done.state == RunState.PUBLISHED, (done.steps["approval"].notes, done.qa)
         result = await asyncio.wait_for(
             client.get_workflow_handle(wf_id, result_type=PipelineResult).result(), timeout=240)
         with pytest.raises(NotDecidable, match="did not fail"):

@@ -98,6 +98,8 @@ _PATIENT = RetryPolicy(initial_interval=timedelta(seconds=2), backoff_coefficien
 PATCH_AUTONOMY = "autonomy-policy"
 # Issue 3's second half: media requests that know the run, per-platform variants, isolated publish failures.
 PATCH_MEDIA = "media-layout"
+# The database copy of the status is recorded when a step starts, not only when it ends.
+PATCH_STEP_START = "record-step-start"
 
 # step -> (task queue, start-to-close, heartbeat timeout or None, retry policy)
 STEP_OPTIONS: dict[str, tuple[str, timedelta, timedelta | None, RetryPolicy]] = {
@@ -168,6 +170,7 @@ class ContentPipelineWorkflow:
         # Issue 3 (second half): run-aware media requests and variants; a person's edited script.
         self._media_v2 = False
         self._edited: EditScriptSignal | None = None
+        self._record_starts = False
 
     # ------------------------------------------------------------ signals and query
 
@@ -228,6 +231,7 @@ class ContentPipelineWorkflow:
     async def run(self, inp: PipelineInput) -> PipelineResult:
         self._v2 = workflow.patched(PATCH_AUTONOMY)
         self._media_v2 = workflow.patched(PATCH_MEDIA)
+        self._record_starts = workflow.patched(PATCH_STEP_START)
         if self._v2:
             self._progress_task = asyncio.create_task(self._progress_pump())
         try:
@@ -575,7 +579,8 @@ class ContentPipelineWorkflow:
     async def _publish(self, inp: PipelineInput, script: Script, video: RenderResult) -> PipelineResult:
         step = self._status.steps["publish"]
         self._mark_running(step, "publish")
-        await self._record()
+        if self._record_starts:
+            await self._record()
         if self._media_v2:
             outcomes = await asyncio.gather(*(self._publish_one(inp, script, video, p) for p in inp.platforms))
             posts = [post for posts_of, _, _ in outcomes for post in posts_of]
@@ -642,7 +647,8 @@ class ContentPipelineWorkflow:
         """Run one pipeline step as an activity and keep its StepStatus; optional steps may fail."""
         step = self._status.steps[name]
         self._mark_running(step, name)
-        await self._record()  # the database copy shows the step that runs now, not the last one finished
+        if self._record_starts:  # the database copy shows the step that runs now, not the last one finished
+            await self._record()
         try:
             result = await self._activity(name, method, arg)
         except ActivityError as exc:
