@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import AsyncIterator
@@ -15,13 +17,18 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
+from sqlmodel import select
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowFailureError
 
+from sma.dashboard.app import create_app
+from sma.dashboard.testing import alogin
 from sma.db import repo
 from sma.db.engine import Database
 from sma.db.migrate import upgrade
+from sma.db.tables_dashboard import AuditEntry
 from sma.models.pipeline import PipelineResult, PipelineStatus, RenderRequest, RunState, Topic
 from sma.services.artifacts import ArtifactStore
 from sma.services.autonomy.actions import NotDecidable, reopen
@@ -29,12 +36,14 @@ from sma.services.media.ffmpeg import FFmpeg
 from sma.services.media.render import RenderService
 from sma.services.retry import retry_run
 from sma.services.runs import live_status, pipeline_input, retry_lines, start_pipeline
-from sma.settings import MediaSettings, PipelineSettings, ProjectSettings, Settings
+from sma.settings import MediaSettings, PipelineSettings, ProjectSettings, Secrets, Settings
 from sma.workflows.content_pipeline import STEP_BUDGET, STEP_OPTIONS
 from tests.conftest import running_workers, wait_for
 from tests.faults import DiskFault, leftovers
 from tests.test_render import even_words, voice_args, write_ass
 
+REPO = Path(__file__).resolve().parents[1]
+PASSWORD = "fault recovery password"
 TOPIC = Topic(title="Disks fail, videos ship", summary="A disk refuses writes for a while. The run waits it out.")
 MEDIA_STEPS = ("voiceover", "captions", "music", "background", "images", "render", "check_video", "variant")
 
@@ -253,15 +262,18 @@ async def _scheduled(client: Client, wf_id: str) -> list[str]:
             if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]
 
 
-async def test_failed_run_retries_from_failed_step(
-    client: Client, settings: Settings, database: Database, suffix: str
-) -> None:
-    """The render's budget runs out under a disk fault and the run fails; `retry` resets it to the render:
-    the script, voice and captions are not made again, and the retried run is published exactly once."""
+async def test_failed_run_retries_from_failed_step(client: Client, tmp_path: Path) -> None:
+    """The render's budget runs out under a disk fault and the run fails; the dashboard's Retry resets it to
+    the render: the script, voice and captions are not made again, and the run is published exactly once.
+    `sma reopen` points at retry, and `sma retry` refuses the published run."""
+    settings = _settings(tmp_path).model_copy(update={"secrets": Secrets(admin_password=PASSWORD)})
+    settings.data_dir.mkdir(parents=True)
+    upgrade(settings.database_url)
     artifacts = settings.data_dir / "artifacts"
+    suffix = f"-t{uuid.uuid4().hex[:8]}"
     inp = pipeline_input(settings, TOPIC, "test", autonomy="autonomous").model_copy(
         update={"queue_suffix": suffix, "step_budgets_s": {"render": 45}})
-    async with running_workers(client, settings, database, suffix):
+    async with Database(settings.database_url) as database, running_workers(client, settings, database, suffix):
         wf_id = await start_pipeline(client, inp)
         fault = DiskFault(artifacts)
         try:
@@ -276,14 +288,25 @@ async def test_failed_run_retries_from_failed_step(
         with pytest.raises(NotDecidable, match="failed; retry it"):
             await reopen(client, wf_id, by="test")
 
-        started = await retry_run(client, wf_id, by="test")
-        assert started.step == "render"
+        app = create_app(settings, database=database, client=client)
+        async with app.router.lifespan_context(app), httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http:
+            token = await alogin(http, PASSWORD)
+            assert "Retry from the failed step" in (await http.get(f"/runs/{wf_id}")).text
+            retried = await http.post(f"/runs/{wf_id}/retry", data={"csrf_token": token})
+            assert retried.status_code == 303 and "Retrying%20from%20render" in retried.headers["set-cookie"], \
+                retried.headers
         done = await wait_for(client, wf_id, lambda s: s.state != RunState.RUNNING, timeout=240)
         assert done.state == RunState.PUBLISHED, (done.steps["approval"].notes, done.qa)
         result = await asyncio.wait_for(
-            client.get_workflow_handle(wf_id, result_type=PipelineResult).result(), timeout=240)
-        with pytest.raises(NotDecidable, match="did not fail"):
-            await retry_run(client, wf_id, by="test")
+            client.get_workflow_handle(wf_id, result_type=PipelineResult).result(), timeout=60)
+        refused = await _sma(settings, client, "retry", wf_id)
+        assert refused.returncode == 1 and "did not fail" in refused.stderr, refused
+        async with database.session() as session:
+            audited = [(a.action, a.outcome) for a in (await session.exec(select(AuditEntry))).all()]
+        assert ("retry", "ok") in audited
+        posts = await repo.list_posts(database, wf_id)
+        row = await repo.get_run(database, wf_id)
 
     assert result.state == RunState.PUBLISHED
     assert result.status.steps["write_script"].attempts == 1 and result.status.steps["voiceover"].attempts == 1
@@ -292,7 +315,14 @@ async def test_failed_run_retries_from_failed_step(
         assert scheduled.count(name) == 1, (name, scheduled)
     assert scheduled.count("render") == 1 and scheduled.count("publish") == 1
     assert len(list((settings.data_dir / "outbox").rglob("video.mp4"))) == 1
-    assert [p.status for p in await repo.list_posts(database, wf_id)] == ["published"]
-    row = await repo.get_run(database, wf_id)
+    assert [p.status for p in posts] == ["published"]
     assert row is not None and row.state == "published" and row.finished_at is not None
     assert leftovers(artifacts) == []
+
+
+async def _sma(settings: Settings, client: Client, *args: str) -> subprocess.CompletedProcess[str]:
+    """The real `sma` command against this test's data dir and dev server."""
+    env = dict(os.environ, SMA_DATA_DIR=str(settings.data_dir),
+               SMA_TEMPORAL__ADDRESS=client.service_client.config.target_host)
+    return await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "sma.cli", *args], cwd=REPO, env=env,
+                                   capture_output=True, text=True, timeout=120)
