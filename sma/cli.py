@@ -321,7 +321,8 @@ def status(run_id: str, as_json: Annotated[bool, typer.Option("--json")] = False
                 stored = with_pending(stored, await pending_steps(client, run_id))
         return stored, {}, "database"
 
-    _print_status(*_run(go()), as_json)
+    found, progress, source = _run(go())
+    _print_status(found, progress, as_json, source)
 
 
 async def _stored_status(loaded: Settings, run_id: str) -> PipelineStatus | None:

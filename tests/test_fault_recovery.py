@@ -21,20 +21,26 @@ import httpx
 import pytest
 from sqlmodel import select
 from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowFailureError
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
 
+from sma.activities.attempts import next_delay, will_retry
+from sma.bot.texts import status_detail
 from sma.dashboard.app import create_app
 from sma.dashboard.testing import alogin
 from sma.db import repo
 from sma.db.engine import Database
 from sma.db.migrate import upgrade
 from sma.db.tables_dashboard import AuditEntry
-from sma.models.pipeline import PipelineResult, PipelineStatus, RenderRequest, RunState, Topic
+from sma.models.common import StepState
+from sma.models.pipeline import PipelineResult, PipelineStatus, RenderRequest, RunState, StepStatus, Topic
 from sma.services.artifacts import ArtifactStore
 from sma.services.autonomy.actions import NotDecidable, reopen
 from sma.services.media.ffmpeg import FFmpeg
 from sma.services.media.render import RenderService
-from sma.services.retry import retry_run
+from sma.services.retry import failed_step, retry_run
 from sma.services.runs import live_status, pipeline_input, retry_lines, start_pipeline
 from sma.settings import MediaSettings, PipelineSettings, ProjectSettings, Secrets, Settings
 from sma.workflows.content_pipeline import STEP_BUDGET, STEP_OPTIONS
@@ -326,3 +332,49 @@ async def _sma(settings: Settings, client: Client, *args: str) -> subprocess.Com
                SMA_TEMPORAL__ADDRESS=client.service_client.config.target_host)
     return await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "sma.cli", *args], cwd=REPO, env=env,
                                    capture_output=True, text=True, timeout=120)
+
+
+# ---------------------------------------------------------------- pieces
+
+
+def _event(event_id: int, kind: EventType.ValueType, **attrs: object) -> HistoryEvent:
+    event = HistoryEvent(event_id=event_id, event_type=kind)
+    if kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+        event.activity_task_scheduled_event_attributes.activity_type.name = str(attrs["name"])
+    elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED:
+        event.activity_task_failed_event_attributes.scheduled_event_id = int(attrs["scheduled"])  # type: ignore[arg-type]
+    return event
+
+
+def test_retry_resets_to_the_task_before_the_failed_step() -> None:
+    """The reset point is the workflow task that scheduled the failed step; a failed notification (best
+    effort, it fails nothing) is not a step to retry."""
+    wft = EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+    scheduled, failed = EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED, EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED
+    events = [_event(4, wft), _event(5, scheduled, name="voiceover"), _event(9, wft),
+              _event(10, scheduled, name="render"), _event(11, scheduled, name="notify"),
+              _event(12, failed, scheduled=11), _event(13, failed, scheduled=10), _event(14, wft),
+              _event(15, scheduled, name="notify"), _event(16, failed, scheduled=15)]
+    assert failed_step(events) == ("render", 9)
+    assert failed_step(events[:3]) is None
+
+
+def test_attempt_recorder_knows_which_failures_retry() -> None:
+    policy = STEP_OPTIONS["render"][3]
+    assert will_retry(PermissionError(1, "Operation not permitted"), 7, policy)
+    assert not will_retry(ApplicationError("bad input", non_retryable=True), 1, policy)
+    assert not will_retry(RuntimeError("x"), 3, RetryPolicy(maximum_attempts=3))
+    assert next_delay(OSError("disk"), 1, policy) == timedelta(seconds=2)
+    assert next_delay(OSError("disk"), 20, policy) == timedelta(minutes=2)  # capped
+    assert next_delay(ApplicationError("later", next_retry_delay=timedelta(seconds=30)), 1, policy) == \
+        timedelta(seconds=30)
+
+
+def test_bot_status_says_why_a_step_retries() -> None:
+    status = PipelineStatus(workflow_id="content-p-x", project_id="p", item_id="x", title="T",
+                            steps={"render": StepStatus(name="render", state=StepState.RUNNING, retrying=True,
+                                                        last_attempt=3, error="PermissionError: no")})
+    assert "render: running retrying: attempt 3 failed: PermissionError: no" in status_detail(status)
+    assert retry_lines(status) == ["render retrying: attempt 3 failed (PermissionError: no); retrying now"]
+    failed = status.model_copy(update={"state": RunState.FAILED})
+    assert "/retry content-p-x" in status_detail(failed)

@@ -26,6 +26,8 @@ log = structlog.get_logger("sma.attempts")
 
 PIPELINE_WORKFLOW = "ContentPipelineWorkflow"
 RECORD_TIMEOUT_S = 5.0
+# The step activities whose attempts are noted; `notify` also carries best-effort progress messages.
+NOTED_STEPS = frozenset(STEPS) - {"notify"}
 
 
 def will_retry(exc: BaseException, attempt: int, policy: RetryPolicy | None) -> bool:
@@ -83,7 +85,7 @@ class _Inbound(ActivityInboundInterceptor):
             return await self.next.execute_activity(input)
         except BaseException as exc:
             info = activity.info()
-            if (info.workflow_type == PIPELINE_WORKFLOW and info.activity_type in STEPS
+            if (info.workflow_type == PIPELINE_WORKFLOW and info.activity_type in NOTED_STEPS
                     and will_retry(exc, info.attempt, info.retry_policy)):
                 await self._note(info, exc)
             raise

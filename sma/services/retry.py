@@ -24,7 +24,7 @@ from sma.models.pipeline import STEPS, PipelineResult, RunState
 from sma.services.autonomy.actions import NotDecidable
 
 # Activities that are the work of a step (notify and progress are best effort: their failure fails nothing).
-RETRYABLE_ACTIVITIES = frozenset(STEPS) | {"check_video", "variant"}
+RETRYABLE_ACTIVITIES = (frozenset(STEPS) - {"notify"}) | {"check_video", "variant"}
 _FAILED = (EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED, EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT)
 
 

@@ -158,7 +158,7 @@ async def pending_steps(client: Client, wf_id: str) -> dict[str, PendingStep]:
     found: dict[str, PendingStep] = {}
     for pending in desc.raw_description.pending_activities:
         name = pending.activity_type.name
-        if name not in STEPS:
+        if name not in STEPS or name == "notify":  # notify also sends best-effort progress messages
             continue
         error, failure = "", pending.last_failure
         if failure.message:
