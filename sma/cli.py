@@ -1,8 +1,10 @@
-"""`sma` command line: up, worker, run, status, approve, reject, demo, config check, db upgrade."""
+"""`sma` command line: up, worker, run, status, approve, reject, retry, demo, config check, db upgrade."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import getpass
 import json
 import logging
 import os
@@ -340,15 +342,25 @@ def run(
     typer.echo(started.workflow_id)
 
 
-def _print_status(status: PipelineStatus, progress: dict[str, float], as_json: bool) -> None:
+def _print_status(status: PipelineStatus, progress: dict[str, float], as_json: bool, source: str = "live") -> None:
+    from sma.services.runs import retry_lines
+
     if as_json:
         data = status.model_dump(mode="json")
         data["progress"] = progress
+        data["source"] = source
         typer.echo(json.dumps(data, indent=2))
         return
-    typer.echo(f"{status.workflow_id}  [{status.state.value}]  round {status.round}  {status.title}")
+    now = f"  step {status.current_step}" if status.current_step and status.state.value == "running" else ""
+    typer.echo(f"{status.workflow_id}  [{status.state.value}]  round {status.round}  {status.title}{now}")
+    if source != "live":
+        typer.echo("  (recorded state: no worker answered the status query)")
+    for line in retry_lines(status):
+        typer.echo(f"  {line}")
     for step in status.steps.values():
-        extra = f" {step.error}" if step.error else ""
+        extra = f" {step.error}" if step.error and not step.retrying else ""
+        if step.retrying:
+            extra += f" retrying (attempt {step.last_attempt} failed)"
         if step.name in progress and step.state == "running":
             extra += f" {progress[step.name]:.0%}"
         typer.echo(f"  {step.name:<14} {step.state.value:<8} {step.tier:<28} {step.seconds:7.2f}s{extra}")
@@ -359,27 +371,37 @@ def _print_status(status: PipelineStatus, progress: dict[str, float], as_json: b
         typer.echo(f"  posted to {post.platform}: {post.status} {post.url or post.reason}")
     if status.error:
         typer.echo(f"  error: {status.error}")
+    if status.state.value == "failed":
+        typer.echo(f"  retry it from the failed step: sma retry {status.workflow_id}")
 
 
 @app.command()
 def status(run_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Show a run: state, steps with tiers and timings, QA reports, posts."""
-    from sma.services.runs import RunError, activity_progress, get_status
+    """Show a run: state, the step running now (and why it is retrying), steps with tiers and timings,
+    QA reports, posts. Without a worker it shows the state the run last recorded."""
+    from temporalio.service import RPCError
+
+    from sma.services.runs import RunError, activity_progress, live_status, pending_steps, with_pending
     from sma.temporal_client import client_for
 
     loaded = settings()
 
-    async def go() -> tuple[PipelineStatus, dict[str, float]]:
+    async def go() -> tuple[PipelineStatus, dict[str, float], str]:
+        client = None
         try:
             client = await client_for(loaded)
-            return await get_status(client, run_id), await activity_progress(client, run_id)
+            return await live_status(client, run_id), await activity_progress(client, run_id), "live"
         except (RunError, RuntimeError):
             stored = await _stored_status(loaded, run_id)
             if stored is None:
                 raise
-            return stored, {}
+        if client is not None:  # the server is up but no worker answered: it still knows the retries
+            with contextlib.suppress(RPCError):
+                stored = with_pending(stored, await pending_steps(client, run_id))
+        return stored, {}, "database"
 
-    _print_status(*_run(go()), as_json)
+    found, progress, source = _run(go())
+    _print_status(found, progress, as_json, source)
 
 
 async def _stored_status(loaded: Settings, run_id: str) -> PipelineStatus | None:
@@ -423,6 +445,26 @@ def reject(run_id: str, feedback: Annotated[str, typer.Option("--feedback", "-f"
         return await reject_run(await client_for(loaded), run_id, feedback, by="cli")
 
     typer.echo(f"rejected round {_run(go())} of {run_id}")
+
+
+@app.command()
+def retry(run_id: str) -> None:
+    """Retry a failed run from the step that failed; the steps that finished are not redone."""
+    from sma.services.autonomy.actions import NotDecidable
+    from sma.services.retry import retry_run
+    from sma.temporal_client import client_for
+
+    loaded = settings()
+
+    async def go() -> Any:
+        return await retry_run(await client_for(loaded), run_id, by=f"cli:{getpass.getuser()}")
+
+    try:
+        started = _run(go())
+    except NotDecidable as exc:
+        _fail(str(exc), 1)
+        raise
+    typer.echo(f"retrying {run_id} from {started.step}; follow it with: sma status {run_id}")
 
 
 @app.command("edit-script")

@@ -15,6 +15,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from sma import queues
+from sma.activities.attempts import AttemptRecorder
 from sma.services.artifacts import ArtifactStore
 from sma.settings import Settings
 from sma.workflows import all_workflows
@@ -96,7 +97,17 @@ def build_worker(client: Client, queue: str, settings: Settings, database: Any =
         activity_executor=ThreadPoolExecutor(max_workers=concurrency + 2),
         max_concurrent_activities=concurrency,
         graceful_shutdown_timeout=timedelta(seconds=10),
+        interceptors=[AttemptRecorder(database if database is not None else _database_opener(settings))],
     )
+
+
+def _database_opener(settings: Settings) -> Callable[[], Any]:
+    """CPU and GPU workers open the database only when an attempt fails (to note why on the run)."""
+    def open_database() -> Any:
+        from sma.db.engine import Database
+
+        return Database(settings.database_url)
+    return open_database
 
 
 async def run_worker(settings: Settings, queue: str, suffix: str = "") -> None:

@@ -214,7 +214,7 @@ async def test_commands_answer_and_strangers_are_refused(
     assert "Projects here: test" in await phone.say("/start")
     help_text = await phone.say("/help")
     for command in ("/status", "/queue", "/new", "/trends", "/schedule", "/stats", "/autonomy", "/pause",
-                    "/resume", "/limits", "/cancel"):
+                    "/resume", "/limits", "/cancel", "/retry"):
         assert command in help_text
     assert bot_api.of("setMyCommands")[0].params["commands"][0]["command"] == "start"
     assert "No runs yet" in await phone.say("/status")
@@ -237,6 +237,8 @@ async def test_commands_answer_and_strangers_are_refused(
                 if (c.params.get("reply_parameters") or {}).get("message_id") == silent]
     assert "Which run?" in await phone.say("/cancel")
     assert "I know no run content-test-nope" in await phone.say("/cancel content-test-nope")
+    assert "Which run?" in await phone.say("/retry")
+    assert "I know no run content-test-nope" in await phone.say("/retry content-test-nope")
     with structlog.testing.capture_logs() as logs:
         assert "only takes orders from its owners" in await phone.say("/pause", user=phone.stranger)
     assert any(e["event"] == "refused stranger" and e["user_id"] == STRANGER for e in logs)

@@ -42,6 +42,7 @@ COMMAND_HANDLERS = {
     "resume": autonomy.resume,
     "limits": autonomy.limits,
     "cancel": commands.cancel,
+    "retry": commands.retry,
 }
 
 

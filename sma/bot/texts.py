@@ -25,6 +25,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("resume", "allow publishing again"),
     ("limits", "/limits [daily N | <platform> N | reset]: daily caps (0 or off: no cap)"),
     ("cancel", "/cancel <run>: stop a run"),
+    ("retry", "/retry <run>: retry a failed run from its failed step"),
 )
 
 
@@ -84,11 +85,16 @@ def status_detail(status: PipelineStatus) -> str:
     lines = [status_line(status), f"autonomy {status.autonomy}"]
     for step in status.steps.values():
         tier = f" [{step.tier}]" if step.tier else ""
-        lines.append(f"  {step.name}: {step.state.value}{tier}{' ' + step.error if step.error else ''}")
+        error = f" {step.error}" if step.error else ""
+        if step.retrying:
+            error = f" retrying: attempt {step.last_attempt} failed: {step.error}"
+        lines.append(f"  {step.name}: {step.state.value}{tier}{error}")
     lines += [f"  {qa_line(q)}" for q in status.qa]
     lines += [f"  posted to {p.platform}: {p.status} {p.url or p.reason}" for p in status.posts]
     if status.error:
         lines.append(f"  error: {status.error}")
+    if status.state.value == "failed":
+        lines.append(f"  /retry {status.workflow_id} retries it from the failed step")
     return clip("\n".join(lines))
 
 

@@ -190,6 +190,11 @@ class TemporalView:
         found = await self._shared("progress", workflow_id, lambda c: run_service.activity_progress(c, workflow_id))
         return found or {}
 
+    async def pending(self, workflow_id: str) -> dict[str, run_service.PendingStep]:
+        """Steps Temporal is retrying (attempt, last error, next attempt); {} when unknown."""
+        found = await self._shared("pending", workflow_id, lambda c: run_service.pending_steps(c, workflow_id))
+        return found or {}
+
     async def progress_many(self, workflow_ids: list[str]) -> dict[str, dict[str, float]]:
         results = await asyncio.gather(*(self.progress(w) for w in workflow_ids))
         return dict(zip(workflow_ids, results, strict=True))

@@ -30,6 +30,7 @@ from sma.db.tables import (
     utcnow,
 )
 from sma.db.tables_llm import ScriptAttempt
+from sma.models.common import StepState
 from sma.models.pipeline import PipelineStatus, RunRecord, RunState
 
 DB = Database | AsyncSession
@@ -148,9 +149,13 @@ async def record_run(db: DB, record: RunRecord) -> None:
     now = utcnow()
     async with _session(db, write=True) as session:
         await _ensure_project_id(session, status.project_id)
+        reopened = await _carry_retrying(session, record)
         await _upsert(session, ContentItem, _item_values(record, now), keys=["id"], keep=["created_at"])
         await _upsert(session, PipelineRun, _run_values(record, now), keys=["id"], keep=["started_at"],
                       first=["finished_at"])
+        if reopened:  # a failed run retried: it is not finished any more
+            await session.exec(update(PipelineRun).where(PipelineRun.id == status.workflow_id)  # type: ignore[arg-type]
+                               .values(finished_at=None))
         await _upsert(session, StepRun, _step_values(status), keys=["run_id", "round", "name"])
         await _upsert(session, Approval, _approval_values(status, now), keys=["run_id", "round"],
                       keep=["decided_at"])
@@ -161,6 +166,48 @@ async def record_run(db: DB, record: RunRecord) -> None:
         if record.edited_script is not None:
             await _upsert(session, ScriptAttempt, _edited_values(record, now), keys=["run_id", "round", "attempt"],
                           keep=["created_at"])
+
+
+async def _carry_retrying(session: AsyncSession, record: RunRecord) -> bool:
+    """Keep the retry notes a worker wrote (`record_attempt_failure`) on the steps the workflow still
+    reports running: the workflow does not see failed attempts, so its record must not erase them.
+    Returns True when a finished run is running again (a retry)."""
+    row = await session.get(PipelineRun, record.status.workflow_id)
+    if row is None or row.status_json in ("", "{}"):
+        return False
+    stored = PipelineStatus.model_validate_json(row.status_json)
+    for name, step in record.status.steps.items():
+        old = stored.steps.get(name)
+        if (step.state == StepState.RUNNING and not step.retrying and old is not None and old.retrying
+                and old.state == StepState.RUNNING and old.started_at == step.started_at
+                and stored.round == record.status.round):
+            step.retrying, step.last_attempt = True, old.last_attempt
+            step.next_attempt_at, step.error = old.next_attempt_at, step.error or old.error
+    return RunState(row.state) in TERMINAL_STATES and record.status.state not in TERMINAL_STATES
+
+
+async def record_attempt_failure(db: DB, run_id: str, step: str, attempt: int, error: str,
+                                 next_attempt_at: str = "") -> bool:
+    """A worker saw an attempt of `step` fail and Temporal will retry it: note why on the run's stored
+    status and step row, so the database copy says the step is retrying. False when the run or the
+    step is not known (a run that never recorded)."""
+    async with _session(db, write=True) as session:
+        row = await session.get(PipelineRun, run_id)
+        if row is None or row.status_json in ("", "{}"):
+            return False
+        status = PipelineStatus.model_validate_json(row.status_json)
+        current = status.steps.get(step)
+        if current is None:
+            return False
+        current.state, current.retrying, current.last_attempt = StepState.RUNNING, True, attempt
+        current.error, current.next_attempt_at = error[:2000], next_attempt_at
+        status.current_step = step
+        row.status_json, row.current_step, row.updated_at = status.model_dump_json(), step, utcnow()
+        session.add(row)
+        await session.exec(update(StepRun).where(  # type: ignore[arg-type]
+            and_(StepRun.run_id == run_id, StepRun.round == status.round, StepRun.name == step))
+            .values(state=StepState.RUNNING.value, error=current.error, attempts=max(current.attempts, attempt)))
+    return True
 
 
 EDITED_ATTEMPT = 0  # a hand-edited script is stored as attempt 0 of the round it is used in

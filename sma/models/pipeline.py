@@ -67,6 +67,8 @@ class PipelineInput(BaseModel):
     queue_suffix: str = Field("", description="routes this run's activities to '<queue><suffix>' workers")
     gpu_steps: list[str] = Field(
         default_factory=list, description="steps sent to sma-gpu because a configured tier needs CUDA (routing.py)")
+    step_budgets_s: dict[str, float] = Field(
+        default_factory=dict, description="per step, seconds all its attempts may take (default: STEP_BUDGET)")
 
 
 # ---------------------------------------------------------------- step 1: media analysis
@@ -363,6 +365,10 @@ class StepStatus(BaseModel):
     attempts: int = 0
     notes: list[str] = Field(default_factory=list)
     error: str = ""
+    # While Temporal retries the step's activity: its last failed attempt (error above) and the next one.
+    retrying: bool = False
+    last_attempt: int = 0
+    next_attempt_at: str = ""
 
 
 class PipelineStatus(BaseModel):

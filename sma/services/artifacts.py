@@ -4,6 +4,10 @@ Workflow history carries `ArtifactRef`s (path + hash), never bytes. A step that 
 artifact for the same inputs finds it through `lookup(key)` and is not redone on retry: the key is a hash
 of the step's input model, recorded only after the file is complete, so a crash mid-write leaves nothing
 that a retry could mistake for a finished result.
+
+Every scratch and partial file lives in `tmp/` under a `<pid>-` name. A cleanup that fails (the disk
+refuses writes) is not an error: the file stays there, unregistered, and the next staging call of this
+process, or the sweep at worker start, removes it once the disk accepts changes again.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -30,6 +35,43 @@ _MEDIA_TYPES = {
     ".png": "image/png",
     ".txt": "text/plain",
 }
+
+
+# Scratch paths in use by this process (all stores share it: several pools may run in one process).
+_LIVE: set[Path] = set()
+_LIVE_LOCK = threading.Lock()
+
+
+def _scratch(folder: Path, suffix: str, directory: bool = False) -> Path:
+    """A new `<pid>-` scratch file (0644, like any other artifact) or folder, registered as live before a
+    concurrent sweep of this process could see it."""
+    with _LIVE_LOCK:
+        if directory:
+            path = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=folder))
+        else:
+            fd, name = tempfile.mkstemp(suffix=suffix, prefix=f"{os.getpid()}-", dir=folder)
+            os.fchmod(fd, 0o644)
+            os.close(fd)
+            path = Path(name)
+        _LIVE.add(path)
+    return path
+
+
+def _release(path: Path) -> None:
+    with _LIVE_LOCK:
+        _LIVE.discard(path)
+
+
+def _remove(path: Path) -> bool:
+    """Remove a scratch file or folder; False (and no exception) when the filesystem refuses."""
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+    except OSError:
+        return False
+    return True
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -60,22 +102,35 @@ class ArtifactStore:
 
     @contextmanager
     def staging(self, suffix: str) -> Iterator[Path]:
-        """A scratch file on the store's filesystem; removed afterwards unless `put` moved it in."""
-        fd, name = tempfile.mkstemp(suffix=suffix, prefix=f"{os.getpid()}-", dir=self.tmp)
-        os.close(fd)
-        path = Path(name)
+        """A scratch file on the store's filesystem; removed afterwards (now, or by the next sweep)."""
+        self.sweep_own()
+        path = _scratch(self.tmp, suffix)
         try:
             yield path
         finally:
-            path.unlink(missing_ok=True)
+            _remove(path)
+            _release(path)
 
     @contextmanager
     def staging_dir(self) -> Iterator[Path]:
-        path = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=self.tmp))
+        self.sweep_own()
+        path = _scratch(self.tmp, "", directory=True)
         try:
             yield path
         finally:
-            shutil.rmtree(path, ignore_errors=True)
+            _remove(path)
+            _release(path)
+
+    def _replace_from_tmp(self, target: Path, write: Callable[[Path], None]) -> None:
+        """Write a file under a scratch name in tmp/, then rename it into place: a failed write leaves no
+        partial file beside the finished ones, and its scratch copy is removed (now or by the sweep)."""
+        partial = _scratch(self.tmp, ".partial")
+        try:
+            write(partial)
+            os.replace(partial, target)
+        finally:
+            _remove(partial)
+            _release(partial)
 
     def put(self, source: Path, kind: str = "file", key: str | None = None) -> ArtifactRef:
         """Move (or copy, across filesystems) a finished file into the store; same bytes, same path."""
@@ -85,9 +140,7 @@ class ArtifactStore:
         target = self.objects / digest[:2] / f"{digest}{suffix}"
         target.parent.mkdir(parents=True, exist_ok=True)
         if not target.exists():
-            partial = target.with_name(target.name + ".partial")
-            shutil.copyfile(source, partial)
-            os.replace(partial, target)
+            self._replace_from_tmp(target, lambda partial: shutil.copyfile(source, partial))
         ref = ArtifactRef(
             path=str(target.resolve()),
             sha256=digest,
@@ -111,10 +164,8 @@ class ArtifactStore:
     # ------------------------------------------------------------ idempotency by input hash
 
     def remember(self, key: str, ref: ArtifactRef) -> None:
-        path = self.keys / f"{key}.json"
-        partial = path.with_suffix(".partial")
-        partial.write_text(ref.model_dump_json())
-        os.replace(partial, path)
+        blob = ref.model_dump_json()
+        self._replace_from_tmp(self.keys / f"{key}.json", lambda partial: partial.write_text(blob))
 
     def lookup(self, key: str) -> ArtifactRef | None:
         """The artifact made earlier from the same inputs, if it is still intact."""
@@ -135,14 +186,40 @@ class ArtifactStore:
         return json.loads(Path(ref.path).read_text())
 
     def sweep_stale(self) -> int:
-        """Remove scratch files left by processes that died mid-write (a kill -9 during a render)."""
+        """Remove scratch files left by processes that died mid-write (a kill -9 during a render), and this
+        process's own leftovers whose cleanup the filesystem refused earlier; also old-style partials."""
         removed = 0
-        for entry in self.tmp.iterdir():
+        for entry in self._entries(self.tmp):
             owner = entry.name.split("-", 1)[0]
-            if owner.isdigit() and not _alive(int(owner)):
-                shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
-                removed += 1
+            if owner.isdigit() and (not _alive(int(owner)) or self._orphan(entry, int(owner))):
+                removed += _remove(entry)
+        for folder in (self.keys, *self._entries(self.objects)):
+            for entry in self._entries(folder):
+                if entry.name.endswith(".partial"):
+                    removed += _remove(entry)
         return removed
+
+    def sweep_own(self) -> int:
+        """This process's leftovers in tmp/ (a failed attempt's scratch files): cheap, done per staging."""
+        pid, removed = os.getpid(), 0
+        for entry in self._entries(self.tmp):
+            if entry.name.startswith(f"{pid}-") and self._orphan(entry, pid):
+                removed += _remove(entry)
+        return removed
+
+    @staticmethod
+    def _orphan(entry: Path, owner: int) -> bool:
+        if owner != os.getpid():
+            return False
+        with _LIVE_LOCK:
+            return entry not in _LIVE
+
+    @staticmethod
+    def _entries(folder: Path) -> list[Path]:
+        try:
+            return list(folder.iterdir()) if folder.is_dir() else []
+        except OSError:
+            return []
 
     def count(self) -> int:
         return sum(1 for p in self.objects.rglob("*") if p.is_file() and not p.name.endswith(".partial"))

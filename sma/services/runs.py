@@ -8,6 +8,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -15,7 +16,9 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from sma import queues
 from sma.db.engine import Database
+from sma.models.common import StepState
 from sma.models.pipeline import (
+    STEPS,
     ApproveSignal,
     Autonomy,
     EditScriptSignal,
@@ -223,3 +226,68 @@ async def activity_progress(client: Client, wf_id: str) -> dict[str, float]:
             continue
         progress[pending.activity_type.name] = float(value)
     return progress
+
+
+@dataclass(frozen=True)
+class PendingStep:
+    """What Temporal knows about a step's activity between attempts (the workflow does not)."""
+
+    name: str
+    attempt: int  # the attempt now running or next to run
+    error: str = ""  # the last failed attempt's error
+    next_attempt_at: str = ""  # set while waiting out the backoff
+
+
+async def pending_steps(client: Client, wf_id: str) -> dict[str, PendingStep]:
+    """The run's pending step activities from the describe API (needs the server, not a worker)."""
+    desc = await client.get_workflow_handle(wf_id).describe()
+    found: dict[str, PendingStep] = {}
+    for pending in desc.raw_description.pending_activities:
+        name = pending.activity_type.name
+        if name not in STEPS or name == "notify":  # notify also sends best-effort progress messages
+            continue
+        error, failure = "", pending.last_failure
+        if failure.message:
+            kind = failure.application_failure_info.type if failure.HasField("application_failure_info") else ""
+            error = f"{kind}: {failure.message}" if kind and not failure.message.startswith(kind) else failure.message
+        waiting = pending.state == PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED and pending.attempt > 1
+        next_at = ""
+        if waiting and pending.HasField("next_attempt_schedule_time"):
+            next_at = pending.next_attempt_schedule_time.ToDatetime(tzinfo=UTC).isoformat(timespec="seconds")
+        step = PendingStep(name=name, attempt=pending.attempt, error=error.splitlines()[0] if error else "",
+                           next_attempt_at=next_at)
+        if name not in found or step.attempt > found[name].attempt:
+            found[name] = step
+    return found
+
+
+def with_pending(status: PipelineStatus, pending: dict[str, PendingStep]) -> PipelineStatus:
+    """The status with each retrying step marked: attempt number, last error, next attempt time."""
+    status = status.model_copy(deep=True)
+    for name, info in pending.items():
+        step = status.steps.get(name)
+        if step is None or info.attempt <= 1 or not info.error:
+            continue
+        step.state, step.retrying, step.last_attempt = StepState.RUNNING, True, info.attempt - 1
+        step.error, step.next_attempt_at = info.error, info.next_attempt_at
+        status.current_step = status.current_step or name
+    return status
+
+
+async def live_status(client: Client, wf_id: str) -> PipelineStatus:
+    """The `status` query plus Temporal's view of retrying steps (what `sma status` and the pages show)."""
+    status = await get_status(client, wf_id)
+    try:
+        return with_pending(status, await pending_steps(client, wf_id))
+    except RPCError:
+        return status
+
+
+def retry_lines(status: PipelineStatus) -> list[str]:
+    """'render retrying: attempt 3 failed (OSError: ...); next attempt 12:01:05' for each retrying step."""
+    lines = []
+    for step in status.steps.values():
+        if step.retrying:
+            when = f"; next attempt at {step.next_attempt_at[11:19]} UTC" if step.next_attempt_at else "; retrying now"
+            lines.append(f"{step.name} retrying: attempt {step.last_attempt} failed ({step.error}){when}")
+    return lines

@@ -83,7 +83,10 @@ R = TypeVar("R", bound=StepResult)
 RENDER_TAIL_S = 0.6  # the render keeps this much after the voice ends (sma.services.media.render.TAIL_S)
 
 _QUICK = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3)
-_MEDIA = RetryPolicy(initial_interval=timedelta(seconds=2), backoff_coefficient=2.0, maximum_attempts=3)
+# Media steps ride out transient faults (a disk that refuses writes for a while): backoff up to 2 min and
+# no attempt cap; STEP_BUDGET bounds how long one step keeps trying. Non-retryable errors still fail at once.
+_MEDIA = RetryPolicy(initial_interval=timedelta(seconds=2), backoff_coefficient=2.0,
+                     maximum_interval=timedelta(minutes=2), maximum_attempts=0)
 _PUBLISH = RetryPolicy(initial_interval=timedelta(seconds=5), backoff_coefficient=2.0,
                        maximum_interval=timedelta(minutes=5), maximum_attempts=8)
 _RECORD = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_attempts=10)
@@ -95,6 +98,8 @@ _PATIENT = RetryPolicy(initial_interval=timedelta(seconds=2), backoff_coefficien
 PATCH_AUTONOMY = "autonomy-policy"
 # Issue 3's second half: media requests that know the run, per-platform variants, isolated publish failures.
 PATCH_MEDIA = "media-layout"
+# The database copy of the status is recorded when a step starts, not only when it ends.
+PATCH_STEP_START = "record-step-start"
 
 # step -> (task queue, start-to-close, heartbeat timeout or None, retry policy)
 STEP_OPTIONS: dict[str, tuple[str, timedelta, timedelta | None, RetryPolicy]] = {
@@ -114,6 +119,18 @@ STEP_OPTIONS: dict[str, tuple[str, timedelta, timedelta | None, RetryPolicy]] = 
     "policy": (queues.WORKFLOWS, timedelta(seconds=30), None, _PATIENT),
     "notify_approval": (queues.WORKFLOWS, timedelta(minutes=2), None, _PATIENT),
     "progress": (queues.WORKFLOWS, timedelta(seconds=20), None, _ONCE),
+}
+
+# step -> schedule-to-close: every attempt and backoff of one step together (steps not named: no budget).
+STEP_BUDGET: dict[str, timedelta] = {
+    "voiceover": timedelta(minutes=45),
+    "captions": timedelta(minutes=45),
+    "music": timedelta(minutes=20),
+    "background": timedelta(minutes=20),
+    "images": timedelta(minutes=20),
+    "render": timedelta(minutes=60),
+    "check_video": timedelta(minutes=45),
+    "variant": timedelta(minutes=45),
 }
 
 
@@ -153,6 +170,7 @@ class ContentPipelineWorkflow:
         # Issue 3 (second half): run-aware media requests and variants; a person's edited script.
         self._media_v2 = False
         self._edited: EditScriptSignal | None = None
+        self._record_starts = False
 
     # ------------------------------------------------------------ signals and query
 
@@ -213,6 +231,7 @@ class ContentPipelineWorkflow:
     async def run(self, inp: PipelineInput) -> PipelineResult:
         self._v2 = workflow.patched(PATCH_AUTONOMY)
         self._media_v2 = workflow.patched(PATCH_MEDIA)
+        self._record_starts = workflow.patched(PATCH_STEP_START)
         if self._v2:
             self._progress_task = asyncio.create_task(self._progress_pump())
         try:
@@ -562,6 +581,8 @@ class ContentPipelineWorkflow:
     async def _publish(self, inp: PipelineInput, script: Script, video: RenderResult) -> PipelineResult:
         step = self._status.steps["publish"]
         self._mark_running(step, "publish")
+        if self._record_starts:
+            await self._record()
         if self._media_v2:
             outcomes = await asyncio.gather(*(self._publish_one(inp, script, video, p) for p in inp.platforms))
             posts = [post for posts_of, _, _ in outcomes for post in posts_of]
@@ -628,6 +649,8 @@ class ContentPipelineWorkflow:
         """Run one pipeline step as an activity and keep its StepStatus; optional steps may fail."""
         step = self._status.steps[name]
         self._mark_running(step, name)
+        if self._record_starts:  # the database copy shows the step that runs now, not the last one finished
+            await self._record()
         try:
             result = await self._activity(name, method, arg)
         except ActivityError as exc:
@@ -655,9 +678,11 @@ class ContentPipelineWorkflow:
         queue, timeout, heartbeat, retry = STEP_OPTIONS[name]
         if name in self._inp.gpu_steps:  # a configured tier needs CUDA (decided when the run started)
             queue = queues.GPU
+        budget_s = self._inp.step_budgets_s.get(name)
+        budget = timedelta(seconds=budget_s) if budget_s else STEP_BUDGET.get(name)
         return await workflow.execute_activity_method(
             method, arg, task_queue=queue + self._inp.queue_suffix, start_to_close_timeout=timeout,
-            heartbeat_timeout=heartbeat, retry_policy=retry)
+            heartbeat_timeout=heartbeat, retry_policy=retry, schedule_to_close_timeout=budget)
 
     async def _notify(self, kind: str, text: str, video: ArtifactRef | None = None,
                       approval: ApprovalNotice | None = None) -> None:

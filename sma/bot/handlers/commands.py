@@ -9,7 +9,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from sma.bot import readmodels, store
-from sma.bot.context import BotDeps, deps
+from sma.bot.context import BotDeps, deps, who
 from sma.bot.notifier import approval_buttons, reopen_button
 from sma.bot.texts import approval_text, help_text, start_text, status_detail, status_line
 from sma.db import repo
@@ -19,6 +19,7 @@ from sma.models.topic import TopicError
 from sma.services import runs
 from sma.services.autonomy import actions
 from sma.services.autonomy.actions import NotDecidable
+from sma.services.retry import retry_run
 from sma.settings import ProjectSettings
 
 log = structlog.get_logger("sma.bot.commands")
@@ -76,7 +77,10 @@ async def _one_status(d: BotDeps, run_id: str) -> str:
     try:
         view = await actions.view(d.client, run_id)
         if view.status is not None:
-            return status_detail(view.status)
+            status = view.status
+            if view.running:  # retrying steps: Temporal knows why, the workflow does not
+                status = runs.with_pending(status, await runs.pending_steps(d.client, run_id))
+            return status_detail(status)
     except RPCError:
         pass
     row = await repo.get_run(d.database, run_id)
@@ -177,6 +181,24 @@ async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await _reply(update, f"Could not cancel {run_id}: {exc.message}")
         return
     await _reply(update, f"Cancelling {run_id}. Nothing from it will be published.")
+
+
+async def retry(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Retry a failed run from its failed step (the finished steps are kept)."""
+    d = deps(context)
+    if not context.args:
+        await _reply(update, "Which run? Use /retry <run id> (see /status).")
+        return
+    run_id = context.args[0]
+    try:
+        started = await retry_run(d.client, run_id, by=who(update.effective_user))
+    except NotDecidable as exc:
+        await _reply(update, str(exc))
+        return
+    except RPCError as exc:
+        await _reply(update, f"Could not retry {run_id}: {exc.message}")
+        return
+    await _reply(update, f"Retrying {run_id} from {started.step}; the steps that finished are kept.")
 
 
 async def trends(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

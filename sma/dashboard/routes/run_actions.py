@@ -1,7 +1,9 @@
-"""A run's own actions besides the approval decision: re-open an expired run, cancel one in flight.
+"""A run's own actions besides the approval decision: re-open an expired run, cancel one in flight,
+retry a failed one from its failed step.
 
-Both go through sma.services.autonomy.actions, the same calls the Telegram bot makes (`/reopen`,
-`/cancel`), so the rules (only an expired run re-opens, a finished one cannot be cancelled) are one.
+They go through sma.services.autonomy.actions and sma.services.retry, the same calls the Telegram bot
+(`/reopen`, `/cancel`, `/retry`) and the CLI make, so the rules (only an expired run re-opens, a finished
+one cannot be cancelled, only a failed one is retried) are one.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from sma.dashboard.deps import client_of, dash, require_user, user_of
 from sma.dashboard.templating import redirect
 from sma.db import repo
 from sma.services.autonomy import actions
+from sma.services.retry import retry_run
 
 router = APIRouter(dependencies=[Depends(require_user)], tags=["runs"])
 
@@ -27,6 +30,9 @@ async def _act(request: Request, run_id: str, action: str) -> Response:
         if action == "reopen":
             await actions.reopen(client, run_id, by=user.by)
             message = "Re-opened: the video waits for a decision again."
+        elif action == "retry":
+            started = await retry_run(client, run_id, by=user.by)
+            message = f"Retrying from {started.step}: the steps that finished are kept."
         else:
             await actions.cancel(client, run_id)
             message = "Cancelled: the run stops; what it made so far is kept."
@@ -42,6 +48,11 @@ async def _act(request: Request, run_id: str, action: str) -> Response:
 @router.post("/runs/{run_id}/reopen")
 async def reopen(request: Request, run_id: str) -> Response:
     return await _act(request, run_id, "reopen")
+
+
+@router.post("/runs/{run_id}/retry")
+async def retry(request: Request, run_id: str) -> Response:
+    return await _act(request, run_id, "retry")
 
 
 @router.post("/runs/{run_id}/cancel")

@@ -27,6 +27,7 @@ from sma.dashboard.views import (
 from sma.db.engine import Database
 from sma.db.tables import PipelineRun, StepRun
 from sma.models.pipeline import RunState
+from sma.services.runs import with_pending
 
 router = APIRouter(dependencies=[Depends(require_user)], tags=["runs"])
 STATES = [s.value for s in RunState]
@@ -88,12 +89,15 @@ async def _recorded(db: Database, run_id: str) -> tuple[Any, ...]:
 
 async def _live(d: Dashboard, run: PipelineRun, steps: list[StepRun]) -> dict[str, Any]:
     """The live part: Temporal's status query and heartbeats while the run is open, else the record."""
-    status, progress, execution = None, {}, None
+    status, progress, execution, pending = None, {}, None, {}
     if run.state in OPEN_STATES:
-        status, progress, execution = await asyncio.gather(
-            d.temporal.status(run.id), d.temporal.progress(run.id), d.temporal.execution(run.id))
+        status, progress, execution, pending = await asyncio.gather(
+            d.temporal.status(run.id), d.temporal.progress(run.id), d.temporal.execution(run.id),
+            d.temporal.pending(run.id))
     live = status is not None
     status = status or recorded_status(run)
+    if status is not None and pending:  # retrying steps: Temporal knows why, the workflow does not
+        status = with_pending(status, pending)
     state = status.state.value if status else run.state
     round_no = status.round if status else run.round
     running = run.state in OPEN_STATES and (execution is None or execution.status == "running")

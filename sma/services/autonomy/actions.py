@@ -90,6 +90,9 @@ async def reject(client: Client, wf_id: str, round_no: int, feedback: str, by: s
 
 async def reopen(client: Client, wf_id: str, by: str) -> PipelineStatus:
     run = await view(client, wf_id)
+    if not run.running and (run.closed_as == "failed" or (run.status and run.status.state == RunState.FAILED)):
+        raise NotDecidable("this run failed; retry it from the failed step instead (sma retry, /retry, "
+                           "or the run page's Retry button)")
     if not run.running or run.status is None:
         raise NotDecidable("this run already finished; nothing to re-open")
     if run.status.state != RunState.EXPIRED:
