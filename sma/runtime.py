@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import os
 import shutil
 import signal
@@ -15,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +29,31 @@ log = structlog.get_logger("sma.runtime")
 BOT = "bot"  # the Telegram bot runs beside the workers under `sma up`
 DASHBOARD = "dashboard"  # and the web dashboard (dashboard.enabled)
 SETUP_TOKEN_ENV = "SMA_DASHBOARD_SETUP_TOKEN"  # the first-start link `sma up` prints for the dashboard it runs
+TEMPORAL = "temporal"  # the dev server's name among the stack's children
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> Callable[[], None] | None:
+    """A `preexec_fn` that makes Linux SIGKILL the child when the thread that started it dies.
+
+    This is what keeps a kill -9 of `sma up` from leaving the dev server and the workers running as orphans.
+    libc is resolved here, in the parent, so the child makes only system calls between fork and exec; the
+    getppid check covers a parent that died before prctl took effect.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def hook() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return hook
 
 
 def temporal_cli() -> str:
@@ -50,6 +77,41 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.2)
         return sock.connect_ex((host, port)) == 0
+
+
+def port_holder(port: int) -> tuple[int, str] | None:
+    """(pid, command line) of the local process listening on `port`, when /proc tells (Linux, same user)."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as rows:
+            for row in list(rows)[1:]:
+                fields = row.split()
+                if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    inodes.add(f"socket:[{fields[9]}]")
+    if not inodes:
+        return None
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            for fd in (entry / "fd").iterdir():
+                with contextlib.suppress(OSError):
+                    if os.readlink(fd) in inodes:
+                        cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                        return int(entry.name), cmdline.strip()
+    return None
+
+
+def port_in_use_message(port: int, setting: str) -> str:
+    """One line for a taken port: who holds it (often a child left by an older, crashed `sma up`) and the fix."""
+    holder = port_holder(port)
+    if holder is None:
+        return f"port {port} is already in use by another program: stop it or set {setting}"
+    pid, cmdline = holder
+    if len(cmdline) > 120:
+        cmdline = cmdline[:117] + "..."
+    return (f"port {port} is already in use by pid {pid} ({cmdline}), perhaps left by an earlier `sma up`: "
+            f"stop it (kill {pid}) or set {setting}")
 
 
 def _stop(proc: subprocess.Popen, timeout: float = 15.0) -> None:
@@ -90,16 +152,19 @@ class DevServer:
         cmd += ["--ui-port", str(self.ui_port)] if self.ui else ["--headless"]
         return cmd
 
+    @property
+    def log_path(self) -> Path:
+        return (self.data_dir / "logs" / "temporal.log").resolve()
+
     def start(self, timeout: float = 60.0) -> None:
         if port_open(self.port):
-            raise ConfigError(f"port {self.port} is already in use: is another `sma up` running? "
-                              "Set temporal.dev_server_port or temporal.address.")
+            raise ConfigError(port_in_use_message(self.port, "temporal.dev_server_port or temporal.address"))
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        logfile = (self.data_dir / "logs").resolve()
-        logfile.mkdir(parents=True, exist_ok=True)
-        with open(logfile / "temporal.log", "ab") as out:
+        logfile = self.log_path
+        logfile.parent.mkdir(parents=True, exist_ok=True)
+        with open(logfile, "ab") as out:
             self.proc = subprocess.Popen(self.command(), stdout=out, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
+                                         start_new_session=True, preexec_fn=die_with_parent())
         deadline = time.monotonic() + timeout
         while not port_open(self.port):
             if self.proc.poll() is not None:
@@ -168,7 +233,10 @@ class Stack:
         from sma.temporal_client import connect, wait_for_pollers
 
         client = await connect(self.address, self.settings.temporal.namespace, attempts=240, delay=0.25)
-        await wait_for_pollers(client, list(self.worker_queues), timeout)
+        try:
+            await wait_for_pollers(client, list(self.worker_queues), timeout)
+        except TimeoutError as exc:
+            raise RuntimeError(f"{exc.args[0].split(';')[0]}; see {self.logs_dir}") from None
 
     def worker_env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -178,21 +246,29 @@ class Stack:
             env["SMA_CONFIG"] = str(Path(self.config_path).resolve())
         return env
 
+    @property
+    def logs_dir(self) -> Path:
+        return (self.settings.data_dir / "logs").resolve()
+
+    def log_path(self, name: str) -> Path:
+        """Where a child writes its output: the path every message about it names."""
+        if name == TEMPORAL:
+            return self.server.log_path if self.server else self.logs_dir / "temporal.log"
+        return self.logs_dir / (f"{name}.log" if name in (BOT, DASHBOARD) else f"worker-{name}.log")
+
     def start_worker(self, queue: str) -> subprocess.Popen:
-        logs = (self.settings.data_dir / "logs").resolve()
-        logs.mkdir(parents=True, exist_ok=True)
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
         command = [queue] if queue in (BOT, DASHBOARD) else ["worker", "--queue", queue]
-        logname = f"{queue}.log" if queue in (BOT, DASHBOARD) else f"worker-{queue}.log"
         env = self.worker_env()
         if queue == DASHBOARD:  # where `sma up` said it would be, whatever the config file says
             env["SMA_DASHBOARD__HOST"] = self.settings.dashboard.host
             env["SMA_DASHBOARD__PORT"] = str(self.settings.dashboard.port)
             if self.setup_token:
                 env[SETUP_TOKEN_ENV] = self.setup_token
-        with open(logs / logname, "ab") as out:
+        with open(self.log_path(queue), "ab") as out:
             proc = subprocess.Popen([sys.executable, "-m", "sma.cli", *command],
                                     env=env, stdout=out, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
+                                    start_new_session=True, preexec_fn=die_with_parent())
         self.workers[queue] = proc
         return proc
 
@@ -200,8 +276,29 @@ class Stack:
         """Names of processes that died on their own (for `sma up` to restart or report)."""
         dead = [q for q, p in self.workers.items() if p.poll() is not None]
         if self.server and self.server.proc and self.server.proc.poll() is not None:
-            dead.append("temporal")
+            dead.append(TEMPORAL)
         return dead
+
+    def exit_code(self, name: str) -> int | None:
+        proc = self.server.proc if name == TEMPORAL and self.server else self.workers.get(name)
+        return proc.poll() if proc is not None else None
+
+    def pid(self, name: str) -> int | None:
+        proc = self.server.proc if name == TEMPORAL and self.server else self.workers.get(name)
+        return proc.pid if proc is not None else None
+
+    def restart(self, name: str) -> None:
+        """Start a dead child again; the dev server reopens its SQLite file, so every run resumes."""
+        if name == TEMPORAL:
+            assert self.server is not None
+            self.server.proc = None
+            self.server.start()
+        else:
+            self.start_worker(name)
+
+    def forget(self, name: str) -> None:
+        """Stop watching a child that was given up on (the bot or the dashboard)."""
+        self.workers.pop(name, None)
 
     def stop(self) -> None:
         for proc in self.workers.values():
