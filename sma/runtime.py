@@ -1,7 +1,8 @@
 """The embedded stack: Temporal dev server + one worker process per task queue.
 
-`sma up` keeps it running; `sma demo` and the tests start it, use it and stop it. Workers are child
-processes so that a crash (or a kill -9) of one pool leaves the others and the server untouched.
+`sma up` keeps it running (sma.supervisor); `sma demo` and the tests start it, use it and stop it. Workers
+are child processes so that a crash (or a kill -9) of one pool leaves the others and the server untouched;
+every child dies with the thread that started it, so the stack never outlives its owner.
 """
 
 from __future__ import annotations
