@@ -272,3 +272,20 @@ def test_kill_9_of_a_worker_is_restarted_with_backoff_and_the_run_finishes(drill
     assert drill.render_attempts(wf_id) >= 2, "the kill must land during the render"
     drill.stop_up()
     drill.assert_published_once_and_clean(wf_id, result)
+
+
+def test_sigterm_while_sma_up_starts_stops_everything_it_started(drill: Drill) -> None:
+    log = open(drill.root / "up-0.log", "wb")  # noqa: SIM115 - the child writes it
+    up = subprocess.Popen([sys.executable, "-m", "sma.cli", "-c", str(drill.config), "up"], cwd=REPO,
+                          stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    log.close()
+    drill.ups.append(up)
+    deadline = time.monotonic() + 120
+    while not any("worker --queue" in cmd for cmd in processes_mentioning(str(drill.data_dir)).values()):
+        assert up.poll() is None and time.monotonic() < deadline, drill.up_log()
+        time.sleep(0.1)
+    assert "SMA is up" not in drill.up_log()
+    up.send_signal(signal.SIGTERM)
+    assert up.wait(timeout=120) == 0, drill.up_log()
+    assert "Traceback" not in drill.up_log(), drill.up_log()
+    drill.assert_no_orphans(timeout=5)
