@@ -160,6 +160,8 @@ class DevServer:
     def start(self, timeout: float = 60.0) -> None:
         if port_open(self.port):
             raise ConfigError(port_in_use_message(self.port, "temporal.dev_server_port or temporal.address"))
+        if self.ui and port_open(self.ui_port):
+            raise ConfigError(port_in_use_message(self.ui_port, "temporal.ui_port (or temporal.ui: false)"))
         self.data_dir.mkdir(parents=True, exist_ok=True)
         logfile = self.log_path
         logfile.parent.mkdir(parents=True, exist_ok=True)

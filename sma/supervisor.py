@@ -23,7 +23,6 @@ from sma.runtime import BOT, DASHBOARD, TEMPORAL
 from sma.settings import ConfigError
 
 LOCK_NAME = "sma-up.pid"
-ESSENTIAL_EXIT = 1  # `sma up`'s exit code when it gives up on the dev server or a worker
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from sma.runtime import DevServer, die_with_parent, port_in_use_message
+from sma.runtime import DevServer, die_with_parent, free_port, port_in_use_message
 from sma.settings import ConfigError
 from sma.supervisor import (
     AlreadyRunning,
@@ -226,6 +226,8 @@ def test_a_taken_dev_server_port_names_the_process_holding_it(tmp_path: Path) ->
         assert "kill" in message and "temporal.dev_server_port" in message and "\n" not in message
         with pytest.raises(ConfigError, match=f"port {port} is already in use by pid {os.getpid()}"):
             DevServer(tmp_path, port, 0, ui=False).start()
+        with pytest.raises(ConfigError, match=rf"port {port} is already in use by pid \d+ .* temporal.ui_port"):
+            DevServer(tmp_path, free_port(), port, ui=True).start()
 
 
 def test_sma_up_reports_a_taken_port_in_one_line(tmp_path: Path) -> None:
