@@ -232,14 +232,24 @@ class Stack:
         return self.dashboard and self.settings.dashboard.enabled and not port_open(self.settings.dashboard.port)
 
     async def wait_ready(self, timeout: float = 180.0) -> None:
-        """Block until the server answers and every worker polls its queue (model loading included)."""
+        """Block until the server answers and every worker polls its queue (model loading included); a worker
+        that dies meanwhile (a bad config, a missing model) fails the start at once, naming its log."""
         from sma.temporal_client import connect, wait_for_pollers
 
         client = await connect(self.address, self.settings.temporal.namespace, attempts=240, delay=0.25)
+        waiting = asyncio.ensure_future(wait_for_pollers(client, list(self.worker_queues), timeout))
         try:
-            await wait_for_pollers(client, list(self.worker_queues), timeout)
+            while not waiting.done():
+                for name in self.check():
+                    raise RuntimeError(f"{'the Temporal dev server' if name == TEMPORAL else 'worker ' + name} "
+                                       f"exited with code {self.exit_code(name)} while starting; "
+                                       f"see {self.log_path(name)}")
+                await asyncio.wait({waiting}, timeout=0.25)
+            waiting.result()
         except TimeoutError as exc:
             raise RuntimeError(f"{exc.args[0].split(';')[0]}; see {self.logs_dir}") from None
+        finally:
+            waiting.cancel()
 
     def worker_env(self) -> dict[str, str]:
         env = dict(os.environ)

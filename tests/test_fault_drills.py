@@ -129,7 +129,7 @@ class Drill:
             if last is not None and predicate(last):
                 return
             assert time.monotonic() < deadline, f"timed out; last status: {last}"
-            time.sleep(0.5)
+            time.sleep(0.25)
 
     def wait_finished(self, wf_id: str, timeout: float = 600) -> PipelineResult:
         async def closed(client: Client) -> WorkflowExecutionStatus | None:

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from sma.runtime import DevServer, die_with_parent, free_port, port_in_use_message
-from sma.settings import ConfigError
+from sma import queues
+from sma.runtime import DevServer, Stack, die_with_parent, free_port, port_in_use_message
+from sma.settings import ConfigError, Settings
 from sma.supervisor import (
     AlreadyRunning,
     GaveUp,
@@ -244,3 +245,17 @@ def test_sma_up_reports_a_taken_port_in_one_line(tmp_path: Path) -> None:
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert errors == [errors[0]] and f"port {port} is already in use by pid {os.getpid()}" in errors[0]
     UpLock.acquire(tmp_path / "data").release()  # `sma up` let go of the data dir
+
+
+def test_a_worker_that_dies_while_the_stack_starts_fails_the_start_at_once(tmp_path: Path) -> None:
+    broken = tmp_path / "config.yaml"
+    broken.write_text("pipeline: [not, a, mapping]\n")
+    settings = Settings(data_dir=tmp_path / "data")
+    started = time.monotonic()
+    with pytest.raises(RuntimeError) as caught, \
+            Stack(settings, config_path=str(broken), worker_queues=(queues.CPU,), ephemeral_ports=True):
+        pass
+    log = (tmp_path / "data" / "logs" / f"worker-{queues.CPU}.log").resolve()
+    assert str(caught.value) == f"worker {queues.CPU} exited with code 2 while starting; see {log}"
+    assert time.monotonic() - started < 60
+    assert "pipeline" in log.read_text()
