@@ -175,8 +175,8 @@ async def _ensure_schedules(loaded: Settings, address: str) -> dict[str, str]:
 def up() -> None:
     """Start the embedded Temporal server (unless temporal.address is set) and all workers, and keep them
     running: a dead child restarts with backoff; Ctrl-C or SIGTERM stops everything."""
-    from sma.runtime import Stack
-    from sma.supervisor import AlreadyRunning, GaveUp, StopRequested, StopSignals, Supervisor, UpLock
+    from sma.runtime import Stack, StartAborted
+    from sma.supervisor import AlreadyRunning, GaveUp, StopSignals, Supervisor, UpLock
 
     loaded = settings()
     try:
@@ -187,20 +187,18 @@ def up() -> None:
     signals = StopSignals()
     try:
         with signals.installed():
-            stack = Stack(loaded, config_path=_state.config, dashboard=True)
+            stack = Stack(loaded, config_path=_state.config, dashboard=True, abort=lambda: signals.requested)
             try:
                 stack.setup_token = _dashboard_setup_token(loaded)
                 stack.start()
                 _announce_up(loaded, stack)
-                signals.started = True
                 supervisor = Supervisor(stack, warn=lambda line: typer.secho(line, fg="yellow", err=True))
                 supervisor.run(lambda: signals.requested)
-            except StopRequested:
+            except StartAborted:
                 pass
             except (ConfigError, RuntimeError, GaveUp) as exc:  # a taken port, a child that keeps dying
                 _fail(str(exc), 1)
             finally:
-                signals.started = True  # a signal now must not interrupt the stop
                 typer.echo("stopping...")
                 stack.stop()
     finally:

@@ -34,6 +34,14 @@ TEMPORAL = "temporal"  # the dev server's name among the stack's children
 _PR_SET_PDEATHSIG = 1
 
 
+class StartAborted(Exception):
+    """A stop was asked for (SIGTERM, Ctrl-C) while the stack was still starting."""
+
+
+def _never() -> bool:
+    return False
+
+
 def die_with_parent() -> Callable[[], None] | None:
     """A `preexec_fn` that makes Linux SIGKILL the child when the thread that started it dies.
 
@@ -157,7 +165,7 @@ class DevServer:
     def log_path(self) -> Path:
         return (self.data_dir / "logs" / "temporal.log").resolve()
 
-    def start(self, timeout: float = 60.0) -> None:
+    def start(self, timeout: float = 60.0, abort: Callable[[], bool] = _never) -> None:
         if port_open(self.port):
             raise ConfigError(port_in_use_message(self.port, "temporal.dev_server_port or temporal.address"))
         if self.ui and port_open(self.ui_port):
@@ -175,6 +183,8 @@ class DevServer:
             if time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError(f"temporal dev server did not open port {self.port} in {timeout:.0f} s")
+            if abort():
+                raise StartAborted
             time.sleep(0.1)
         log.info("temporal dev server up", address=self.address,
                  ui=f"http://127.0.0.1:{self.ui_port}" if self.ui else None)
@@ -195,6 +205,7 @@ class Stack:
     ephemeral_ports: bool = False
     dashboard: bool = False  # `sma up` serves the dashboard too (dashboard.enabled); tests and demo do not
     setup_token: str | None = None
+    abort: Callable[[], bool] = _never  # polled while starting: `sma up` stops a start on SIGTERM/SIGINT
     server: DevServer | None = None
     workers: dict[str, subprocess.Popen] = field(default_factory=dict)
 
@@ -207,19 +218,25 @@ class Stack:
 
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         upgrade(self.settings.database_url)
+        self._check_abort()
         if self.settings.embedded_temporal:
             port = free_port() if self.ephemeral_ports else self.settings.temporal.dev_server_port
             ui_port = free_port() if self.ephemeral_ports else self.settings.temporal.ui_port
             self.server = DevServer(self.settings.data_dir, port, ui_port, self.settings.temporal.namespace,
                                     ui=self.settings.temporal.ui)
-            self.server.start()
+            self.server.start(abort=self.abort)
         for queue in self.worker_queues:
+            self._check_abort()
             self.start_worker(queue)
         asyncio.run(self.wait_ready())
         if self.bot_enabled:
             self.start_worker(BOT)
         if self.dashboard_enabled:
             self.start_worker(DASHBOARD)
+
+    def _check_abort(self) -> None:
+        if self.abort():
+            raise StartAborted
 
     @property
     def bot_enabled(self) -> bool:
@@ -240,6 +257,7 @@ class Stack:
         waiting = asyncio.ensure_future(wait_for_pollers(client, list(self.worker_queues), timeout))
         try:
             while not waiting.done():
+                self._check_abort()
                 for name in self.check():
                     raise RuntimeError(f"{'the Temporal dev server' if name == TEMPORAL else 'worker ' + name} "
                                        f"exited with code {self.exit_code(name)} while starting; "

@@ -187,23 +187,17 @@ def _read_pid(fd: int) -> int | None:
     return None
 
 
-class StopRequested(Exception):
-    """SIGTERM, SIGINT or SIGHUP arrived while the stack was still starting."""
-
-
 @dataclass
 class StopSignals:
-    """SIGTERM/SIGINT/SIGHUP ask for a graceful stop: during start-up they abort the start, later they end
-    the supervision loop; `sma up` then stops the workers (their graceful shutdown) and the dev server."""
+    """SIGTERM/SIGINT/SIGHUP ask for a graceful stop; the handler only records it. A starting stack polls it
+    (Stack.abort) and a running supervisor loop ends on it; `sma up` then stops the workers (their graceful
+    shutdown) and the dev server. Raising from the handler instead could land in a finalizer or a library's
+    catch-all and be swallowed."""
 
     requested: bool = False
-    started: bool = False
 
-    def _handle(self, signum: int, _frame: FrameType | None) -> None:
-        first = not self.requested
+    def _handle(self, _signum: int, _frame: FrameType | None) -> None:
         self.requested = True
-        if first and not self.started:  # a second signal must not interrupt the stop the first one began
-            raise StopRequested(signal.Signals(signum).name)
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[StopSignals]:
