@@ -20,4 +20,5 @@ fi
 python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
 .venv/bin/pip install -q -e '.[dev]'
+# No marker filter: the slow tests (full pipeline runs, the fault drills of tests/test_fault_drills.py) run too.
 exec .venv/bin/pytest -q "$@"

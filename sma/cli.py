@@ -9,7 +9,6 @@ import json
 import logging
 import os
 import sys
-import time
 import traceback
 from pathlib import Path
 from typing import Annotated, Any
@@ -237,36 +236,45 @@ async def _ensure_schedules(loaded: Settings, address: str) -> dict[str, str]:
 
 @app.command()
 def up() -> None:
-    """Start the embedded Temporal server (unless temporal.address is set) and all workers; Ctrl-C stops."""
-    import signal
-
-    from sma.runtime import Stack
+    """Start the embedded Temporal server (unless temporal.address is set) and all workers, and keep them
+    running: a dead child restarts with backoff; Ctrl-C or SIGTERM stops everything."""
+    from sma.runtime import Stack, StartAborted
+    from sma.supervisor import AlreadyRunning, GaveUp, StopSignals, Supervisor, UpLock
 
     loaded = settings()
-    stack = Stack(loaded, config_path=_state.config, dashboard=True, setup_token=_dashboard_setup_token(loaded))
-    stopping = False
+    try:
+        lock = UpLock.acquire(loaded.data_dir)
+    except AlreadyRunning as exc:
+        _fail(str(exc), 1)
+        raise
+    signals = StopSignals()
+    try:
+        with signals.installed():
+            stack = Stack(loaded, config_path=_state.config, dashboard=True, abort=lambda: signals.requested)
+            try:
+                stack.setup_token = _dashboard_setup_token(loaded)
+                stack.start()
+                _announce_up(loaded, stack)
+                supervisor = Supervisor(stack, warn=lambda line: typer.secho(line, fg="yellow", err=True))
+                supervisor.run(lambda: signals.requested)
+            except StartAborted:
+                pass
+            except (ConfigError, RuntimeError, GaveUp) as exc:  # a taken port, a child that keeps dying
+                _fail(str(exc), 1)
+            finally:
+                typer.echo("stopping...")
+                stack.stop()
+    finally:
+        lock.release()
 
-    def on_signal(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    with stack:
-        for schedule_id, outcome in asyncio.run(_ensure_schedules(loaded, stack.address)).items():
-            typer.echo(f"schedule {schedule_id}: {outcome}")
-        typer.echo(f"SMA is up: Temporal at {stack.address}"
-                   + (f", Web UI http://127.0.0.1:{stack.server.ui_port}" if stack.server and stack.server.ui else ""))
-        typer.echo(f"data in {loaded.data_dir.resolve()}; workers: {', '.join(stack.workers)}. Ctrl-C stops.")
-        _say_dashboard(loaded, stack)
-        while not stopping:
-            for name in stack.check():
-                if name == "temporal":
-                    _fail("the Temporal dev server exited; see data/logs/temporal.log", 1)
-                typer.secho(f"worker {name} exited; restarting it", fg=typer.colors.YELLOW, err=True)
-                stack.start_worker(name)
-            time.sleep(1)
-        typer.echo("stopping...")
+def _announce_up(loaded: Settings, stack: Any) -> None:
+    for schedule_id, outcome in asyncio.run(_ensure_schedules(loaded, stack.address)).items():
+        typer.echo(f"schedule {schedule_id}: {outcome}")
+    typer.echo(f"SMA is up: Temporal at {stack.address}"
+               + (f", Web UI http://127.0.0.1:{stack.server.ui_port}" if stack.server and stack.server.ui else ""))
+    typer.echo(f"data in {loaded.data_dir.resolve()}; workers: {', '.join(stack.workers)}. Ctrl-C stops.")
+    _say_dashboard(loaded, stack)
 
 
 def _dashboard_setup_token(loaded: Settings) -> str | None:
