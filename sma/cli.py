@@ -19,6 +19,7 @@ import yaml
 from typer.core import TyperGroup
 
 from sma import queues
+from sma.environment import EnvironmentFault
 from sma.models.pipeline import PipelineStatus, Topic
 from sma.models.topic import TopicError
 from sma.settings import ConfigError, Settings, load_settings, masked_dump
@@ -259,6 +260,8 @@ def up() -> None:
                 supervisor.run(lambda: signals.requested)
             except StartAborted:
                 pass
+            except EnvironmentFault as exc:  # what was found on disk: the same exit code as every command
+                _fail(str(exc))
             except (ConfigError, RuntimeError, GaveUp) as exc:  # a taken port, a child that keeps dying
                 _fail(str(exc), 1)
             finally:
