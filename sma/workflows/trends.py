@@ -40,6 +40,7 @@ FETCH = {
     "google_trends": TrendActivities.fetch_google_trends,
     "github": TrendActivities.fetch_github,
     "youtube": TrendActivities.fetch_youtube,
+    "feeds": TrendActivities.fetch_feeds,
 }
 PERMANENT = ["Rejected", "BadPayload", "NotConfigured", "ConfigError"]
 _QUICK = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3, non_retryable_error_types=PERMANENT)
