@@ -95,7 +95,8 @@ async def test_a_scan_scores_and_merges_feed_items_with_other_sources(
                 sources={n: SourceOptions(timeout_s=5, initial_retry_s=0.2) for n in ("hackernews", "feeds")},
                 embedding_model=str(tmp_path / "missing-model"),  # keyword filter: no model load here
                 projects={"test": ProjectTrends(sources=["hackernews", "feeds"], include_keywords=["rust", "sqlite"],
-                                                feeds=[f"{base}/feeds/blog.rss", f"{base}/feeds/news.atom"])}))
+                                                feeds=[f"{base}/feeds/blog.rss", f"{base}/feeds/news.atom",
+                                                       f"{base}/feeds/gone"])}))
         settings.data_dir.mkdir(parents=True)
         upgrade(settings.database_url)
         database = Database(settings.database_url)
@@ -105,6 +106,8 @@ async def test_a_scan_scores_and_merges_feed_items_with_other_sources(
                     "TrendScanWorkflow", TrendScanInput(project_id="test", queue_suffix=suffix),
                     id=f"feeds-scan-{suffix}", task_queue=queues.WORKFLOWS + suffix, result_type=TrendScanResult)
             assert sorted(result.answered) == ["feeds", "hackernews"] and result.failed == []
+            feeds = next(r for r in result.reports if r.source == "feeds")
+            assert feeds.items == 4 and f"{base}/feeds/gone: feeds: HTTP 404" in feeds.error  # the others still count
             scan = await latest_scan(database, "test")
             assert scan is not None
             rows = await scan_results(database, scan.id)

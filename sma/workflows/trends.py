@@ -89,7 +89,9 @@ class TrendScanWorkflow:
             workflow.logger.warning("trend source failed: %s: %s", plan.source, message)
             skipped = isinstance(cause, ApplicationError) and cause.type == "NotConfigured"
             return SourceReport(source=plan.source, ok=False, error=message, skipped=skipped), None
-        return SourceReport(source=plan.source, ok=True, items=len(result.items)), result
+        # A source that answered in part (one of a project's feeds down) says so in its report.
+        notes = "; ".join(result.notes)[:1000]
+        return SourceReport(source=plan.source, ok=True, items=len(result.items), error=notes), result
 
     async def _coverage(self, inp: TrendScanInput, ranked: RankResult) -> CoverageResult:
         if not ranked.candidates:

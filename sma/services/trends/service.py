@@ -56,6 +56,8 @@ async def fetch_source(sources: Mapping[str, TrendSource], settings: TrendSettin
     source = sources[name]
     result = await source.fetch(project_id, settings.project(project_id), now or datetime.now(UTC))
     log.info("trend source answered", source=name, project=project_id, items=len(result.items))
+    for note in result.notes:
+        log.warning("trend source answered in part", source=name, project=project_id, note=note)
     return result
 
 
