@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from sma.cli import app as cli_app
 from sma.services.batch import BatchFileError, read_rows
 from sma.settings import ProjectSettings, Settings
-from tests.article_server import ARTICLE_TITLE, FACTS, ArticleSite, serve_articles
+from tests.article_server import FACTS, ArticleSite, serve_articles
 
 runner = CliRunner()
 
@@ -78,7 +78,7 @@ async def test_sma_batch_starts_good_rows_refuses_bad_ones_and_is_safe_to_repeat
     csv_file.write_text(
         "title,link,summary,autonomy\n"
         f"Batch topic one {tag},,A first topic.,\n"
-        f",{article},,assisted\n"
+        f"Lighthouse keepers {tag},{article},,assisted\n"  # its own title: other tests start this article
         f"Batch topic one {tag},,A first topic.,\n"  # the same topic again in the same file
         f",{site.url('/report.pdf')},,\n"
         f",,,\n"
@@ -95,7 +95,7 @@ async def test_sma_batch_starts_good_rows_refuses_bad_ones_and_is_safe_to_repeat
         assert code == 1, out + err  # a row was refused
         assert sorted(started) == [2, 3, 7]
         assert started[2].startswith("content-default-batch-topic-one")
-        assert started[3].startswith("content-default-lighthouse-keepers-return")
+        assert started[3].startswith(f"content-default-lighthouse-keepers-{tag}")
         assert f"line 4: already started {started[2]} (running; add force=yes" in lines[4]
         assert "line 5: " in lines[5] and "is application/pdf, not a web page" in lines[5]
         assert 5 in lines and "line 6" not in out  # the empty row is a blank line, not a refusal
@@ -105,7 +105,8 @@ async def test_sma_batch_starts_good_rows_refuses_bad_ones_and_is_safe_to_repeat
         assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
         inp = (await handle.fetch_history()).events[0].workflow_execution_started_event_attributes.input
         history_input = client.data_converter.payload_converter.from_payloads(inp.payloads)[0]
-        assert history_input["topic"]["title"] == ARTICLE_TITLE and FACTS[1] in history_input["topic"]["facts"]
+        assert history_input["topic"]["title"] == f"Lighthouse keepers {tag}"
+        assert FACTS[1] in history_input["topic"]["facts"]
         assert history_input["topic"]["source_urls"] == [article] and history_input["autonomy"] == "assisted"
 
         hits = len(site.hits)
