@@ -1,4 +1,4 @@
-"""`sma` command line: up, worker, run, status, approve, reject, retry, demo, config check, db upgrade."""
+"""`sma` command line: up, worker, run, batch, status, approve, reject, retry, demo, config check, db upgrade."""
 
 from __future__ import annotations
 
@@ -311,7 +311,10 @@ def _say_dashboard(loaded: Settings, stack: Any) -> None:
 
 @app.command()
 def run(
-    topic: Annotated[str, typer.Option("--topic", "-t", help="what the video is about")],
+    topic: Annotated[str, typer.Option("--topic", "-t", help="what the video is about (with --url: its title)")]
+    = "",
+    url: Annotated[str, typer.Option("--url", "-u", help="an article to make the video from: its facts "
+                                     "go into the script, its link into the post")] = "",
     summary: Annotated[str, typer.Option(help="a few sentences of context")] = "",
     project: Annotated[str, typer.Option("--project", "-p")] = "default",
     autonomy: Annotated[str | None, typer.Option(help="manual | assisted | autonomous")] = None,
@@ -321,16 +324,19 @@ def run(
     """Start a content pipeline and print its workflow id (the first run's id if the topic was just started).
     Its level is the project's (sma autonomy, the bot, the dashboard; the config only until one is set);
     --autonomy pins this one run to another level."""
+    from sma.services.articles import ArticleError, article_topic, check_url
     from sma.services.runs import Started, new_run_input, submit
     from sma.temporal_client import client_for
 
     loaded = settings()
     if autonomy is not None and autonomy not in ("manual", "assisted", "autonomous"):
         _fail(f"--autonomy must be manual, assisted or autonomous, not {autonomy!r}")
+    if not topic and not url:
+        _fail("say what the video is about: --topic \"...\" or --url https://...")
     try:
         loaded.project(project)
-        checked = Topic.checked(topic, summary)
-    except (ConfigError, TopicError) as exc:
+        checked = check_url(url) if url else Topic.checked(topic, summary)
+    except (ConfigError, TopicError, ArticleError) as exc:
         _fail(str(exc))
         raise
 
@@ -338,11 +344,18 @@ def run(
         from sma.db.engine import Database
         from sma.db.migrate import upgrade
 
+        chosen = checked
+        if isinstance(chosen, str):
+            try:
+                _, chosen = await article_topic(loaded.articles, chosen, topic, summary)
+            except (ArticleError, TopicError) as exc:
+                _fail(str(exc), 1)
+                raise
         loaded.data_dir.mkdir(parents=True, exist_ok=True)
         await asyncio.to_thread(upgrade, loaded.database_url)
         database = Database(loaded.database_url)
         try:
-            inp = await new_run_input(loaded, database, checked, project, entry="cli", autonomy=autonomy)
+            inp = await new_run_input(loaded, database, chosen, project, entry="cli", autonomy=autonomy)
         finally:
             await database.close()
         return await submit(await client_for(loaded), loaded, inp, force=force)
@@ -351,6 +364,52 @@ def run(
     if started.existing:
         typer.secho(f"note: {started.note()}", fg="yellow", err=True)
     typer.echo(started.workflow_id)
+
+
+@app.command()
+def batch(
+    file: Annotated[Path, typer.Argument(help="CSV with a header: topic,url,summary,project,autonomy,force")],
+    project: Annotated[str | None, typer.Option("--project", "-p", help="for rows without a project "
+                                                "(default: the first configured)")] = None,
+) -> None:
+    """Start one run per CSV row (a topic or an article url). Safe to repeat: a row already started answers
+    with its first run. Prints each row's outcome and a summary; exit 1 if any row was refused."""
+    from sma.services import batch as batches
+
+    loaded = settings()
+    try:
+        text = file.read_text(encoding="utf-8")
+        default_project = loaded.project(project).id if project else loaded.projects[0].id
+        rows, refused = batches.read_rows(text, loaded, default_project)
+    except (OSError, UnicodeDecodeError) as exc:
+        _fail(f"cannot read {file}: {exc}")
+        raise
+    except (batches.BatchFileError, ConfigError) as exc:
+        _fail(f"{file}: {exc}")
+        raise
+
+    async def go() -> list[batches.RowOutcome]:
+        from sma.db.engine import Database
+        from sma.db.migrate import upgrade
+        from sma.temporal_client import client_for
+
+        loaded.data_dir.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(upgrade, loaded.database_url)
+        client = await client_for(loaded)
+        database = Database(loaded.database_url)
+        try:
+            with typer.progressbar(length=len(rows), label=f"starting {len(rows)} run(s)", file=sys.stderr) as bar:
+                return await batches.start_rows(client, loaded, database, rows, on_row=lambda _: bar.update(1))
+        finally:
+            await database.close()
+
+    outcomes = sorted([*refused, *(_run(go()) if rows else [])], key=lambda o: o.line)
+    for outcome in outcomes:
+        color = {"started": None, "existing": "yellow", "refused": "red"}[outcome.outcome]
+        typer.secho(outcome.describe(), fg=color)
+    typer.echo(batches.summary(outcomes))
+    if any(o.outcome == "refused" for o in outcomes):
+        raise typer.Exit(1)
 
 
 def _print_status(status: PipelineStatus, progress: dict[str, float], as_json: bool, source: str = "live") -> None:

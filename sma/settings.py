@@ -21,6 +21,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from sma.bot.config import BotSettings
 from sma.dashboard.config import DashboardSettings
 from sma.models.pipeline import Autonomy
+from sma.services.articles.config import ArticleSettings
 from sma.services.autonomy.config import GuardSettings
 from sma.services.intelligence.config import IntelligenceSettings
 from sma.services.llm.config import LLMSettings
@@ -264,6 +265,7 @@ class Settings(BaseSettings):
     publishing: PublishingSettings = Field(default_factory=PublishingSettings)
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
     trends: TrendSettings = Field(default_factory=TrendSettings)
+    articles: ArticleSettings = Field(default_factory=ArticleSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     intelligence: IntelligenceSettings = Field(default_factory=IntelligenceSettings)

@@ -86,7 +86,7 @@ async def test_write_script_activity_uses_the_llm_tier(oai: FakeLLMServer, tmp_p
     assert script.beats[0].visual.kind == "code" and "assert add" in script.beats[0].visual.code
     assert script.hashtags == ["#testing", "#python", "#tdd"]
     assert script.hashtags_for("youtube") == ["#shorts", "#testing"]
-    assert script.description_for("local") == "Small tests, big wins."
+    assert script.description_for("local") == "Small tests, big wins.\nSource: https://example.com/tests"
     assert re.fullmatch(r"script-v1\+[0-9a-f]{8}", script.prompt_version)
     assert script.estimated_seconds == pytest.approx(len(script.narration().split()) * 60 / 160, abs=0.1)
     assert result.llm_calls == 1 and result.cost_usd > 0
@@ -257,3 +257,18 @@ async def test_a_crashing_llm_tier_still_yields_a_template_script(oai: FakeLLMSe
     result = await scripts.write(_req())
     assert result.tier == "template" and result.qa.passed
     assert result.notes == ["LLM tier error, used the template: RuntimeError: provider bug"]
+
+
+async def test_the_llm_tier_gets_the_articles_facts_and_its_script_credits_the_link(
+        oai: FakeLLMServer, tmp_path: Path, services: Any) -> None:
+    article = Topic(title="Lighthouse keepers return", summary="A lighthouse gets keepers again.",
+                    facts=["The trust hired 3 keepers.", "The lamp is seen from 20 nautical miles."],
+                    source_urls=["https://news.example.com/lighthouse"])
+    scripts = services(llm_settings(tmp_path, openai_url=oai.url))
+    result = await scripts.write(_req(article))
+    user = _user_text(oai.requests[0])
+    assert "The trust hired 3 keepers." in user and "https://news.example.com/lighthouse" in user
+    assert result.tier == "openai:gpt-4o-mini"
+    assert result.script.description.endswith("Source: https://news.example.com/lighthouse")
+    assert all(d.endswith("Source: https://news.example.com/lighthouse")
+               for d in result.script.platform_descriptions.values())

@@ -63,6 +63,10 @@ class TrendActivities:
     async def fetch_youtube(self, req: SourceRequest) -> SourceResult:
         return await self._fetch("youtube", req)
 
+    @activity.defn(name="trends_fetch_feeds")
+    async def fetch_feeds(self, req: SourceRequest) -> SourceResult:
+        return await self._fetch("feeds", req)
+
     async def _fetch(self, name: str, req: SourceRequest) -> SourceResult:
         from sma.services.trends.service import fetch_source
         from sma.services.trends.sources.base import RateLimited, SourceError
@@ -112,7 +116,7 @@ class TrendActivities:
 
     def all(self) -> list:
         return [self.plan, self.fetch_reddit, self.fetch_hackernews, self.fetch_google_trends, self.fetch_github,
-                self.fetch_youtube, self.coverage, self.store]
+                self.fetch_youtube, self.fetch_feeds, self.coverage, self.store]
 
 
 def build(settings: Settings, database: object) -> list:

@@ -28,6 +28,7 @@ from sma.bot.texts import COMMANDS
 
 log = structlog.get_logger("sma.bot")
 
+LINK_ONLY = r"^\s*[hH][tT][tT][pP][sS]?://\S+\s*$"  # a message that is just a link starts a run from it
 COMMAND_HANDLERS = {
     "start": commands.start,
     "help": commands.help_command,
@@ -80,6 +81,8 @@ def register(application: Application) -> None:
         application.add_handler(CommandHandler(name, handler))
     application.add_handler(CallbackQueryHandler(approvals.on_button))
     application.add_handler(MessageHandler(filters.PHOTO | filters.VIDEO, media.on_media))
+    text = filters.TEXT & ~filters.COMMAND
+    application.add_handler(MessageHandler(text & filters.Regex(LINK_ONLY), commands.on_link))
     application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, approvals.on_reason))
     application.add_error_handler(on_error)
     assert set(COMMAND_HANDLERS) == {name for name, _ in COMMANDS}, "help and handlers disagree"

@@ -16,7 +16,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("help", "this list"),
     ("status", "recent runs, or /status <run> for one"),
     ("queue", "runs waiting for your decision (and expired ones to re-open)"),
-    ("new", "/new [--force] <topic>: produce a video about it (once; --force for another)"),
+    ("new", "/new [--force] <topic or link>: produce a video about it (once; --force for another)"),
     ("trends", "top scored topics; tap one to produce it"),
     ("schedule", "the next publishing slots"),
     ("stats", "the last 7 days per platform"),

@@ -40,6 +40,7 @@ FETCH = {
     "google_trends": TrendActivities.fetch_google_trends,
     "github": TrendActivities.fetch_github,
     "youtube": TrendActivities.fetch_youtube,
+    "feeds": TrendActivities.fetch_feeds,
 }
 PERMANENT = ["Rejected", "BadPayload", "NotConfigured", "ConfigError"]
 _QUICK = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3, non_retryable_error_types=PERMANENT)
@@ -88,7 +89,9 @@ class TrendScanWorkflow:
             workflow.logger.warning("trend source failed: %s: %s", plan.source, message)
             skipped = isinstance(cause, ApplicationError) and cause.type == "NotConfigured"
             return SourceReport(source=plan.source, ok=False, error=message, skipped=skipped), None
-        return SourceReport(source=plan.source, ok=True, items=len(result.items)), result
+        # A source that answered in part (one of a project's feeds down) says so in its report.
+        notes = "; ".join(result.notes)[:1000]
+        return SourceReport(source=plan.source, ok=True, items=len(result.items), error=notes), result
 
     async def _coverage(self, inp: TrendScanInput, ranked: RankResult) -> CoverageResult:
         if not ranked.candidates:

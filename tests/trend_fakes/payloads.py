@@ -130,3 +130,35 @@ def youtube_error(code: int, reason: str, message: str, domain: str = "global") 
     return {"error": {"code": code, "message": message,
                       "errors": [{"message": message, "domain": domain, "reason": reason}],
                       "status": "PERMISSION_DENIED" if code == 403 else "INVALID_ARGUMENT"}}
+
+
+def rss_feed(now: float) -> str:
+    """An RSS 2.0 blog feed with `slash:comments`, HTML in descriptions and one untitled entry."""
+    entries = [
+        ("Rust 2.0 released", "https://blog.example.com/rust-2", 1.0, 42,
+         "<p>The <b>Rust 2.0</b> release adds async traits &amp; a new edition.</p>"),
+        ("Profiling SQLite queries in production", "https://blog.example.com/sqlite-profiling", 8.0, 3,
+         "How we found a 40 ms query."),
+        ("", "https://blog.example.com/untitled", 2.0, 0, "no title"),
+    ]
+    items = "".join(
+        f"<item><title>{title}</title><link>{link}</link><guid>{link}</guid>"
+        f"<pubDate>{format_datetime(datetime.fromtimestamp(now - hours * 3600, UTC))}</pubDate>"
+        f"<slash:comments>{comments}</slash:comments><category>rust</category>"
+        f"<description><![CDATA[{summary}]]></description></item>"
+        for title, link, hours, comments, summary in entries)
+    return ('<?xml version="1.0" encoding="UTF-8"?><rss version="2.0" '
+            'xmlns:slash="http://purl.org/rss/1.0/modules/slash/"><channel><title>Example Engineering Blog</title>'
+            f'<link>https://blog.example.com</link><description>Posts</description>{items}</channel></rss>')
+
+
+def atom_feed(now: float) -> str:
+    """An Atom 1.0 feed."""
+    entries = [("urn:uuid:1", "A tiny job queue on SQLite", "https://news.example.org/queue", 3.0),
+               ("urn:uuid:2", "Why microservices cost more than you think", "https://news.example.org/micro", 30.0)]
+    body = "".join(
+        f'<entry><id>{eid}</id><title>{title}</title><link href="{link}"/>'
+        f"<updated>{_iso(now - hours * 3600)}</updated><summary>{title}.</summary></entry>"
+        for eid, title, link, hours in entries)
+    return ('<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
+            f"<title>Example News</title><id>urn:example</id><updated>{_iso(now)}</updated>{body}</feed>")

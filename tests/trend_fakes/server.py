@@ -1,6 +1,6 @@
 """One threaded HTTP server on 127.0.0.1 answering like Reddit, the Algolia HN API, the Google Trends RSS
-feed, the GitHub search API and the YouTube Data API v3, with a request log and fault injection (an
-error answer for the next N requests to a path: 429 with Retry-After, 5xx, malformed bodies)."""
+feed, two blog feeds (RSS and Atom), the GitHub search API and the YouTube Data API v3, with a request log
+and fault injection (an error answer for the next N requests to a path: 429 with Retry-After, 5xx, malformed bodies)."""
 
 from __future__ import annotations
 
@@ -72,6 +72,12 @@ def route(path: str, query: dict[str, str], headers: dict[str, str], now: float)
     if path == "/trending/rss":
         return 200, payloads.google_trends_rss(query.get("geo", "US"), now).encode(), {
             "Content-Type": "application/rss+xml; charset=utf-8"}
+    if path == "/feeds/blog.rss":
+        return 200, payloads.rss_feed(now).encode(), {"Content-Type": "application/rss+xml; charset=utf-8"}
+    if path == "/feeds/news.atom":
+        return 200, payloads.atom_feed(now).encode(), {"Content-Type": "application/atom+xml"}
+    if path == "/feeds/not-a-feed":
+        return 200, b"<html><body><p>Just a page</p></body></html>", {"Content-Type": "text/html"}
     if path == "/search/repositories":
         return 200, json.dumps(payloads.github_search(now)).encode(), {
             **as_json, "x-ratelimit-limit": "10", "x-ratelimit-remaining": "9", "x-ratelimit-resource": "search"}

@@ -10,6 +10,7 @@ from temporalio.service import RPCError
 
 from sma.bot import readmodels, store
 from sma.bot.context import BotDeps, deps, who
+from sma.bot.handlers import approvals
 from sma.bot.notifier import approval_buttons, reopen_button
 from sma.bot.texts import approval_text, help_text, start_text, status_detail, status_line
 from sma.db import repo
@@ -17,6 +18,7 @@ from sma.models.autonomy import ApprovalNotice
 from sma.models.pipeline import PipelineStatus, RunState, Topic
 from sma.models.topic import TopicError
 from sma.services import runs
+from sma.services.articles import ArticleError, article_topic, is_link
 from sma.services.autonomy import actions
 from sma.services.autonomy.actions import NotDecidable
 from sma.services.retry import retry_run
@@ -24,7 +26,7 @@ from sma.settings import ProjectSettings
 
 log = structlog.get_logger("sma.bot.commands")
 FORCE_WORDS = ("--force", "—force", "-f")  # phones turn "--" into an em dash
-FORCE_HINT = "/new --force <topic>"
+FORCE_HINT = "/new --force <topic or link>"
 
 
 def _chat_id(update: Update) -> int | None:
@@ -135,7 +137,11 @@ async def new(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await _reply(update, f"No such project. Projects: {', '.join(p.id for p in d.settings.projects)}")
         return
     force = bool(words) and words[0] in FORCE_WORDS
-    title = " ".join(words[1:] if force else words).strip()
+    words = words[1:] if force else words
+    if words and is_link(words[0]):  # /new <link> [title]
+        await new_from_link(update, d, project, words[0], " ".join(words[1:]), force)
+        return
+    title = " ".join(words).strip()
     if not title:
         await _reply(update, "What about? Use /new <topic>, e.g. /new Why small tests catch big bugs")
         return
@@ -149,6 +155,37 @@ async def new(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await _reply(update, f"{started.note(FORCE_HINT)}.\n{started.workflow_id}")
         return
     await _reply(update, f"Started '{topic.title}' in project {project.id} (autonomy {level}).\n"
+                         f"{started.workflow_id}")
+
+
+async def on_link(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A message that is only a link starts a run from that article, unless it answers an open Reject
+    question: then it is the reason, as any other text would be."""
+    message, user = update.effective_message, update.effective_user
+    if message is None or user is None or not message.text:
+        return
+    d = deps(context)
+    if await store.get_prompt(d.database, message.chat.id, user.id) is not None:
+        await approvals.on_reason(update, context)
+        return
+    project, _ = pick_project(d, _chat_id(update), [])
+    if project is not None:
+        await new_from_link(update, d, project, message.text.strip(), "", force=False)
+
+
+async def new_from_link(update: Update, d: BotDeps, project: ProjectSettings, url: str, title: str,
+                        force: bool) -> None:
+    """Fetch the article now (a bad link is answered at once, and the run's input carries the article)."""
+    try:
+        _, topic = await article_topic(d.settings.articles, url, title)
+    except (ArticleError, TopicError) as exc:
+        await _reply(update, f"Nothing was started: {exc}.")
+        return
+    started, level = await start_run(d, project, topic, [], force=force)
+    if started.existing:
+        await _reply(update, f"{started.note(FORCE_HINT)}.\n{started.workflow_id}")
+        return
+    await _reply(update, f"Started '{topic.title}' from the article in project {project.id} (autonomy {level}).\n"
                          f"{started.workflow_id}")
 
 

@@ -1,7 +1,7 @@
 """Trends: the latest scans with each item's score breakdown and sources, and a produce-now button.
 
-A video can also be started by hand from a title and a few sentences (the same `start_pipeline` the
-CLI uses), so the page is useful before trend discovery has stored any scan.
+A video can also be started by hand from a title and a few sentences, or from an article link (the same
+`runs.submit` the CLI uses), so the page is useful before trend discovery has stored any scan.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from sma.dashboard.templating import redirect, render
 from sma.models.pipeline import Topic
 from sma.models.topic import TopicError
 from sma.services import runs
+from sma.services.articles import ArticleError, article_topic
 from sma.settings import ConfigError
 
 FORCE_HINT = "the 'Start a new one' box on the trends page"
@@ -73,10 +74,16 @@ async def produce(request: Request, item_id: str = Form(...), project: str = For
 
 @router.post("/trends/start")
 async def start(request: Request, title: str = Form(""), summary: str = Form(""), project: str = Form(""),
-                force: str = Form("")) -> Response:
+                force: str = Form(""), url: str = Form("")) -> Response:
+    """From a title and summary, or from an article link (fetched here, before the run exists, so the
+    person sees a bad link at once and the run's input carries the article)."""
     d, user = dash(request), user_of(request)
     try:
-        topic = Topic.checked(title, summary)
-    except TopicError as exc:
+        if url.strip():
+            _, topic = await article_topic(d.settings.articles, url, title, summary)
+        else:
+            topic = Topic.checked(title, summary)
+    except (TopicError, ArticleError) as exc:
         return redirect("/trends", f"!{exc}")
-    return await _start(request, d, user, topic, project, "manual", force=bool(force))
+    return await _start(request, d, user, topic, project, f"url:{url.strip()}" if url.strip() else "manual",
+                        force=bool(force))

@@ -24,6 +24,7 @@ from sma.services.llm.store import UsageStore
 from sma.services.qa_script import check_script, duration_band
 from sma.services.script_feedback import FeedbackPlan, plan_feedback, unmet
 from sma.services.scriptwriter import TemplateScriptWriter
+from sma.services.source_credit import credit_sources
 from sma.settings import ProjectSettings, Settings
 
 log = structlog.get_logger("sma.script")
@@ -232,6 +233,7 @@ class ScriptService:
         started = time.perf_counter()
         project = self.settings.project(req.project_id)
         written = await self._write(req, project)
+        written.script = credit_sources(written.script, req.topic)  # any tier: the post names its sources
         qa = check_script(written.script, project, self.settings.pipeline, req.topic, self.settings.llm.qa)
         cost = written.llm.total_cost_usd if written.llm else 0.0
         await self.store.record_attempt(ScriptAttemptRecord(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from sma.models.section import Section
 
@@ -20,8 +20,8 @@ OFF_NICHE: tuple[str, ...] = (
     "finance and stock markets", "pets and funny animals", "fashion and beauty", "travel", "music",
     "movies and tv shows", "video games", "smartphones and gadgets", "health and fitness",
 )
-SOURCES: tuple[str, ...] = ("reddit", "hackernews", "google_trends", "github", "youtube")
-SourceName = Literal["reddit", "hackernews", "google_trends", "github", "youtube"]
+SOURCES: tuple[str, ...] = ("reddit", "hackernews", "google_trends", "github", "youtube", "feeds")
+SourceName = Literal["reddit", "hackernews", "google_trends", "github", "youtube", "feeds"]
 
 
 class SourceEndpoints(Section):
@@ -75,6 +75,15 @@ class ProjectTrends(Section):
     youtube_queries: list[str] = Field(default_factory=list, description="search terms; empty = most popular chart")
     youtube_category_id: str = Field("28", description="mostPopular chart category (28 Science & Technology)")
     youtube_region: str = "US"
+    feeds: list[str] = Field(default_factory=list, description="RSS/Atom feed URLs (http/https); empty = no feeds")
+
+    @field_validator("feeds")
+    @classmethod
+    def _feed_urls(cls, urls: list[str]) -> list[str]:
+        bad = [u for u in urls if not u.strip().lower().startswith(("http://", "https://"))]
+        if bad:
+            raise ValueError(f"feed URLs must start with http:// or https://: {', '.join(bad)}")
+        return [u.strip() for u in urls]
 
 
 class LSHSettings(Section):

@@ -39,6 +39,10 @@ def plan_scan(settings: TrendSettings, req: ScanPlanRequest) -> ScanPlan:
         options = settings.source(name) if name in SOURCES else None
         if options is None:
             plan.skipped.append(SourceReport(source=name, ok=False, skipped=True, error="unknown source"))
+        elif name == "feeds" and not project.feeds:
+            if req.sources or "sources" in project.model_fields_set:  # asked for by name: say why not
+                plan.skipped.append(SourceReport(source=name, ok=False, skipped=True, error="no feeds configured "
+                                                 f"(trends.projects.{req.project_id}.feeds)"))
         elif not options.enabled:
             plan.skipped.append(SourceReport(source=name, ok=False, skipped=True, error="disabled in config"))
         else:
@@ -52,6 +56,8 @@ async def fetch_source(sources: Mapping[str, TrendSource], settings: TrendSettin
     source = sources[name]
     result = await source.fetch(project_id, settings.project(project_id), now or datetime.now(UTC))
     log.info("trend source answered", source=name, project=project_id, items=len(result.items))
+    for note in result.notes:
+        log.warning("trend source answered in part", source=name, project=project_id, note=note)
     return result
 
 

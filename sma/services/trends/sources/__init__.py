@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sma.services.trends.sources.base import TrendSource
+from sma.services.trends.sources.feeds import FeedSource
 from sma.services.trends.sources.github import GitHubSource
 from sma.services.trends.sources.google_trends import GoogleTrendsSource
 from sma.services.trends.sources.hackernews import HackerNewsSource
@@ -23,6 +24,7 @@ def build_sources(settings: object) -> dict[str, TrendSource]:
         GoogleTrendsSource(trends),
         GitHubSource(trends, github_token.get_secret_value() if github_token else None),
         YouTubeSource(trends, youtube_key.get_secret_value() if youtube_key else None),
+        FeedSource(trends),
     ]
     return {s.name: s for s in sources}
 
