@@ -15,24 +15,12 @@ from sma.models.pipeline import Beat, HookStyle, Script, ScriptRequest, Topic
 from sma.services.intelligence.guidance import HookGuidance, HookPreference, NoGuidance, pick, use_preferred
 from sma.services.llm.config import ScriptQASettings
 from sma.services.qa_script import duration_band
+from sma.services.script_languages import ENGLISH, ScriptPhrases, phrases_for
 from sma.settings import PipelineSettings, ProjectSettings
 
 PROMPT_VERSION = "template-v2"
 _HOOK_STYLES: tuple[HookStyle, ...] = ("question", "bold_claim", "statistic", "story", "contrarian", "how_to")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
-_STOP = {"the", "and", "for", "with", "that", "this", "your", "are", "why", "how", "what", "into", "from"}
-# Top-up sentences for topics with little text of their own: no numbers, no claims, no hype.
-_FILLER = (
-    "This one keeps coming up: {title}.",
-    "Here is the short version of why it matters.",
-    "The idea is simple, but the details decide whether it helps you.",
-    "First, look at what problem it actually solves for you.",
-    "Then check what it costs in time, money and attention.",
-    "Try it on one small piece of work before you change everything.",
-    "Measure what happens, and compare it with how you worked before.",
-    "Keep what works, drop what does not, and share what you learn.",
-    "That is how small experiments turn into habits that last.",
-)
 _PLATFORM_TAGS = {"youtube": "#shorts", "tiktok": "#fyp", "instagram": "#reels"}
 
 
@@ -64,12 +52,12 @@ def clean_title(title: str, limit: int = 90) -> str:
     return text or "this topic"
 
 
-def _hashtags(topic: Topic, project: ProjectSettings) -> list[str]:
-    words = re.findall(r"[A-Za-z][A-Za-z0-9]{2,}", f"{topic.title} {project.niche}")
+def _hashtags(topic: Topic, project: ProjectSettings, stop: frozenset[str] = frozenset()) -> list[str]:
+    words = re.findall(r"[^\W\d_]\w{2,}", f"{topic.title} {project.niche}")
     seen: list[str] = []
     for word in words:
         tag = "#" + word.lower()
-        if tag not in seen and word.lower() not in _STOP:
+        if tag not in seen and word.lower() not in stop:
             seen.append(tag)
     return seen[:5]
 
@@ -93,26 +81,27 @@ class TemplateScriptWriter:
 
     def write(self, req: ScriptRequest, project: ProjectSettings) -> Script:
         topic = req.topic
+        phrases = phrases_for(project.language)
         directives = " ".join(req.feedback + req.qa_feedback).lower()
         preference = pick(self.guidance.preferences(project.id), req.platforms or project.platforms)
         style = self._hook_style(topic, directives, preference)
-        hook = self._hook(topic, style)
-        cta = f"Follow for more on {project.niche}." if project.niche else "Follow for more."
+        hook = self._hook(topic, style, phrases)
+        cta = phrases.cta(project.niche)
         fixed = _words(hook) + _words(cta)
         budget = self._target_words(directives) - fixed
         # Generic top-up sentences only fill up to a little above the QA band's lower end.
         floor = int(duration_band(self.pipeline, self.qa)[0] * self.pipeline.words_per_minute / 60 * 1.15) + 1
-        hashtags = _hashtags(topic, project)
-        description = self._description(topic)
+        hashtags = _hashtags(topic, project, phrases.stop_words)
+        description = self._description(topic, phrases)
         script = Script(
             title=clean_title(topic.title, 100),
             hook=hook,
             hook_style=style,
-            beats=self._beats(topic, budget, min(budget, floor - fixed), skip=hook),
+            beats=self._beats(topic, budget, min(budget, floor - fixed), skip=hook, phrases=phrases),
             cta=cta,
             hashtags=hashtags,
             description=description,
-            prompt_version=PROMPT_VERSION,
+            prompt_version=PROMPT_VERSION if phrases.language == "en" else f"{PROMPT_VERSION}-{phrases.language}",
             platform_hashtags={p: self._platform_tags(p, hashtags) for p in project.platforms},
             platform_descriptions={p: description for p in project.platforms},
             memories_used=[preference.text] if preference else [],
@@ -159,23 +148,18 @@ class TemplateScriptWriter:
                 return _ensure_period(first)
         return ""
 
-    def _hook(self, topic: Topic, style: HookStyle) -> str:
+    def _hook(self, topic: Topic, style: HookStyle, phrases: ScriptPhrases) -> str:
         title = clean_title(topic.title)
-        hooks: dict[str, str] = {
-            "question": f"Have you seen what is happening with {title}?",
-            "bold_claim": f"{title} deserves the next minute of your attention.",
-            "statistic": self._numeric_fact(topic) or f"One number explains {title}.",
-            "story": f"Last week, a small change around {title} caught everyone's eye.",
-            "contrarian": f"Everyone is talking about {title}, but most miss the point.",
-            "how_to": f"Here is how to make sense of {title} in under a minute.",
-        }
-        return hooks[style]
+        if style == "statistic" and (fact := self._numeric_fact(topic)):
+            return fact
+        return phrases.hooks[style].format(title=title)
 
-    def _beats(self, topic: Topic, target_words: int, floor_words: int, skip: str = "") -> list[Beat]:
+    def _beats(self, topic: Topic, target_words: int, floor_words: int, skip: str = "",
+               phrases: ScriptPhrases = ENGLISH) -> list[Beat]:
         """The topic's own sentences up to the target; generic, claim-free sentences top up a thin topic."""
         material = [s for s in (*_sentences(topic.summary), *(_ensure_period(f) for f in topic.facts)) if s != skip]
         title = clean_title(topic.title)
-        filler = [s.format(title=title) for s in _FILLER]
+        filler = [s.format(title=title) for s in phrases.filler]
         if not material:
             material, filler = filler[:2], filler[2:]
         beats: list[Beat] = []
@@ -197,7 +181,7 @@ class TemplateScriptWriter:
         extra = _PLATFORM_TAGS.get(platform)
         return [*hashtags, extra] if extra and extra not in hashtags else list(hashtags)
 
-    def _description(self, topic: Topic) -> str:
+    def _description(self, topic: Topic, phrases: ScriptPhrases) -> str:
         parts = [topic.summary.strip()] if topic.summary.strip() else [clean_title(topic.title, 100)]
-        parts += [f"Source: {url}" for url in topic.source_urls[:3]]
+        parts += [f"{phrases.source_label}: {url}" for url in topic.source_urls[:3]]
         return "\n".join(parts)
