@@ -1,17 +1,21 @@
 """A project speaks its language: script, voice, QA_TTS, captions and caption font (real espeak-ng,
-real Piper voice files, real fonts, real FFmpeg-free WAVs; no network)."""
+real Piper voice files, real fonts, the real pipeline on the dev server; no network)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import wave
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
+from temporalio.client import Client
 
+from sma.db.engine import Database
 from sma.models.language import language_name, normalize_tag, primary_language
-from sma.models.pipeline import CaptionRequest, ScriptRequest, Topic, VoiceRequest
+from sma.models.pipeline import CaptionRequest, PipelineResult, RunState, ScriptRequest, Topic, VoiceRequest
 from sma.services.artifacts import ArtifactStore
 from sma.services.caption_fonts import NOTO_CJK, caption_font
 from sma.services.caption_timing import TIER as SCRIPT_TIER
@@ -21,14 +25,17 @@ from sma.services.llm.config import ScriptQASettings
 from sma.services.llm.prompts import PromptLibrary
 from sma.services.llm.writer import LLMScriptWriter
 from sma.services.qa_audio import check_voice, voiced_spans, word_error_rate
+from sma.services.runs import pipeline_input, start_pipeline
 from sma.services.script_languages import SPANISH, template_language_notes
 from sma.services.scriptwriter import TemplateScriptWriter
 from sma.services.text_normalize import normalize_text
 from sma.services.tts import PiperEngine, VoiceService, build_engines, chain_names
 from sma.services.voices.espeak import EspeakEngine, espeak_binary
 from sma.settings import CaptionSettings, ConfigError, MediaSettings, PipelineSettings, ProjectSettings, Settings
+from tests.conftest import running_workers
 
-needs_espeak = pytest.mark.skipif(espeak_binary() is None, reason="espeak-ng not installed (scripts/test.sh installs it)")
+needs_espeak = pytest.mark.skipif(espeak_binary() is None,
+                                  reason="espeak-ng not installed (scripts/test.sh installs it)")
 BUNDLED = fonts_dir() / "DejaVuSans-Bold.ttf"
 ES_TOPIC = Topic(title="Las pruebas pequeñas atrapan errores grandes",
                  summary="Una prueba pequeña se ejecuta en un segundo. Atrapa el error antes que tus usuarios.")
@@ -165,7 +172,7 @@ def test_bundled_recogniser_hears_english_only() -> None:
     assert transcriber.supports("en") and not transcriber.supports("es")
     configured = Transcriber(CaptionSettings(language_models={"es": "/models/whisper-base"}))
     assert configured.supports("es-MX") and configured.tier_for("es").startswith("faster-whisper:/models/whisper-base")
-    with pytest.raises(ValueError, match="captions.language_models.de"):
+    with pytest.raises(ValueError, match=r"captions\.language_models\.de"):
         configured.model("de")
 
 
@@ -189,7 +196,8 @@ def test_chain_adds_espeak_after_piper_only_for_other_languages(tmp_path: Path) 
     Path(f"{voice}.json").write_text(json.dumps(config))
     configured = settings.model_copy(update={"piper_voices": {"es": str(voice)}})
     piper = PiperEngine.from_settings(configured, "es-MX")
-    assert piper.voice_path == voice and piper.unavailable_reason() is None and piper.label.endswith("es_ES-test-medium")
+    assert piper.voice_path == voice and piper.unavailable_reason() is None
+    assert piper.label == "piper es_ES-test-medium"
 
 
 @needs_espeak
@@ -221,7 +229,7 @@ def test_script_timings_spread_the_voice_over_words_by_length() -> None:
     assert words[0].start == 0.2 and words[0].end == 0.8
     assert words[1].start == 1.2 and words[1].end == 1.9
     assert words[2].start == 2.4 and words[-1].end == 4.0
-    assert all(a.end <= b.start + 1e-9 for a, b in zip(words, words[1:], strict=False))
+    assert all(a.end <= b.start + 1e-9 for a, b in itertools.pairwise(words))
     assert (words[5].end - words[5].start) > (words[3].end - words[3].start)  # "prueba." > "es"
     assert all(w.probability == 0.0 for w in words)
     # Pauses that do not match the phrases: the voiced time is shared out on one axis, pauses skipped.
@@ -276,3 +284,36 @@ def test_font_fallback_names_the_missing_characters_and_the_package(tmp_path: Pa
     font = caption_font("Hola 小", None, BUNDLED, "zh")
     assert font.file == BUNDLED and font.missing == "小"
     assert "fonts-noto-cjk" in font.notes[0]
+
+
+# ---------------------------------------------------------------- a Spanish run, end to end
+
+
+@needs_espeak
+async def test_spanish_project_produces_a_spanish_video_offline(
+    client: Client, settings: Settings, database: Database, suffix: str
+) -> None:
+    """Real dev server, real workers, real pipeline: a Spanish project's script, voice and captions are
+    Spanish, and the run's status says which tier made the voice and the captions."""
+    settings.projects.append(ProjectSettings(id="es1", language="es", niche="herramientas para desarrolladores"))
+    inp = pipeline_input(settings, ES_TOPIC, "es1", autonomy="autonomous").model_copy(update={"queue_suffix": suffix})
+    async with running_workers(client, settings, database, suffix):
+        wf_id = await start_pipeline(client, inp)
+        result = await client.get_workflow_handle(wf_id, result_type=PipelineResult).result()
+
+    assert result.state == RunState.PUBLISHED, result.status.error
+    [video] = sorted((settings.data_dir / "outbox").rglob("video.mp4"))
+    with av.open(str(video)) as container:
+        assert container.streams.video[0].height == 1920 and container.streams.audio
+    steps = result.status.steps
+    assert steps["write_script"].tier == "template"
+    assert steps["voiceover"].tier == "espeak-ng"
+    assert "voice: espeak-ng es (floor: robotic, offline) [es]" in steps["voiceover"].notes
+    assert "WER skipped: no es recogniser" in steps["voiceover"].notes
+    assert steps["captions"].tier == SCRIPT_TIER
+    assert any(n.startswith("captions: script-aligned timings") for n in steps["captions"].notes)
+    assert all(q.passed for q in result.status.qa), result.status.qa
+    words = [w["text"] for w in json.loads(Path(result.status.artifacts["words"].path).read_text())]
+    assert "Síguenos" in words and "pequeña" in words
+    ass = Path(result.status.artifacts["captions"].path).read_text(encoding="utf-8")
+    assert "Síguenos" in ass and "Style: Default,DejaVu Sans," in ass
