@@ -76,7 +76,11 @@ def test_template_writer_writes_spanish_hooks_beats_and_cta() -> None:
     script = writer.write(ScriptRequest(project_id="es1", run_id="r", topic=ES_TOPIC), project)
     assert script.cta == "Síguenos para más sobre herramientas para desarrolladores."
     assert script.prompt_version == "template-v2-es"
-    assert script.hook in {h.format(title=ES_TOPIC.title) for h in SPANISH.hooks.values()}
+    assert script.hook in {SPANISH.fill(h, ES_TOPIC.title) for h in SPANISH.hooks.values()}
+    # The title's article is lowercase inside a sentence, kept at its start.
+    how_to = SPANISH.fill(SPANISH.hooks["how_to"], "Las pruebas")
+    assert how_to == "Así puedes entender las pruebas en menos de un minuto."
+    assert SPANISH.fill("{title} importa.", "Las pruebas") == "Las pruebas importa."
     assert script.beats[0].narration == "Una prueba pequeña se ejecuta en un segundo."
     assert "#pequeñas" in script.hashtags and "#las" not in script.hashtags
     # A thin topic is topped up with Spanish claim-free sentences, never English ones.

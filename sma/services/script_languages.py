@@ -23,9 +23,18 @@ class ScriptPhrases:
     cta_plain: str
     source_label: str
     stop_words: frozenset[str]
+    lower_first: frozenset[str] = frozenset()
+    """Title-initial words (articles) written lowercase when the title sits inside a sentence."""
 
     def cta(self, niche: str) -> str:
         return self.cta_niche.format(niche=niche) if niche else self.cta_plain
+
+    def fill(self, template: str, title: str) -> str:
+        """`template` with the title in it; "Las pruebas" becomes "las pruebas" inside a sentence."""
+        first, _, rest = title.partition(" ")
+        if not template.startswith("{title}") and first in self.lower_first:
+            title = f"{first.lower()} {rest}".strip()
+        return template.format(title=title)
 
 
 ENGLISH = ScriptPhrases(
@@ -60,7 +69,7 @@ SPANISH = ScriptPhrases(
     language="es",
     hooks={
         "question": "¿Has visto lo que está pasando con {title}?",
-        "bold_claim": "{title} merece el próximo minuto de tu atención.",
+        "bold_claim": "Esto merece el próximo minuto de tu atención: {title}.",
         "statistic": "Un solo número explica {title}.",
         "story": "Hace poco, un pequeño cambio en torno a {title} empezó a llamar la atención.",
         "contrarian": "Todo el mundo habla de {title}, pero casi nadie ve lo importante.",
@@ -82,6 +91,7 @@ SPANISH = ScriptPhrases(
     source_label="Fuente",
     stop_words=frozenset({"el", "la", "los", "las", "del", "que", "con", "para", "por", "una", "uno", "unos", "unas",
                           "como", "cómo", "qué", "este", "esta", "esto", "más", "sus", "tus", "pero", "sin", "entre"}),
+    lower_first=frozenset({"El", "La", "Los", "Las", "Un", "Una", "Unos", "Unas", "Lo"}),
 )
 
 PHRASES: dict[str, ScriptPhrases] = {p.language: p for p in (ENGLISH, SPANISH)}

@@ -152,14 +152,14 @@ class TemplateScriptWriter:
         title = clean_title(topic.title)
         if style == "statistic" and (fact := self._numeric_fact(topic)):
             return fact
-        return phrases.hooks[style].format(title=title)
+        return phrases.fill(phrases.hooks[style], title)
 
     def _beats(self, topic: Topic, target_words: int, floor_words: int, skip: str = "",
                phrases: ScriptPhrases = ENGLISH) -> list[Beat]:
         """The topic's own sentences up to the target; generic, claim-free sentences top up a thin topic."""
         material = [s for s in (*_sentences(topic.summary), *(_ensure_period(f) for f in topic.facts)) if s != skip]
         title = clean_title(topic.title)
-        filler = [s.format(title=title) for s in phrases.filler]
+        filler = [phrases.fill(s, title) for s in phrases.filler]
         if not material:
             material, filler = filler[:2], filler[2:]
         beats: list[Beat] = []
