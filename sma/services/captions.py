@@ -2,7 +2,9 @@
 
 Whisper supplies timing, the script supplies spelling: the viewer reads what the writer wrote (names,
 numbers, brand spellings), highlighted word by word at the moment it is spoken. QA_CAPTIONS checks that
-the captions cover the voiced audio, line up with it, stay readable and fit the safe zone.
+the captions cover the voiced audio, line up with it, stay readable and fit the safe zone. A project
+language no configured Whisper model hears gets the script's words timed over the voice instead
+(caption_timing), and a font chosen by glyph coverage (caption_fonts).
 """
 
 from __future__ import annotations

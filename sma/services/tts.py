@@ -1,4 +1,5 @@
-"""Voiceover (step 4): a chain of TTS engines, each gated by QA_TTS, with Piper as the offline floor.
+"""Voiceover (step 4): a chain of TTS engines, each gated by QA_TTS, with Piper as the offline floor
+(then espeak-ng for a project language no installed Piper voice speaks).
 
 Engines are tried in the configured order; one that is not usable here (no API key, no GPU, not in this
 build) is skipped with its reason, one that raises or produces audio that fails the gate hands over to the
