@@ -8,11 +8,12 @@ ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 SMA_DATA_DIR=/data \
 WORKDIR /app
 
 # Mermaid diagrams: mermaid-cli (mmdc) on Node, driving Debian's chromium; a browser is never downloaded.
-# Fonts: chromium only depends on fontconfig, and labels need a face to be drawn.
+# Fonts: chromium only depends on fontconfig, and labels need a face to be drawn. Languages: espeak-ng is the
+# voice floor for a project language no Piper voice speaks; Noto covers caption scripts DejaVu lacks (CJK, ...).
 COPY scripts/install_mermaid.sh /tmp/install_mermaid.sh
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      chromium fonts-dejavu-core fonts-liberation nodejs npm \
+      chromium fonts-dejavu-core fonts-liberation nodejs npm espeak-ng fonts-noto-core fonts-noto-cjk \
  && /tmp/install_mermaid.sh /opt/mermaid \
  && ln -s /opt/mermaid/node_modules/.bin/mmdc /usr/local/bin/mmdc \
  && npm cache clean --force \

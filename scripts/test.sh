@@ -9,6 +9,13 @@ if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 &
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 
+# Project languages: espeak-ng (the voice floor for a language no Piper voice speaks) and Noto fonts (caption
+# scripts the bundled DejaVu lacks: CJK, Arabic, ...). Without root those tests skip, saying why.
+if ! command -v espeak-ng >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng fonts-noto-core \
+    fonts-noto-cjk >/dev/null
+fi
+
 # The Mermaid CLI in .tools/mermaid, driving that chromium (Node and npm from apt when root); a no-op when
 # already there. As root (CI) a failure stops here; otherwise the real-diagram test skips, saying why.
 if [ "$(id -u)" = 0 ]; then

@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from sma.bot.config import BotSettings
 from sma.dashboard.config import DashboardSettings
+from sma.models.language import DEFAULT_LANGUAGE, normalize_tag
 from sma.models.pipeline import Autonomy
 from sma.services.articles.config import ArticleSettings
 from sma.services.autonomy.config import GuardSettings
@@ -148,6 +149,9 @@ class TTSSettings(_Section):
         default_factory=dict, description="project id -> its own chain, replacing `chain` for that project"
     )
     piper_voice: str | None = Field(None, description="path to a Piper .onnx voice; empty = bundled Joe")
+    piper_voices: dict[str, str] = Field(
+        default_factory=dict, description="language -> Piper .onnx voice for projects in that language (es: ...)"
+    )
     length_scale: float = 1.0
     # QA_TTS. 0.25, not 0.15: even with the WER normaliser, tiny.en mishears jargon on good Piper takes (max 0.18,
     # 4/90 above 0.15; bench/qa_tts_wer.py, plans/003a-voice-music.md). Lower it with a larger Whisper model.
@@ -196,6 +200,11 @@ class CaptionSettings(_Section):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     compute_type: str = "int8"
     min_coverage: float = 0.95
+    language_models: dict[str, str] = Field(
+        default_factory=dict,
+        description="language -> multilingual faster-whisper model (name or path) for projects in that language; "
+        "a language with none gets captions timed from the script and the voice",
+    )
 
 
 class PipelineSettings(_Section):
@@ -214,6 +223,7 @@ class ProjectSettings(_Section):
     audience: str = ""
     brand_voice: str = "clear, friendly, concrete"
     banned_phrases: list[str] = Field(default_factory=list)
+    language: str = Field(DEFAULT_LANGUAGE, description="BCP-47 tag (en, es, pt-BR): script, voice, captions")
     autonomy: Autonomy = "manual"
     platforms: list[str] = Field(default_factory=lambda: ["local"])
     telegram_chat_id: int | None = Field(None, description="chat that gets this project's approvals")
@@ -225,6 +235,11 @@ class ProjectSettings(_Section):
         if not value or not all(c.isalnum() or c in "-_" for c in value):
             raise ValueError("must be a non-empty slug of letters, digits, '-' or '_'")
         return value
+
+    @field_validator("language")
+    @classmethod
+    def _bcp47(cls, value: str) -> str:
+        return normalize_tag(value)
 
 
 class Secrets(_Section):
@@ -305,6 +320,10 @@ class Settings(BaseSettings):
                 return project
         known = ", ".join(p.id for p in self.projects)
         raise ConfigError(f"unknown project {project_id!r}; configured projects: {known}")
+
+    def project_language(self, project_id: str) -> str:
+        """The project's language tag; a project not configured here (a test, a removed one) speaks English."""
+        return next((p.language for p in self.projects if p.id == project_id), DEFAULT_LANGUAGE)
 
 
 # ---------------------------------------------------------------- loading

@@ -55,7 +55,7 @@ def gpu_activities(settings: Settings) -> list[Callable]:
     store = artifact_store(settings)
     transcriber = CachedTranscriber(Transcriber(settings.captions), store)  # QA_TTS words reused by captions
     voice = VoiceService.from_settings(settings, store, transcriber)
-    captions = CaptionService(store, transcriber, settings.captions, settings.media)
+    captions = CaptionService(store, transcriber, settings.captions, settings.media, settings.project_language)
     acts = VoiceActivities(voice, captions)
     # Music and images come here too when a configured tier needs CUDA (sma.services.routing).
     return [acts.voiceover, acts.captions, *media.build_gpu(settings)]

@@ -26,6 +26,8 @@ class QAReport(BaseModel):
     threshold: float = 0.0
     reasons: list[str] = Field(default_factory=list)
     metrics: dict[str, float] = Field(default_factory=dict)
+    notes: list[str] = Field(default_factory=list)
+    """Checks the gate could not run here and why (not failures): "WER skipped: no es recogniser"."""
 
     @classmethod
     def from_checks(cls, gate: str, checks: int, reasons: list[str], metrics: dict[str, float]) -> QAReport:

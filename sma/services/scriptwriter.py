@@ -28,33 +28,12 @@ from sma.services.script_feedback import (
     has_term,
     plan_feedback,
 )
+from sma.services.script_languages import ScriptPhrases, phrases_for
 from sma.settings import PipelineSettings, ProjectSettings
 
 PROMPT_VERSION = "template-v3"
 _HOOK_STYLES: tuple[HookStyle, ...] = ("question", "bold_claim", "statistic", "story", "contrarian", "how_to")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
-_STOP = {"the", "and", "for", "with", "that", "this", "your", "are", "why", "how", "what", "into", "from"}
-# Top-up sentences for topics with little text of their own: no numbers, no claims, no hype.
-_FILLER = (
-    "This one keeps coming up: {title}.",
-    "Here is the short version of why it matters.",
-    "The idea is simple, but the details decide whether it helps you.",
-    "First, look at what problem it actually solves for you.",
-    "Then check what it costs in time, money and attention.",
-    "Try it on one small piece of work before you change everything.",
-    "Measure what happens, and compare it with how you worked before.",
-    "Keep what works, drop what does not, and share what you learn.",
-    "That is how small experiments turn into habits that last.",
-    "Start with the part that bothers you most today.",
-    "Write down what you expect before you try it.",
-    "Then look at the result with fresh eyes a week later.",
-    "Small steps you can undo are easier to take.",
-    "Ask one person who tried it what surprised them.",
-    "The goal is not perfection, it is a little progress every week.",
-)
-_CTAS = ("Follow for more on {niche}.", "Follow for more {niche} like this.", "More on {niche} soon, so follow.",
-         "Follow if you want the next one on {niche}.")
-_SHORT_CTAS = ("Follow for more.", "Follow for the next one.", "More soon, so follow.")
 _PLAIN = {
     "utilize": "use", "utilise": "use", "utilizes": "uses", "utilization": "use", "approximately": "about",
     "demonstrate": "show", "demonstrates": "shows", "significant": "big", "significantly": "much",
@@ -78,7 +57,6 @@ _PLAIN_RE = re.compile(r"\b(" + "|".join(sorted((re.escape(k) for k in _PLAIN), 
                        re.IGNORECASE)
 _JOINTS = re.compile(r"(?:;\s+|,\s+(?=(?:and|but|so|because)\s))")
 _LONG_SENTENCE = 14
-_ENERGY_LINE = "Let's get into it{mark}"
 _PLATFORM_TAGS = {"youtube": "#shorts", "tiktok": "#fyp", "instagram": "#reels"}
 
 
@@ -110,13 +88,14 @@ def clean_title(title: str, limit: int = 90) -> str:
     return text or "this topic"
 
 
-def _hashtags(topic: Topic, project: ProjectSettings, drops: list[str] | None = None) -> list[str]:
-    words = re.findall(r"[A-Za-z][A-Za-z0-9]{2,}", f"{topic.title} {project.niche}")
+def _hashtags(topic: Topic, project: ProjectSettings, stop: frozenset[str], drops: list[str] | None = None
+              ) -> list[str]:
+    words = re.findall(r"[^\W\d_]\w{2,}", f"{topic.title} {project.niche}")
     dropped = [re.sub(r"\W", "", d.lower()) for d in drops or []]
     seen: list[str] = []
     for word in words:
         tag = "#" + word.lower()
-        if tag not in seen and word.lower() not in _STOP and not any(d and d in tag for d in dropped):
+        if tag not in seen and word.lower() not in stop and not any(d and d in tag for d in dropped):
             seen.append(tag)
     return seen[:5]
 
@@ -234,19 +213,20 @@ class TemplateScriptWriter:
         exclaim = plan.energy == "more" and not re.search(r"no exclamation", project.brand_voice.lower())
         subject = self._subject(topic.title, plan.drops)
         niche = "" if _says_any(project.niche, plan.drops) else project.niche
-        hook = self._hook(style, subject, numeric, compact=False, exclaim=exclaim)
-        cta = self._cta(niche, shift, compact=False, exclaim=exclaim)
-        protected, material, filler = self._material(topic, subject, plan, previous, shift, hook, exclaim)
+        phrases = phrases_for(project.language)
+        hook = self._hook(phrases, style, subject, numeric, compact=False, exclaim=exclaim)
+        cta = self._cta(phrases, niche, shift, compact=False, exclaim=exclaim)
+        protected, material, filler = self._material(phrases, topic, subject, plan, previous, shift, hook, exclaim)
         if length.tight:
             shortest = min((_words(s) for s in material or filler), default=0)
             if _words(hook) + _words(cta) + shortest > length.most:
-                hook = self._hook(style, subject, numeric, compact=True, exclaim=exclaim)
-                cta = self._cta(niche, shift, compact=True, exclaim=exclaim)
+                hook = self._hook(phrases, style, subject, numeric, compact=True, exclaim=exclaim)
+                cta = self._cta(phrases, niche, shift, compact=True, exclaim=exclaim)
                 if not shift and material and _words(hook) + _words(cta) + _words(material[0]) > length.most:
                     material = sorted(material, key=_words)
         fixed = _words(hook) + _words(cta)
-        hashtags = _hashtags(topic, project, plan.drops)
-        description = self._description(topic, subject, plan.drops)
+        hashtags = _hashtags(topic, project, phrases.stop_words, plan.drops)
+        description = self._description(phrases, topic, subject, plan.drops)
         beats = self._beats(protected, material, filler, length.most - fixed, length.least - fixed,
                             length.minimum - fixed)
         if plan.energy == "less":
@@ -262,7 +242,7 @@ class TemplateScriptWriter:
             cta=cta,
             hashtags=hashtags,
             description=description,
-            prompt_version=PROMPT_VERSION,
+            prompt_version=PROMPT_VERSION if phrases.language == "en" else f"{PROMPT_VERSION}-{phrases.language}",
             platform_hashtags={p: self._platform_tags(p, hashtags) for p in project.platforms},
             platform_descriptions={p: description for p in project.platforms},
             memories_used=[preference.text] if preference else [],
@@ -367,41 +347,30 @@ class TemplateScriptWriter:
         rest = clean_title(_without(title, drops))
         return rest if len(rest.split()) >= 2 and rest != "this topic" else "this topic"
 
-    def _hook(self, style: HookStyle, subject: str, numeric: str, compact: bool, exclaim: bool) -> str:
-        if compact:
-            hooks = {
-                "question": f"Why does {subject} matter?",
-                "bold_claim": f"{_capital(subject)} matters.",
-                "statistic": numeric or f"One number explains {subject}.",
-                "story": f"It started with {subject}.",
-                "contrarian": f"Most people get {subject} wrong.",
-                "how_to": f"Here is {subject}, fast.",
-            }
+    @staticmethod
+    def _hook(phrases: ScriptPhrases, style: HookStyle, subject: str, numeric: str, compact: bool,
+              exclaim: bool) -> str:
+        if style == "statistic" and numeric:
+            hook = numeric
         else:
-            hooks = {
-                "question": f"Have you seen what is happening with {subject}?",
-                "bold_claim": f"{_capital(subject)} deserves the next minute of your attention.",
-                "statistic": numeric or f"One number explains {subject}.",
-                "story": f"Last week, a small change around {subject} caught everyone's eye.",
-                "contrarian": f"Everyone is talking about {subject}, but most miss the point.",
-                "how_to": f"Here is how to make sense of {subject} in under a minute.",
-            }
-        hook = hooks[style]
+            template = (phrases.compact_hooks if compact else {}).get(style) or phrases.hooks[style]
+            hook = phrases.fill(template, subject)
+            hook = _capital(hook) if template.startswith("{title}") else hook
         return hook[:-1] + "!" if exclaim and hook.endswith(".") else hook
 
     @staticmethod
-    def _cta(niche: str, shift: int, compact: bool, exclaim: bool) -> str:
-        cta = _SHORT_CTAS[shift % len(_SHORT_CTAS)] if compact or not niche else \
-            _CTAS[shift % len(_CTAS)].format(niche=niche)
+    def _cta(phrases: ScriptPhrases, niche: str, shift: int, compact: bool, exclaim: bool) -> str:
+        choices = phrases.cta_choices(niche, compact)
+        cta = choices[shift % len(choices)]
         return cta[:-1] + "!" if exclaim else cta
 
-    def _material(self, topic: Topic, subject: str, plan: FeedbackPlan, previous: Script | None, shift: int,
-                  hook: str, exclaim: bool) -> tuple[list[str], list[str], list[str]]:
+    def _material(self, phrases: ScriptPhrases, topic: Topic, subject: str, plan: FeedbackPlan,
+                  previous: Script | None, shift: int, hook: str, exclaim: bool) -> tuple[list[str], list[str], list[str]]:
         """(protected, material, filler): requested lines always said, the topic's sentences, generic ones."""
         said_in_hook = hook.rstrip(".!?")
         material = [s for s in (*_sentences(topic.summary), *(_ensure_period(f) for f in topic.facts))
                     if s.rstrip(".!?") != said_in_hook and not _says_any(s, plan.drops)]
-        filler = [s.format(title=subject) for s in _FILLER]
+        filler = [phrases.fill(s, subject) for s in phrases.filler]
         if not material:
             material, filler = filler[:2], filler[2:]
         protected: list[str] = []
@@ -428,8 +397,8 @@ class TemplateScriptWriter:
             material = [part for s in material for part in _plain(s)]
             filler = [part for s in filler for part in _plain(s)]
             protected = [part for s in protected for part in _plain(s)]
-        if plan.energy == "more":
-            protected.insert(0, _ENERGY_LINE.format(mark="!" if exclaim else "."))
+        if plan.energy == "more" and phrases.energy_line:
+            protected.insert(0, phrases.energy_line.format(mark="!" if exclaim else "."))
         return protected, material, filler
 
     def _beats(self, protected: list[str], material: list[str], filler: list[str], target_words: int,
@@ -465,9 +434,9 @@ class TemplateScriptWriter:
         return [*hashtags, extra] if extra and extra not in hashtags else list(hashtags)
 
     @staticmethod
-    def _description(topic: Topic, subject: str, drops: list[str]) -> str:
+    def _description(phrases: ScriptPhrases, topic: Topic, subject: str, drops: list[str]) -> str:
         summary = " ".join(s for s in _sentences(topic.summary) if not _says_any(s, drops))
         parts = [summary] if summary else [_capital(subject) if drops else clean_title(topic.title, 100)]
-        parts += [f"Source: {url}" for url in topic.source_urls[:3]]
+        parts += [f"{phrases.source_label}: {url}" for url in topic.source_urls[:3]]
         return "\n".join(parts)
 

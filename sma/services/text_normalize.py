@@ -24,6 +24,9 @@ import re
 import unicodedata
 from decimal import Decimal, InvalidOperation
 
+from sma.models.language import primary_language
+from sma.services.text_normalize_i18n import normalize_other
+
 # ---------------------------------------------------------------- words
 
 FILLERS = frozenset({"um", "umm", "uh", "uhh", "uhm", "erm", "er", "hmm", "hm", "mm", "mmm", "mhm", "ah", "huh"})
@@ -251,8 +254,13 @@ def _expand(word: str) -> str:
     return _BARE_CONTRACTIONS.get(word, word)
 
 
-def normalize_text(text: str) -> list[str]:
-    """The words of `text` written one way, for comparing a script with a transcript of it."""
+def normalize_text(text: str, language: str = "en") -> list[str]:
+    """The words of `text` written one way, for comparing a script with a transcript of it.
+
+    English gets the rules above; other languages get text_normalize_i18n's (generic, plus Spanish's).
+    """
+    if primary_language(language) != "en":
+        return normalize_other(text, language)
     words: list[str] = []
     for word in _words(text):
         for part in _expand(word).split():

@@ -1,4 +1,5 @@
-"""Voiceover (step 4): a chain of TTS engines, each gated by QA_TTS, with Piper as the offline floor.
+"""Voiceover (step 4): a chain of TTS engines, each gated by QA_TTS, with Piper as the offline floor
+(then espeak-ng for a project language no installed Piper voice speaks).
 
 Engines are tried in the configured order; one that is not usable here (no API key, no GPU, not in this
 build) is skipped with its reason, one that raises or produces audio that fails the gate hands over to the
@@ -9,6 +10,7 @@ also keeps a priced engine under the project's daily TTS budget.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import wave
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING, Protocol
 import structlog
 
 from sma.models.common import ArtifactRef, QAReport, Word
+from sma.models.language import primary_language
 from sma.models.pipeline import EngineAttempt, VoiceRequest, VoiceResult
 from sma.models.voice_usage import TTSCallRecord, TTSOutcome
 from sma.services.artifacts import ArtifactStore, input_key
@@ -54,6 +57,12 @@ class WordRecognizer(Protocol):
     """What reverse-transcription QA needs from a speech recognizer (captions.Transcriber fits)."""
 
     def words(self, wav: Path, language: str = "en") -> list[Word]: ...
+
+
+def recognises(transcriber: WordRecognizer, language: str) -> bool:
+    """Whether a recogniser can hear `language`: its own `supports` when it has one, else English only."""
+    supports = getattr(transcriber, "supports", None)
+    return bool(supports(language)) if callable(supports) else primary_language(language) == "en"
 
 
 class VoiceChainError(Exception):
@@ -97,26 +106,50 @@ class PiperEngine:
 
     name = "piper"
 
-    def __init__(self, voice_path: Path | None = None, length_scale: float = 1.0, volume: float = 0.89) -> None:
+    def __init__(self, voice_path: Path | None = None, length_scale: float = 1.0, volume: float = 0.89,
+                 language: str | None = None) -> None:
         self.voice_path = Path(voice_path) if voice_path else default_piper_voice()
         self.length_scale = length_scale
         # Piper normalises each sentence to full scale; ~-1 dBFS leaves headroom for the mix and QA.
         self.volume = volume
+        # The language the text is in; None trusts the voice (the English default chain, `sma qa audio`).
+        self.language = language
 
     @classmethod
-    def from_settings(cls, settings: TTSSettings) -> PiperEngine:
-        voice = Path(settings.piper_voice) if settings.piper_voice else None
-        return cls(voice_path=voice, length_scale=settings.length_scale)
+    def from_settings(cls, settings: TTSSettings, language: str | None = None) -> PiperEngine:
+        """The voice configured for the language (`tts.piper_voices`, full tag then primary), else the default."""
+        voices = settings.piper_voices
+        by_language = (voices.get(language) or voices.get(primary_language(language))) if language else None
+        voice = by_language or settings.piper_voice
+        return cls(voice_path=Path(voice) if voice else None, length_scale=settings.length_scale, language=language)
 
     @classmethod
     def from_context(cls, ctx: EngineContext) -> PiperEngine:
-        return cls.from_settings(ctx.settings)
+        return cls.from_settings(ctx.settings, ctx.language)
+
+    @property
+    def label(self) -> str:
+        return f"piper {self.voice_path.stem}"
+
+    def voice_language(self) -> str:
+        """The voice's own language from its config (`language.code`, e.g. en_US); "" when it says none."""
+        try:
+            config = json.loads(Path(f"{self.voice_path}.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return ""
+        language = config.get("language") if isinstance(config, dict) else None
+        code = language.get("code", "") if isinstance(language, dict) else ""
+        return str(code or config.get("espeak", {}).get("voice", ""))
 
     def unavailable_reason(self) -> str | None:
         if not self.voice_path.is_file():
             return f"Piper voice model not found: {self.voice_path}"
         if not Path(f"{self.voice_path}.json").is_file():
             return f"Piper voice config not found: {self.voice_path}.json"
+        spoken = self.voice_language()
+        if self.language and spoken and primary_language(spoken) != primary_language(self.language):
+            return (f"no Piper voice for {self.language}: {self.voice_path.name} speaks {spoken} "
+                    f"(set tts.piper_voices.{primary_language(self.language)} to a .onnx voice)")
         return None
 
     def synthesize(self, text: str, out_wav: Path) -> None:
@@ -166,21 +199,33 @@ def _edge(ctx: EngineContext) -> TTSEngine:
     return EdgeEngine.from_context(ctx)
 
 
+def _espeak(ctx: EngineContext) -> TTSEngine:
+    from sma.services.voices.espeak import EspeakEngine
+
+    return EspeakEngine.from_context(ctx)
+
+
 ENGINE_FACTORIES: dict[str, Callable[[EngineContext], TTSEngine]] = {
     "xtts": _xtts,
     "kokoro": _kokoro,
     "elevenlabs": _elevenlabs,
     "edge": _edge,
     "piper": PiperEngine.from_context,
+    "espeak-ng": _espeak,
 }
 """Chain name -> constructor. Constructing is cheap: SDKs and models load on first synthesis."""
 
 
-def chain_names(settings: TTSSettings, project_id: str | None = None) -> list[str]:
-    """The project's chain (`tts.project_chains`) or the default one, normalised, Piper appended as the floor."""
+def chain_names(settings: TTSSettings, project_id: str | None = None, language: str = "en") -> list[str]:
+    """The project's chain (`tts.project_chains`) or the default one, normalised, Piper appended as the floor.
+
+    For a language other than English espeak-ng comes after Piper: no registry ships a Piper voice for most
+    languages, and a robotic voice in the right language beats a natural one in the wrong language.
+    """
     configured = settings.project_chains.get(project_id, settings.chain) if project_id else settings.chain
+    floor = ["piper"] if primary_language(language) == "en" else ["piper", "espeak-ng"]
     names: list[str] = []
-    for raw in [*configured, "piper"]:
+    for raw in [*configured, *floor]:
         name = raw.strip().lower()
         if name and name not in names:
             names.append(name)
@@ -188,12 +233,12 @@ def chain_names(settings: TTSSettings, project_id: str | None = None) -> list[st
 
 
 def build_engines(
-    settings: TTSSettings, secrets: Secrets | None = None, project_id: str | None = None
+    settings: TTSSettings, secrets: Secrets | None = None, project_id: str | None = None, language: str = "en"
 ) -> list[TTSEngine]:
     """The chain for one project as engines, in order; an unknown name stays in it as unavailable."""
-    ctx = EngineContext(settings=settings, secrets=secrets, project_id=project_id or "default")
+    ctx = EngineContext(settings=settings, secrets=secrets, project_id=project_id or "default", language=language)
     engines: list[TTSEngine] = []
-    for name in chain_names(settings, project_id):
+    for name in chain_names(settings, project_id, language):
         factory = ENGINE_FACTORIES.get(name)
         engines.append(factory(ctx) if factory else UnavailableEngine(name))
     return engines
@@ -202,9 +247,11 @@ def build_engines(
 class ProjectChains:
     """Engines per project, built on first use: projects may have their own chain and cloned voice."""
 
-    def __init__(self, settings: TTSSettings, secrets: Secrets | None = None) -> None:
+    def __init__(self, settings: TTSSettings, secrets: Secrets | None = None,
+                 languages: Callable[[str], str] | None = None) -> None:
         self.settings = settings
         self.secrets = secrets
+        self.languages = languages or (lambda _project: "en")
         self._chains: dict[str, list[TTSEngine]] = {}
         self._lock = threading.Lock()
 
@@ -212,7 +259,8 @@ class ProjectChains:
         with self._lock:
             chain = self._chains.get(project_id)
             if chain is None:
-                chain = self._chains[project_id] = build_engines(self.settings, self.secrets, project_id)
+                language = self.languages(project_id)
+                chain = self._chains[project_id] = build_engines(self.settings, self.secrets, project_id, language)
             return chain
 
 
@@ -242,8 +290,11 @@ class VoiceService:
         settings: TTSSettings,
         transcriber: WordRecognizer | None = None,
         usage: TTSUsageRecorder | None = None,
+        languages: Callable[[str], str] | None = None,
     ) -> None:
         self.store = store
+        # Project id -> its BCP-47 language (Settings.project_language); English when not given.
+        self.languages = languages or (lambda _project: "en")
         # One chain for every project, or a function giving each project its own (ProjectChains).
         self.engines = engines
         self.settings = settings
@@ -264,7 +315,8 @@ class VoiceService:
         """The worker's service: per-project chains from `tts`, keys from `secrets`, usage recorded in
         the deployment's database (`database_url`)."""
         usage = usage if usage is not None else TTSUsageStore.from_settings(settings)
-        return cls(store, ProjectChains(settings.tts, settings.secrets), settings.tts, transcriber, usage)
+        chains = ProjectChains(settings.tts, settings.secrets, settings.project_language)
+        return cls(store, chains, settings.tts, transcriber, usage, settings.project_language)
 
     def engines_for(self, project_id: str) -> list[TTSEngine]:
         return self.engines(project_id) if callable(self.engines) else self.engines
@@ -280,6 +332,9 @@ class VoiceService:
             ),
             "wer": self.transcriber is not None,
         }
+        language = self.languages(req.project_id)
+        if language != "en":  # English keys stay as they were, so stored English takes are still found
+            payload["language"] = language
         return input_key(STEP, payload, version=CACHE_VERSION)
 
     def speak(self, req: VoiceRequest) -> VoiceResult:
@@ -300,16 +355,24 @@ class VoiceService:
                 continue
             audio_ref, qa = take
             if qa.passed:
-                return self._finish(key, engine.name, audio_ref, qa, attempts, started, [])
+                return self._finish(key, engine.name, audio_ref, qa, attempts, started, self._notes(engine, req, qa))
             if best is None or _better(qa, best[2]):
-                best = (engine.name, audio_ref, qa)
+                best = (engine, audio_ref, qa)
         if best is not None:
             # Every engine spoke but none passed: keep the best take with its failed QA_TTS, so the run
             # goes on to a human's review (the approval policy sees the failed gate) instead of dying.
-            name, audio_ref, qa = best
-            note = f"no engine passed QA_TTS; kept the best take ({name}) for review"
-            return self._finish(key, name, audio_ref, qa, attempts, started, [note])
+            chosen, audio_ref, qa = best
+            note = f"no engine passed QA_TTS; kept the best take ({chosen.name}) for review"
+            notes = [note, *self._notes(chosen, req, qa)]
+            return self._finish(key, chosen.name, audio_ref, qa, attempts, started, notes)
         raise VoiceChainError(attempts)
+
+    def _notes(self, engine: TTSEngine, req: VoiceRequest, qa: QAReport) -> list[str]:
+        """For a language other than English: which voice spoke (a floor tier says so) and what QA skipped."""
+        language = self.languages(req.project_id)
+        if primary_language(language) == "en":
+            return []
+        return [f"voice: {getattr(engine, 'label', engine.name)} [{language}]", *qa.notes]
 
     def _finish(
         self,
@@ -359,7 +422,7 @@ class VoiceService:
                 return None
             wall_s = time.perf_counter() - started
             try:
-                qa = self._qa(wav, text)
+                qa = self._qa(wav, text, self.languages(req.project_id))
             except Exception as exc:
                 error = f"{type(exc).__name__}: {exc}"
                 self._record(attempts, engine.name, "failed", error)
@@ -412,16 +475,19 @@ class VoiceService:
         attempts.append(attempt)
         log.info("tts engine", engine=engine, outcome=outcome, reason=attempt.reason)
 
-    def _qa(self, wav: Path, text: str) -> QAReport:
+    def _qa(self, wav: Path, text: str, language: str = "en") -> QAReport:
         """Signal checks first; Whisper (the costly part) is skipped only for a take with no speech at all,
-        so a take saying other words is always reported with its word error rate, not just a rate error."""
-        qa = self._check(wav, text, None)
-        if self.transcriber is None or qa.metrics.get("trimmed_s", 0.0) <= 0:
+        so a take saying other words is always reported with its word error rate, not just a rate error.
+        With no recogniser for the language the signal checks decide alone, and the report says so."""
+        hears = self.transcriber is None or recognises(self.transcriber, language)
+        qa = self._check(wav, text, None, language, hears)
+        if self.transcriber is None or not hears or qa.metrics.get("trimmed_s", 0.0) <= 0:
             return qa
-        transcript = " ".join(w.text for w in self.transcriber.words(wav))
-        return self._check(wav, text, transcript)
+        words = self.transcriber.words(wav) if language == "en" else self.transcriber.words(wav, language)
+        return self._check(wav, text, " ".join(w.text for w in words), language, hears)
 
-    def _check(self, wav: Path, text: str, transcript: str | None) -> QAReport:
+    def _check(self, wav: Path, text: str, transcript: str | None, language: str = "en",
+               recogniser: bool = True) -> QAReport:
         return check_voice(
             wav,
             text,
@@ -430,6 +496,8 @@ class VoiceService:
             min_wpm=self.settings.min_wpm,
             max_wpm=self.settings.max_wpm,
             max_silence_s=self.settings.max_silence_s,
+            language=language,
+            recogniser=recogniser,
         )
 
     # ------------------------------------------------------------ idempotency

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from sma.models.language import language_name
 from sma.models.llm import CallContext, ChatMessage, LLMRequest, LLMResult, Memory, ScriptAttemptRecord, ScriptDraft
 from sma.models.pipeline import Script, ScriptRequest, ScriptResult
 from sma.services.llm.context import InsightProvider, MemoryProvider, NoInsights, NoMemory
@@ -23,13 +24,14 @@ from sma.services.llm.prompts import Prompt, PromptError, PromptLibrary, data_bl
 from sma.services.llm.store import UsageStore
 from sma.services.qa_script import check_script, duration_band
 from sma.services.script_feedback import FeedbackPlan, plan_feedback, unmet
+from sma.services.script_languages import template_language_notes
 from sma.services.scriptwriter import TemplateScriptWriter
 from sma.services.source_credit import credit_sources
 from sma.settings import ProjectSettings, Settings
 
 log = structlog.get_logger("sma.script")
 STAGE = "script"
-_TAG = re.compile(r"[^a-z0-9_]")
+_TAG = re.compile(r"[^\w]")
 
 
 @dataclass
@@ -95,7 +97,8 @@ class LLMScriptWriter:
         insight = ("\nWhat works with this audience (data):\n"
                    f"<insight_data>\n{data_block(insights)}\n</insight_data>\n") if insights else ""
         return prompt.user(
-            project_name=project.name or project.id, niche=project.niche or "general", audience=project.audience
+            project_name=project.name or project.id, language=language_name(project.language),
+            niche=project.niche or "general", audience=project.audience
             or "general", brand_voice=project.brand_voice, banned_phrases=", ".join(project.banned_phrases)
             or "none", platforms=", ".join(project.platforms), feedback_section=feedback, qa_section=qa,
             topic_json=data_block(topic_data), media_section=media, memory_section=memory, insight_section=insight)
@@ -212,6 +215,7 @@ class ScriptService:
                 log.exception("llm script tier crashed; using the template", run_id=req.run_id)
         else:
             notes.append("no LLM provider configured: offline template tier")
+        notes += template_language_notes(project.language)
         script, feedback_notes = self.template.compose(req, project)
         return Written(script=script, notes=notes + feedback_notes)
 

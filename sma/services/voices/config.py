@@ -18,7 +18,7 @@ class XTTSSettings(Section):
     references_dir: str | None = Field(
         None, description="reference WAVs for voice cloning: <dir>/<project id>/*.wav, else <dir>/*.wav"
     )
-    language: str = "en"
+    language: str = Field("en", description="for English projects; other projects speak their own language")
     max_references: int = Field(5, description="at most this many reference clips condition the voice")
 
 
@@ -26,6 +26,7 @@ class KokoroSettings(Section):
     base_url: str | None = Field(None, description="OpenAI-compatible server, e.g. http://kokoro:8880/v1")
     model: str = Field("kokoro", description="Kokoro-FastAPI: kokoro; Speaches: speaches-ai/Kokoro-82M-v1.0-ONNX")
     voice: str = "af_heart"
+    voices: dict[str, str] = Field(default_factory=dict, description="language -> voice (es: ef_dora)")
     speed: float = 1.0
     timeout_s: float = 120.0
 
@@ -41,6 +42,9 @@ class ElevenLabsVoiceSettings(Section):
 class EdgeSettings(Section):
     enabled: bool = Field(False, description="Microsoft Edge online voices: needs the internet, no key")
     voice: str = "en-US-AndrewMultilingualNeural"
+    voices: dict[str, str] = Field(
+        default_factory=dict, description="language -> voice (es: es-ES-AlvaroNeural); a Multilingual voice speaks any"
+    )
     rate: str = "+0%"
     first_audio_s: int = Field(5, description="no audio within this many seconds (offline, blocked): hand over")
     timeout_s: float = 120.0

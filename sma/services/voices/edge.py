@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sma.services.voices.audio import decode_to_wav
-from sma.services.voices.base import EngineContext
+from sma.services.voices.base import EngineContext, voice_for_language
 from sma.services.voices.config import EdgeSettings
 
 T = TypeVar("T")
@@ -38,14 +38,22 @@ def run_detached(coro: Coroutine[Any, Any, T]) -> T:
 class EdgeEngine:
     name = "edge"
 
-    def __init__(self, settings: EdgeSettings) -> None:
+    def __init__(self, settings: EdgeSettings, language_reason: str | None = None) -> None:
         self.settings = settings
+        self.language_reason = language_reason
 
     @classmethod
     def from_context(cls, ctx: EngineContext) -> EdgeEngine:
-        return cls(ctx.settings.edge)
+        settings = ctx.settings.edge
+        multilingual = "multilingual" in settings.voice.lower()
+        voice = voice_for_language(settings.voices, settings.voice, ctx.language, default_speaks_any=multilingual)
+        if voice is None:
+            return cls(settings, f"no edge-tts voice for {ctx.language} (tts.edge.voices.{ctx.language})")
+        return cls(settings.model_copy(update={"voice": voice}))
 
     def unavailable_reason(self) -> str | None:
+        if self.language_reason:
+            return self.language_reason
         if not self.settings.enabled:
             return "edge-tts is off (tts.edge.enabled: it needs the internet)"
         try:

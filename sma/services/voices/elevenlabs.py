@@ -42,17 +42,20 @@ def collect(chunks: object, what: str) -> bytes:
 class ElevenLabsEngine:
     name = "elevenlabs"
 
-    def __init__(self, settings: ElevenLabsVoiceSettings, api_key: str | None) -> None:
+    def __init__(self, settings: ElevenLabsVoiceSettings, api_key: str | None, language: str = "en") -> None:
         self.settings = settings
         self._api_key = api_key
+        self.language = language
 
     @classmethod
     def from_context(cls, ctx: EngineContext) -> ElevenLabsEngine:
-        return cls(ctx.settings.elevenlabs, secret_value(ctx.secrets, "elevenlabs_api_key"))
+        return cls(ctx.settings.elevenlabs, secret_value(ctx.secrets, "elevenlabs_api_key"), ctx.language)
 
     def unavailable_reason(self) -> str | None:
         if not self._api_key:
             return "no ElevenLabs API key (secrets.elevenlabs_api_key)"
+        if self.language.split("-")[0].lower() != "en" and "monolingual" in self.settings.model_id:
+            return f"{self.settings.model_id} speaks English only; use eleven_multilingual_v2 for {self.language}"
         return None
 
     def synthesize(self, text: str, out_wav: Path) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sma.services.voices.audio import decode_to_wav
-from sma.services.voices.base import EngineContext
+from sma.services.voices.base import EngineContext, voice_for_language
 from sma.services.voices.config import KokoroSettings
 
 PLACEHOLDER_KEY = "sk-local-no-key"
@@ -19,14 +19,21 @@ PLACEHOLDER_KEY = "sk-local-no-key"
 class KokoroEngine:
     name = "kokoro"
 
-    def __init__(self, settings: KokoroSettings) -> None:
+    def __init__(self, settings: KokoroSettings, language_reason: str | None = None) -> None:
         self.settings = settings
+        self.language_reason = language_reason
 
     @classmethod
     def from_context(cls, ctx: EngineContext) -> KokoroEngine:
-        return cls(ctx.settings.kokoro)
+        settings = ctx.settings.kokoro
+        voice = voice_for_language(settings.voices, settings.voice, ctx.language, default_speaks_any=False)
+        if voice is None:
+            return cls(settings, f"no Kokoro voice for {ctx.language} (tts.kokoro.voices.{ctx.language})")
+        return cls(settings.model_copy(update={"voice": voice}))
 
     def unavailable_reason(self) -> str | None:
+        if self.language_reason:
+            return self.language_reason
         if not self.settings.base_url:
             return "tts.kokoro.base_url is not set (an OpenAI-compatible Kokoro server: Kokoro-FastAPI or Speaches)"
         return None

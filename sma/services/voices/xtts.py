@@ -55,7 +55,10 @@ class XTTSEngine:
 
     @classmethod
     def from_context(cls, ctx: EngineContext) -> XTTSEngine:
-        return cls(ctx.settings.xtts, ctx.project_id)
+        settings = ctx.settings.xtts
+        if ctx.language.split("-")[0].lower() != "en":  # XTTS-v2 speaks the project's language
+            settings = settings.model_copy(update={"language": ctx.language.split("-")[0].lower()})
+        return cls(settings, ctx.project_id)
 
     def unavailable_reason(self) -> str | None:
         if not package_installed():
