@@ -75,7 +75,7 @@ def test_template_writer_writes_spanish_hooks_beats_and_cta() -> None:
     writer = TemplateScriptWriter(pipeline)
     script = writer.write(ScriptRequest(project_id="es1", run_id="r", topic=ES_TOPIC), project)
     assert script.cta == "Síguenos para más sobre herramientas para desarrolladores."
-    assert script.prompt_version == "template-v2-es"
+    assert script.prompt_version == "template-v3-es"
     assert script.hook in {SPANISH.fill(h, ES_TOPIC.title) for h in SPANISH.hooks.values()}
     # The title's article is lowercase inside a sentence, kept at its start.
     how_to = SPANISH.fill(SPANISH.hooks["how_to"], "Las pruebas")

@@ -365,7 +365,8 @@ class TemplateScriptWriter:
         return cta[:-1] + "!" if exclaim else cta
 
     def _material(self, phrases: ScriptPhrases, topic: Topic, subject: str, plan: FeedbackPlan,
-                  previous: Script | None, shift: int, hook: str, exclaim: bool) -> tuple[list[str], list[str], list[str]]:
+                  previous: Script | None, shift: int, hook: str, exclaim: bool
+                  ) -> tuple[list[str], list[str], list[str]]:
         """(protected, material, filler): requested lines always said, the topic's sentences, generic ones."""
         said_in_hook = hook.rstrip(".!?")
         material = [s for s in (*_sentences(topic.summary), *(_ensure_period(f) for f in topic.facts))
