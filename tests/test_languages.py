@@ -100,7 +100,7 @@ def test_english_template_output_is_unchanged_by_the_language_layer() -> None:
     project = ProjectSettings(id="p", niche="developer tools")
     script = TemplateScriptWriter(PipelineSettings(target_seconds=20)).write(
         ScriptRequest(project_id="p", run_id="r", topic=Topic(title="Small tests")), project)
-    assert script.cta == "Follow for more on developer tools." and script.prompt_version == "template-v2"
+    assert script.cta == "Follow for more on developer tools." and script.prompt_version == "template-v3"
     assert "This one keeps coming up: Small tests." in script.narration()
 
 
