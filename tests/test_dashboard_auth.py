@@ -158,10 +158,11 @@ def test_changed_secret_password_replaces_the_hash_and_logs_everyone_out(tmp_pat
 
 
 def test_idle_sessions_expire(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, dashboard=DashboardSettings(idle_minutes=0.001))
+    # 3 s of idle time: long enough that logging in (a redirect to "/" included) fits on a loaded machine.
+    settings = make_settings(tmp_path, dashboard=DashboardSettings(idle_minutes=0.05))
     with TestClient(create_app(settings)) as client:
         login(client, PASSWORD)
-        time.sleep(0.1)
+        time.sleep(3.5)
         assert client.get("/", follow_redirects=False).status_code == 303
 
 
