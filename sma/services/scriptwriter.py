@@ -11,9 +11,10 @@ import hashlib
 import re
 from typing import Protocol
 
-from sma.models.pipeline import Beat, HookStyle, Script, ScriptRequest, Topic
+from sma.models.pipeline import Beat, HookStyle, Script, ScriptRequest, Topic, Visual
 from sma.services.intelligence.guidance import HookGuidance, HookPreference, NoGuidance, pick, use_preferred
 from sma.services.llm.config import ScriptQASettings
+from sma.services.media.storyboard import key_words
 from sma.services.qa_script import duration_band
 from sma.settings import PipelineSettings, ProjectSettings
 
@@ -108,7 +109,7 @@ class TemplateScriptWriter:
             title=clean_title(topic.title, 100),
             hook=hook,
             hook_style=style,
-            beats=self._beats(topic, budget, min(budget, floor - fixed), skip=hook),
+            beats=fill_visuals(self._beats(topic, budget, min(budget, floor - fixed), skip=hook)),
             cta=cta,
             hashtags=hashtags,
             description=description,
@@ -201,3 +202,28 @@ class TemplateScriptWriter:
         parts = [topic.summary.strip()] if topic.summary.strip() else [clean_title(topic.title, 100)]
         parts += [f"Source: {url}" for url in topic.source_urls[:3]]
         return "\n".join(parts)
+
+
+_STAT = re.compile(r"(?<![\w.])([$€£]?\d[\d,]*(?:\.\d+)?(?:\s?%|x\b|[kKmMbB]\b)?)")
+_QUOTED = re.compile(r"[\"\u201c]([^\"\u201d]{12,})[\"\u201d](?:,?\s*(?:says|said|writes|wrote)\s+([^.,;]+))?")
+
+
+def fill_visuals(beats: list[Beat]) -> list[Beat]:
+    """Each beat's on-screen visual from its own sentence: a number becomes a statistic card that counts up,
+    a quotation a quote card, anything else its key words. Beats that already have a visual keep it."""
+    return [beat if beat.visual.kind != "none" else beat.model_copy(update={"visual": _visual_for(beat.narration)})
+            for beat in beats]  # fmt: skip
+
+
+def _visual_for(sentence: str) -> Visual:
+    if quoted := _QUOTED.search(sentence):
+        return Visual(kind="quote", quote=quoted.group(1).strip(), attribution=(quoted.group(2) or "").strip())
+    for number in _STAT.finditer(sentence):
+        value = number.group(1).strip()
+        if "." in value and not value.endswith(("%", "x")):
+            continue  # 3.11 is more likely a version than a statistic
+        after = sentence[number.end() :].strip(" .!?")
+        label = after if len(after.split()) >= 2 else sentence.strip(" .!?").replace(value, "").strip()
+        words = label.split()
+        return Visual(kind="stat", stat_value=value, stat_label=" ".join(words[:7]) + ("…" if len(words) > 7 else ""))
+    return Visual(kind="text", headline=key_words(sentence))
