@@ -491,7 +491,7 @@ class ImageService:
             width, height = img.size[0], img.size[1] // frames
         place = layout.place(width, height, anchor=anchor)
         if exact:
-            start, end = max(0.0, item.start), min(duration_s, max(item.end, item.start + MIN_OVERLAY_S))
+            start, end = max(0.0, item.start), min(duration_s, item.end)  # the storyboard sized the shot
         else:
             start = max(0.0, item.start - 0.15)
             end = min(duration_s, max(item.end + 0.3, start + MIN_OVERLAY_S))
