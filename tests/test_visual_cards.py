@@ -6,6 +6,7 @@ and cards scale with the frame) and checks the decoded frames, not the filter gr
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 from pathlib import Path
 
@@ -94,7 +95,7 @@ def test_storyboard_opens_with_the_hook_and_changes_every_few_seconds() -> None:
     assert shots[0].kind == "title" and shots[0].start == 0.0
     hook_words = script.hook.split()
     assert set(shots[0].text.split()) <= set(hook_words) or shots[0].text == script.hook
-    assert all(b.start == pytest.approx(a.end) for a, b in zip(shots, shots[1:], strict=False))  # gapless
+    assert all(b.start == pytest.approx(a.end) for a, b in itertools.pairwise(shots))  # gapless
     assert max(s.end - s.start for s in shots) <= 2.6 * 1.6
     assert {"stat", "quote"} <= {s.kind for s in shots}
     assert shots[-1].end == pytest.approx(words[-1].end)
