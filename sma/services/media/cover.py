@@ -8,6 +8,7 @@ in the middle band).
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 
 from PIL import Image, ImageDraw
@@ -53,3 +54,10 @@ def make_cover(hook: str, platform: str, brand: BrandKit, background: Image.Imag
     card = title_card(hook, box.w, box.h, brand)
     canvas.paste(card, (box.x, box.y + (box.h - card.height) // 2), card)
     return canvas
+
+
+def cover_png(hook: str, platform: str, brand: BrandKit) -> bytes:
+    """The cover as PNG bytes (YouTube accepts PNG up to 2 MB; a flat-colour cover is ~100 kB)."""
+    out = io.BytesIO()
+    make_cover(hook, platform, brand).save(out, "PNG", optimize=False, compress_level=6)
+    return out.getvalue()
