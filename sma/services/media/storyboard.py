@@ -19,7 +19,7 @@ from sma.models.common import Word
 from sma.models.pipeline import Beat, Visual
 
 MIN_SHOT_S = 1.2  # shorter pieces are merged into their neighbour: a card needs time to be read
-KEYWORDS_PER_CARD = 4
+KEYWORDS_PER_CARD = 5
 MAIN_VISUALS = ("code", "diagram", "image")  # need reading time: they keep the rest of their beat
 _STOP = frozenset(
     " ".join(
@@ -75,7 +75,7 @@ def _hook_shots(words: list[Word], end: float, change_every_s: float) -> list[Sh
     """The title card from t=0 (the whole hook, or its key words when long); a long hook goes on with a
     card of its remaining key words."""
     hook = " ".join(w.text for w in words)
-    title = hook if len(words) <= TITLE_MAX_WORDS else key_words(hook, limit=6)
+    title = hook if len(words) <= TITLE_MAX_WORDS else key_words(hook, limit=TITLE_MAX_WORDS - 2)
     if end <= change_every_s * 1.5:
         return [Shot("title", 0.0, end, -1, text=title)]
     cut = _cut_at_word(change_every_s * 1.15, 0.0, end, words)
@@ -146,13 +146,31 @@ def _share(text: str, k: int, n: int) -> str:
 
 
 def key_words(text: str, limit: int = KEYWORDS_PER_CARD) -> str:
-    """The phrase's content words in spoken order (up to `limit`), punctuation trimmed; the whole phrase
-    when it has no content word."""
-    tokens = [re.sub(r"^[^\w$%#@]+|[^\w%]+$", "", t) for t in text.split()]
-    tokens = [t for t in tokens if t]
-    content = [t for t in tokens if t.lower() not in _STOP and (len(t) > 2 or any(ch.isdigit() for ch in t))]
-    chosen = content or tokens
-    if len(chosen) > limit:  # keep the longest (most specific) words, in spoken order
-        keep = sorted(sorted(range(len(chosen)), key=lambda i: -len(chosen[i]))[:limit])
-        chosen = [chosen[i] for i in keep]
-    return " ".join(chosen)
+    """The densest run of at most `limit` spoken words, punctuation trimmed and without function words at
+    its edges: "A durable workflow engine remembers every finished step" -> "durable workflow engine
+    remembers". A contiguous phrase reads as language; picked single words read as a word cloud."""
+    tokens = [t for t in (re.sub(r"^[^\w$%#@]+|[^\w%]+$", "", t) for t in text.split()) if t]
+    if len(tokens) <= limit:  # short enough to show whole
+        return " ".join(tokens)
+    best: list[str] = tokens[:limit]
+    best_score = -1
+    for i in range(len(tokens) - limit + 1):
+        window = _trim(tokens[i : i + limit])
+        score = sum(1 for t in window if _content(t))
+        if score > best_score:
+            best, best_score = window, score
+    return " ".join(best or tokens[:limit])
+
+
+def _content(token: str) -> bool:
+    return token.lower() not in _STOP and (len(token) > 2 or any(ch.isdigit() for ch in token))
+
+
+def _trim(tokens: list[str]) -> list[str]:
+    """Without function words at either end ("of a long job" -> "long job")."""
+    start, end = 0, len(tokens)
+    while start < end and not _content(tokens[start]):
+        start += 1
+    while end > start and not _content(tokens[end - 1]):
+        end -= 1
+    return tokens[start:end]
