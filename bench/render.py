@@ -2,8 +2,9 @@
 
     python bench/render.py [--seconds 60] [--out DIR] [--preset veryfast] [--threads 0]
 
-Renders a full composition (procedural background, two code cards, ~150 karaoke words, a voice stand-in,
-ducked music) and, in the same run and with the same encoder settings:
+Renders a full composition (procedural background, the images step's storyboard: a title card, key-word,
+statistic, quote and two code cards, a new one every ~2.6 s; ~150 karaoke words, a voice stand-in, ducked
+music) and, in the same run and with the same encoder settings:
   floor:  the same background alone, looped and scaled to 1080x1920, nothing else;
   colour: a flat colour source of the same size and length (prices the background itself).
 Targets on 2 cores: render <= 1.25 x floor and render <= 60 s for 60 s of video.
@@ -27,12 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sma.models.common import Word
-from sma.models.pipeline import BackgroundRequest, MusicRequest, Overlay, RenderRequest
+from sma.models.pipeline import BackgroundRequest, Beat, ImagesRequest, MusicRequest, Overlay, RenderRequest, Visual
 from sma.services.artifacts import ArtifactStore
 from sma.services.media.background import BackgroundService
 from sma.services.media.ffmpeg import FFmpeg
-from sma.services.media.images import render_code_image
-from sma.services.media.layout import layout_for
+from sma.services.media.images import ImageService
 from sma.services.media.music import MusicService
 from sma.services.media.render import RenderService
 from sma.services.qa_video import check_video
@@ -217,7 +217,7 @@ def make_inputs(ffmpeg: FFmpeg, store: ArtifactStore, work: Path, seconds: float
     duration = seconds + 0.6
     seed = f"bench-{time.time_ns()}"  # never reuse a cached loop: we are timing its generation
     voice = store.put(synth_voice(ffmpeg, seconds, work / "voice.wav"), kind="voice")
-    synth_captions(seconds, work / "captions.ass")
+    words = synth_captions(seconds, work / "captions.ass")
     captions = store.put(work / "captions.ass", kind="captions")
     with measure("background (procedural loop)", timings):
         bg = BackgroundService(store, ffmpeg, settings).make(
@@ -227,19 +227,37 @@ def make_inputs(ffmpeg: FFmpeg, store: ArtifactStore, work: Path, seconds: float
         music = MusicService(store, ffmpeg).make(
             MusicRequest(project_id="bench", run_id=seed, duration_s=duration, mood="calm")
         )
-    overlays = []
-    box = layout_for([], settings.width, settings.height, settings.caption_font_size).overlays
-    with measure("code cards (2)", timings):
-        for i, (language, code) in enumerate(CARDS):
-            image = render_code_image(code, language, width=box.w, max_height=box.h)
-            image.save(work / f"card{i}.png", compress_level=3)
-            span = (seconds * (0.12 + 0.45 * i), seconds * (0.35 + 0.45 * i))
-            card = store.put(work / f"card{i}.png", kind="image")
-            overlays.append(Overlay(image=card, start_s=span[0], end_s=span[1], x=box.x, y=box.y,
-                                    width=image.width, height=image.height))
+    with measure("storyboard cards", timings):
+        overlays = storyboard_overlays(store, settings, words, duration)
     assert bg.video is not None and music.audio is not None
     return RenderRequest(project_id="bench", run_id=seed, voice=voice, duration_s=seconds, captions=captions,
                          background=bg.video, music=music.audio, overlays=overlays)  # fmt: skip
+
+
+def storyboard_overlays(store: ArtifactStore, settings: MediaSettings, words: list[Word], duration: float
+                        ) -> list[Overlay]:  # fmt: skip
+    """The richer composition: the images step's storyboard over beats of the fake words (title card, key
+    words, a statistic, a quote, the two code cards), a new visual every ~2.6 s."""
+    beats = []
+    per_beat = max(1, len(words) // 10)
+    for i in range(0, len(words), per_beat):
+        narration = " ".join(w.text for w in words[i : i + per_beat])
+        k = i // per_beat
+        visual = Visual()
+        if k in (2, 7) and k // 5 < len(CARDS):
+            language, code = CARDS[k // 5]
+            visual = Visual(kind="code", code=code, language=language)
+        elif k == 4:
+            visual = Visual(kind="stat", stat_value="73%", stat_label="of the render is the encode")
+        elif k == 5:
+            visual = Visual(kind="quote", quote="Encode every frame exactly once", attribution="the render")
+        beats.append(Beat(narration=narration, visual=visual))
+    beats = beats[1:]  # the first words are the hook: the title card
+    words_ref = store.put_json([w.model_dump() for w in words], kind="words")
+    result = ImageService(store, settings).make(
+        ImagesRequest(project_id="bench", run_id="bench", beats=beats, words=words_ref, duration_s=duration)
+    )
+    return result.overlays
 
 
 def floor_args(req: RenderRequest, settings: MediaSettings, out: Path) -> list[str]:

@@ -119,6 +119,49 @@ class VisualSettings(_Section):
     mermaid_timeout_s: float = 60.0
 
 
+class CaptionStyle(_Section):
+    """How burned-in captions look (section `media.look.captions`): a preset plus optional overrides.
+
+    Presets are in sma/services/media/look.py; a field left empty takes the preset's value.
+    """
+
+    preset: Literal["bold", "clean", "boxed", "minimal"] = "bold"
+    font_size: int | None = Field(None, ge=24, le=160)
+    font: str | None = Field(None, description="font family shipped in assets/fonts or installed; empty = preset")
+    colour: str | None = Field(None, description="text colour, #RRGGBB")
+    highlight_colour: str | None = Field(None, description="the spoken word's colour, #RRGGBB")
+    highlight: Literal["colour", "pop", "box"] | None = Field(None, description="how the spoken word stands out")
+    words_per_line: int | None = Field(None, ge=1, le=8)
+    position: Literal["bottom", "lower_third", "middle"] | None = Field(
+        None, description="always inside the platforms' safe zone")
+
+
+class BrandKit(_Section):
+    """A project's look on cards, covers and the watermark (section `media.look.brand`)."""
+
+    background: str = "#111827"
+    accent: str = "#FACC15"
+    text: str = "#FFFFFF"
+    secondary: str = "#38BDF8"
+    font: str | None = Field(None, description="TTF/OTF path or a file in assets/fonts; empty = DejaVu Sans Bold")
+    logo: str | None = Field(None, description="PNG watermark (transparency kept); empty = none")
+    logo_corner: Literal["top_left", "top_right", "bottom_left", "bottom_right"] = "top_left"
+    logo_width: int = Field(160, ge=16, le=540, description="drawn width in pixels of a 1080-wide frame")
+    logo_opacity: float = Field(0.85, ge=0.0, le=1.0)
+    intro: str = Field("", description="text of an intro card shown under the hook; empty = none")
+    outro: str = Field("", description="text of an outro card over the last seconds; empty = none")
+
+
+class LookSettings(_Section):
+    """Captions, brand and pacing of the visuals (section `media.look`, per project `media.project_looks`)."""
+
+    captions: CaptionStyle = Field(default_factory=CaptionStyle)
+    brand: BrandKit = Field(default_factory=BrandKit)
+    change_every_s: float = Field(2.6, ge=1.0, le=10.0, description="a new visual at least this often")
+    monotony_s: float = Field(6.0, ge=1.0, description="QA_VISUAL: longest stretch without a new visual")
+    allow_monotony: bool = Field(False, description="autonomous runs only warn about monotony too")
+
+
 class MediaSettings(_Section):
     ffmpeg: str | None = Field(None, description="path to ffmpeg; empty = the one bundled by imageio-ffmpeg")
     width: int = 1080
@@ -138,6 +181,12 @@ class MediaSettings(_Section):
     variant_max_s: dict[str, float] = Field(default_factory=dict, description="per-platform duration caps")
     variant_lufs: dict[str, float] = Field(default_factory=dict, description="per-platform loudness targets")
     visuals: VisualSettings = Field(default_factory=VisualSettings)
+    look: LookSettings = Field(default_factory=LookSettings)
+    project_looks: dict[str, LookSettings] = Field(
+        default_factory=dict, description="project id -> its own look, replacing `look` for that project")
+
+    def look_for(self, project_id: str) -> LookSettings:
+        return self.project_looks.get(project_id, self.look)
 
 
 class TTSSettings(_Section):

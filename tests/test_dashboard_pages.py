@@ -5,6 +5,7 @@ pages backed by read protocols (trends, calendar, insights) with test-only sourc
 from __future__ import annotations
 
 import asyncio
+import io
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -544,3 +545,23 @@ async def test_memory_adapter_maps_insights_and_deletes_through_the_service() ->
     assert await adapter.insights("test") == [] and await adapter.memories("test", "uv", 10) == []
     with pytest.raises(LookupError):
         await adapter.delete_memory("m1", "dashboard:admin")
+
+
+def test_projects_page_shows_a_preview_frame_of_the_brand_kit(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from sma.settings import BrandKit, LookSettings
+
+    logo = tmp_path / "logo.png"
+    Image.new("RGBA", (100, 100), (255, 0, 0, 255)).save(logo)
+    settings = make_settings(tmp_path)
+    settings.media.project_looks = {settings.projects[0].id: LookSettings(brand=BrandKit(logo=str(logo)))}
+    with TestClient(create_app(settings), base_url="http://testserver") as client:
+        login(client, PASSWORD)
+        pid = settings.projects[0].id
+        assert f'src="/projects/{pid}/look.png"' in client.get("/projects").text
+        preview = client.get(f"/projects/{pid}/look.png")
+        assert preview.status_code == 200 and preview.headers["content-type"] == "image/png"
+        with Image.open(io.BytesIO(preview.content)) as frame:
+            assert frame.size == (540, 960)
+        assert client.get("/projects/nobody/look.png").status_code == 404

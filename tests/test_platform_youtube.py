@@ -168,3 +168,22 @@ async def test_metrics_read_statistics_and_analytics(h: Harness, yt: FakeYouTube
     assert (metrics.views, metrics.likes, metrics.comments, metrics.shares) == (1200, 90, 7, 11)
     assert metrics.watch_time_s == 1800 and metrics.avg_view_s == 12.5 and metrics.retention == 0.61
     assert metrics.followers_gained == 4
+
+
+async def test_the_cover_with_the_hook_is_set_as_the_thumbnail(h: Harness, yt: FakeYouTube) -> None:
+    post = await h.service.publish(h.request(), "youtube")
+    assert post.status == "published", post.reason
+    png = yt.thumbnails[post.external_id]
+    from io import BytesIO
+
+    from PIL import Image
+
+    with Image.open(BytesIO(png)) as cover:
+        assert cover.size == (1280, 720) and cover.format == "PNG"
+
+
+async def test_a_refused_thumbnail_is_a_note_and_the_post_stands(h: Harness, yt: FakeYouTube) -> None:
+    yt.thumbnails_forbidden = True
+    post = await h.service.publish(h.request(), "youtube")
+    assert post.status == "published" and "thumbnail not set" in post.reason, post.reason
+    assert not yt.thumbnails

@@ -33,6 +33,7 @@ from sma.services.media.images import ImageService, beat_spans, render_code_imag
 from sma.services.media.layout import Rect, layout_for
 from sma.services.media.music import MusicService, Pad
 from sma.services.media.render import RenderService, escape_filter_path
+from sma.services.media.storyboard import MIN_SHOT_S
 from sma.services.qa_video import check_video, is_faststart
 from sma.settings import MediaSettings, VisualSettings
 
@@ -317,16 +318,19 @@ def test_image_service_places_code_in_the_overlay_region(store: ArtifactStore) -
     result = ImageService(store, settings).make(
         ImagesRequest(project_id="p", run_id="r", beats=beats, words=words_ref, duration_s=6.0)
     )
-    assert result.tier == "pillow" and len(result.overlays) == 1
+    # the hook's title card, the code card, a key-word card standing in for the diagram, the last beat's card
+    assert result.tier == "pillow" and len(result.overlays) == 4
     assert any("diagram skipped" in n and "not installed" in n for n in result.notes), result.notes
-    overlay = result.overlays[0]
+    overlay = result.overlays[1]
     layout = layout_for([])
     with Image.open(overlay.image.path) as img:
         assert (overlay.width, overlay.height) == img.size and img.width == layout.overlays.w
     assert layout.allows(Rect(overlay.x, overlay.y, overlay.width, overlay.height))
     assert overlay.y == layout.overlays.y
-    assert overlay.start_s == pytest.approx(words[2].start - 0.15, abs=0.01)
+    # the beat's start, or later when the title card before it needs its minimum reading time
+    assert overlay.start_s == pytest.approx(max(words[2].start, MIN_SHOT_S), abs=0.01)
     assert overlay.end_s >= words[5].end
+    assert [o.end_s for o in result.overlays[:-1]] == [o.start_s for o in result.overlays[1:]]  # no gaps
 
 
 # ---------------------------------------------------------------- the render

@@ -85,8 +85,10 @@ class MediaActivities:
 
         started = time.perf_counter()
         with keepalive(detail="check_video"):
+            look = self.renderer.settings.look_for(req.project_id)
             reports = check_video(self.ffmpeg, Path(req.video.path), req.expected_duration_s,
-                                  target_lufs=self.renderer.settings.target_lufs)
+                                  target_lufs=self.renderer.settings.target_lufs, monotony_s=look.monotony_s,
+                                  strict_monotony=req.autonomy == "autonomous" and not look.allow_monotony)
         return VideoCheckResult(reports=reports, tier="ffmpeg", seconds=round(time.perf_counter() - started, 3))
 
     @activity.defn(name="variant")

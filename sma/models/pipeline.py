@@ -90,14 +90,27 @@ class MediaAnalysis(StepResult):
 # ---------------------------------------------------------------- step 2: script
 
 
-class Visual(BaseModel):
-    """What is on screen during a beat besides the background and captions."""
+VisualKind = Literal["none", "code", "diagram", "image", "title", "text", "stat", "quote"]
 
-    kind: Literal["none", "code", "diagram", "image"] = "none"
+
+class Visual(BaseModel):
+    """What is on screen during a beat besides the background and captions.
+
+    "none" still gets cards made from the beat's spoken words; "text" shows `headline` (its key words);
+    "stat" counts up to `stat_value` (e.g. "73%", "2.5x", "1,200") over `stat_label`; "quote" shows `quote`
+    and `attribution`; "title" shows `headline` as a title card.
+    """
+
+    kind: VisualKind = "none"
     code: str = ""
     language: str = "python"
     diagram: str = ""
     image_prompt: str = ""
+    headline: str = ""
+    stat_value: str = ""
+    stat_label: str = ""
+    quote: str = ""
+    attribution: str = ""
 
 
 class Beat(BaseModel):
@@ -250,6 +263,10 @@ class Overlay(BaseModel):
     y: int = 0
     width: int = Field(0, description="drawn size in frame pixels; 0 = the image's own size")
     height: int = 0
+    frames: int = Field(1, ge=1, description="frames stacked vertically in the image (an animated sprite)")
+    frame_s: float = Field(0.08, gt=0, description="seconds each sprite frame shows; the last one stays")
+    motion: Literal["fade", "slide"] = Field("fade", description="how the card enters and leaves")
+    opacity: float = Field(1.0, ge=0.0, le=1.0, description="a watermark is drawn translucent")
 
 
 class ImagesRequest(BaseModel):
@@ -291,6 +308,8 @@ class RenderResult(StepResult):
 class VideoCheckRequest(BaseModel):
     video: ArtifactRef
     expected_duration_s: float
+    project_id: str = Field("", description="whose look settings (monotony limit) apply; empty = defaults")
+    autonomy: Autonomy = Field("manual", description="autonomous runs fail on monotony, others are warned")
 
 
 class VideoCheckResult(StepResult):

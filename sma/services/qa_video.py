@@ -9,6 +9,7 @@ layout for free.
 
 from __future__ import annotations
 
+import itertools
 import re
 import struct
 from dataclasses import dataclass, field
@@ -29,6 +30,15 @@ FREEZE_MIN_S = 2.0
 FREEZE_NOISE = 0.002
 BLACK_PIXEL_TH = 0.055  # luma below ~Y 28 counts as black; the darkest palettes stay above it
 ANALYSIS_SIZE = "270:480"
+# Monotony: is there a new visual at least every MONOTONY_S seconds? Scenes are measured above the caption
+# band only (karaoke captions change with every word and would count as scenes), on 4 pictures a second,
+# by scdet's score (mean absolute difference, 0-100). A card arriving, leaving or replacing another scores
+# 3-20 on our renders (measured); the procedural background's drift in 0.25 s scores well under 1.
+MONOTONY_S = 6.0
+SCENE_THRESHOLD = 2.0
+SCENE_FPS = 4
+SCENE_MERGE_S = 0.6  # changes closer than this are one transition (a fade split across two samples)
+CAPTION_TOP = 0.52  # above the caption band of every layout (the union with the bold style: 0.527 of the height)
 
 
 @dataclass
@@ -38,6 +48,7 @@ class Analysis:
     black: list[tuple[float, float]] = field(default_factory=list)
     frozen: list[tuple[float, float]] = field(default_factory=list)
     integrated_lufs: float | None = None
+    scenes: list[float] = field(default_factory=list)
     error: str = ""
 
 
@@ -48,8 +59,14 @@ def check_video(
     width: int = 1080,
     height: int = 1920,
     target_lufs: float = TARGET_LUFS,
+    monotony_s: float = MONOTONY_S,
+    strict_monotony: bool = False,
 ) -> list[QAReport]:
-    """Both video gates for one file: [QA_RENDER, QA_VISUAL]."""
+    """Both video gates for one file: [QA_RENDER, QA_VISUAL].
+
+    A stretch longer than `monotony_s` without a new visual fails QA_VISUAL when `strict_monotony`
+    (autonomous runs), else it is a warning on a passing report.
+    """
     path = Path(path)
     try:
         info = ffmpeg.probe(path)
@@ -62,7 +79,7 @@ def check_video(
     analysis = analyse(ffmpeg, path, info)
     return [
         render_report(info, path, analysis, expected_duration_s, width, height, target_lufs),
-        visual_report(info, analysis),
+        visual_report(info, analysis, monotony_s, strict_monotony),
     ]
 
 
@@ -75,7 +92,8 @@ def analyse(ffmpeg: FFmpeg, path: Path, info: MediaInfo) -> Analysis:
     video = (
         f"scale={ANALYSIS_SIZE}:flags=fast_bilinear,"
         f"blackdetect=d={BLACK_MIN_S}:pix_th={BLACK_PIXEL_TH}:pic_th=0.98,"
-        f"freezedetect=n={FREEZE_NOISE}:d={FREEZE_MIN_S}"
+        f"freezedetect=n={FREEZE_NOISE}:d={FREEZE_MIN_S},"
+        f"crop=iw:trunc(ih*{CAPTION_TOP}/2)*2:0:0,fps={SCENE_FPS},scdet=threshold={SCENE_THRESHOLD}"
     )
     try:
         log = ffmpeg.analyse(
@@ -93,6 +111,7 @@ def analyse(ffmpeg: FFmpeg, path: Path, info: MediaInfo) -> Analysis:
 _BLACK = re.compile(r"black_start:\s*([\d.]+)\s+black_end:\s*([\d.]+)")
 _FREEZE = re.compile(r"lavfi\.freezedetect\.freeze_(start|end):\s*([\d.]+)")
 _INTEGRATED = re.compile(r"^\s*I:\s*(-?[\d.]+|-inf)\s*LUFS", re.MULTILINE)
+_SCENE = re.compile(r"lavfi\.scd\.time:\s*([\d.]+)")
 
 
 def parse_analysis(log: str, duration_s: float) -> Analysis:
@@ -107,6 +126,10 @@ def parse_analysis(log: str, duration_s: float) -> Analysis:
             start = None
     if start is not None:  # frozen until the end of the file
         result.frozen.append((start, duration_s))
+    for value in _SCENE.findall(log):
+        t = float(value)
+        if not result.scenes or t - result.scenes[-1] >= SCENE_MERGE_S:
+            result.scenes.append(t)
     loudness = _INTEGRATED.findall(log)
     if loudness:
         result.integrated_lufs = -120.0 if loudness[-1] == "-inf" else float(loudness[-1])
@@ -206,7 +229,15 @@ def is_faststart(path: Path) -> bool:
 # ---------------------------------------------------------------- QA_VISUAL
 
 
-def visual_report(info: MediaInfo, analysis: Analysis) -> QAReport:
+def longest_static(scenes: list[float], duration_s: float) -> tuple[float, float]:
+    """The longest stretch (start, end) with no new visual, from the scene changes and the file's length."""
+    marks = [0.0, *(t for t in scenes if 0.0 < t < duration_s), duration_s]
+    return max(itertools.pairwise(marks), key=lambda ab: ab[1] - ab[0], default=(0.0, duration_s))
+
+
+def visual_report(
+    info: MediaInfo, analysis: Analysis, monotony_s: float = MONOTONY_S, strict_monotony: bool = False
+) -> QAReport:
     reasons: list[str] = []
     if not info.has_video:
         reasons.append("no video stream")
@@ -218,8 +249,19 @@ def visual_report(info: MediaInfo, analysis: Analysis) -> QAReport:
     reasons += [f"frozen from {a:.2f}s to {b:.2f}s ({b - a:.2f}s)" for a, b in analysis.frozen]
     duration = max(info.duration_s, 1e-6)
     score = 0.0 if not info.has_video or analysis.error else max(0.0, 1.0 - (black_s + frozen_s) / duration)
+    warnings: list[str] = []
+    static = longest_static(analysis.scenes, info.duration_s)
+    if info.has_video and not analysis.error and static[1] - static[0] > monotony_s:
+        monotony = (f"no new visual from {static[0]:.1f}s to {static[1]:.1f}s ({static[1] - static[0]:.1f}s, "
+                    f"limit {monotony_s:g}s): give each beat a visual or split long beats")  # fmt: skip
+        if strict_monotony:
+            reasons.append(monotony)
+        else:
+            warnings.append(f"warning: {monotony}")
     return QAReport(
-        gate="QA_VISUAL", passed=not reasons, score=round(score, 3), threshold=1.0, reasons=reasons,
+        gate="QA_VISUAL", passed=not reasons, score=round(score, 3), threshold=1.0, reasons=reasons + warnings,
         metrics={"black_s": round(black_s, 3), "frozen_s": round(frozen_s, 3),
-                 "black_stretches": float(len(analysis.black)), "frozen_stretches": float(len(analysis.frozen))},
+                 "black_stretches": float(len(analysis.black)), "frozen_stretches": float(len(analysis.frozen)),
+                 "scene_changes": float(len(analysis.scenes)),
+                 "longest_static_s": round(static[1] - static[0], 3)},
     )  # fmt: skip

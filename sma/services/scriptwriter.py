@@ -17,9 +17,10 @@ import re
 from dataclasses import dataclass
 from typing import Protocol
 
-from sma.models.pipeline import Beat, HookStyle, Script, ScriptRequest, Topic
+from sma.models.pipeline import Beat, HookStyle, Script, ScriptRequest, Topic, Visual
 from sma.services.intelligence.guidance import HookGuidance, HookPreference, NoGuidance, pick, use_preferred
 from sma.services.llm.config import ScriptQASettings
+from sma.services.media.storyboard import key_words
 from sma.services.qa_script import duration_band
 from sma.services.script_feedback import (
     LONGER_THAN_PREVIOUS,
@@ -238,7 +239,7 @@ class TemplateScriptWriter:
             title=title,
             hook=hook,
             hook_style=style,
-            beats=beats,
+            beats=fill_visuals(beats),
             cta=cta,
             hashtags=hashtags,
             description=description,
@@ -441,3 +442,27 @@ class TemplateScriptWriter:
         parts += [f"{phrases.source_label}: {url}" for url in topic.source_urls[:3]]
         return "\n".join(parts)
 
+
+_STAT = re.compile(r"(?<![\w.])([$€£]?\d[\d,]*(?:\.\d+)?(?:\s?%|x\b|[kKmMbB]\b)?)")
+_QUOTED = re.compile(r"[\"\u201c]([^\"\u201d]{12,})[\"\u201d](?:,?\s*(?:says|said|writes|wrote)\s+([^.,;]+))?")
+
+
+def fill_visuals(beats: list[Beat]) -> list[Beat]:
+    """Each beat's on-screen visual from its own sentence: a number becomes a statistic card that counts up,
+    a quotation a quote card, anything else its key words. Beats that already have a visual keep it."""
+    return [beat if beat.visual.kind != "none" else beat.model_copy(update={"visual": _visual_for(beat.narration)})
+            for beat in beats]  # fmt: skip
+
+
+def _visual_for(sentence: str) -> Visual:
+    if quoted := _QUOTED.search(sentence):
+        return Visual(kind="quote", quote=quoted.group(1).strip(), attribution=(quoted.group(2) or "").strip())
+    for number in _STAT.finditer(sentence):
+        value = number.group(1).strip()
+        if "." in value and not value.endswith(("%", "x")):
+            continue  # 3.11 is more likely a version than a statistic
+        after = sentence[number.end() :].strip(" .!?")
+        label = after if len(after.split()) >= 2 else sentence.strip(" .!?").replace(value, "").strip()
+        words = label.split()
+        return Visual(kind="stat", stat_value=value, stat_label=" ".join(words[:7]) + ("…" if len(words) > 7 else ""))
+    return Visual(kind="text", headline=key_words(sentence))

@@ -356,7 +356,8 @@ class ContentPipelineWorkflow:
         self._artifact("video", render.video)
         checks = await self._activity("check_video", MediaActivities.check_video,
                                       VideoCheckRequest(video=render.video,
-                                                        expected_duration_s=voice.duration_s + RENDER_TAIL_S))
+                                                        expected_duration_s=voice.duration_s + RENDER_TAIL_S,
+                                                        project_id=project, autonomy=inp.autonomy))
         for report in checks.reports:
             self._add_qa(report)
         render.qa = checks.reports

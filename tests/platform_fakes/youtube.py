@@ -46,6 +46,9 @@ class FakeYouTube(FakeServer):
         self.route("GET", r"/youtube/v3/channels", self._channels)
         self.route("GET", r"/youtube/v3/playlistItems", self._playlist)
         self.route("GET", r"/v2/reports", self._reports)
+        self.route("POST", r"/upload/youtube/v3/thumbnails/set", self._thumbnail)
+        self.thumbnails: dict[str, bytes] = {}
+        self.thumbnails_forbidden = False  # an unverified channel may not set custom thumbnails
 
     def issue_token(self, ttl_s: float = 3600) -> str:
         token = f"ya29.token-{next(self._ids)}-{int(time.time() * 1000)}"
@@ -152,6 +155,21 @@ class FakeYouTube(FakeServer):
         headers = [{"name": n, "columnType": "METRIC", "dataType": "FLOAT"} for n in names]
         return Response(200, {"kind": "youtubeAnalytics#resultTable", "columnHeaders": headers,
                               "rows": [[row.get(n, 0) for n in names]] if row else []})
+
+    def _thumbnail(self, req: Request) -> Response:
+        """thumbnails.set: the image is the request body; 403 forbidden for channels without the feature."""
+        if not self._authed(req):
+            return Response(401, AUTH_ERROR)
+        if self.thumbnails_forbidden:
+            return Response(403, google_error(403, "forbidden", "The authenticated user doesn't have permissions "
+                                                             "to upload and set custom video thumbnails."))
+        video_id = req.query.get("videoId", "")
+        if video_id not in self.videos:
+            return Response(404, google_error(404, "videoNotFound", "The video could not be found."))
+        if req.header("content-type") not in ("image/png", "image/jpeg") or len(req.body) > 2 * 1024 * 1024:
+            return Response(400, google_error(400, "invalidImage", "The provided image content is invalid."))
+        self.thumbnails[video_id] = req.body
+        return Response(200, {"kind": "youtube#thumbnailSetResponse", "items": [{"default": {"url": "x"}}]})
 
     def uploaded_videos(self) -> list[dict[str, Any]]:
         return list(self.videos.values())

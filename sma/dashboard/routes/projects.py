@@ -55,6 +55,22 @@ async def projects(request: Request) -> Response:
     })
 
 
+@router.get("/projects/{project_id}/look.png")
+async def look_preview(request: Request, project_id: str) -> Response:
+    """A preview frame of the project's brand kit and caption style (drawn, not rendered: ~100 ms)."""
+    from sma.services.media.brand import preview_frame
+
+    d = dash(request)
+    project = next((p for p in d.settings.projects if p.id == project_id), None)
+    if project is None:
+        return Response(f"no project {project_id!r}", status_code=404, media_type="text/plain")
+    try:
+        png = preview_frame(d.settings.media, project_id, project.platforms)
+    except ValueError as exc:  # a bad colour or a missing font in the look settings
+        return Response(str(exc), status_code=422, media_type="text/plain")
+    return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
+
+
 @router.post("/projects/{project_id}/credentials")
 async def save_credentials(request: Request, project_id: str) -> Response:
     d, user = dash(request), user_of(request)

@@ -29,19 +29,22 @@ from pygments.util import ClassNotFound
 
 import sma
 from sma.models.common import ArtifactRef, Word
-from sma.models.pipeline import Beat, ImagesRequest, ImagesResult, Overlay
+from sma.models.pipeline import Beat, ImagesRequest, ImagesResult, Overlay, Visual
 from sma.services.artifacts import ArtifactStore, input_key
+from sma.services.media.cards import STAT_FRAME_S, TEXT_VARIANTS, quote_card, stat_sheet, text_card, title_card
 from sma.services.media.diagrams import DiagramError, DiagramRenderer, Theme, background_luma, panel, theme_for
 from sma.services.media.imagegen import ImageGenChain, build_chain
-from sma.services.media.layout import Layout, layout_for
-from sma.settings import MediaSettings
+from sma.services.media.layout import Layout
+from sma.services.media.look import layout_for_look
+from sma.services.media.storyboard import Shot, key_words, storyboard
+from sma.settings import BrandKit, MediaSettings
 
 FONTS = Path(sma.__file__).resolve().parent.parent / "assets" / "fonts"
 MONO_FONT = FONTS / "DejaVuSansMono.ttf"
 UI_FONT = FONTS / "DejaVuSans-Bold.ttf"
 
 MIN_OVERLAY_S = 1.5
-VERSION = "2"
+VERSION = "3"
 
 BG = (39, 40, 34)  # Monokai background
 TITLE_BG = (30, 31, 28)
@@ -340,36 +343,70 @@ class ImageService:
         self.diagrams = diagrams or DiagramRenderer(self.settings.visuals)
 
     def layout(self, req: ImagesRequest) -> Layout:
-        s = self.settings
-        return layout_for(req.platforms or s.layout_platforms, s.width, s.height, s.caption_font_size)
+        return layout_for_look(req.platforms, self.settings, req.project_id)
 
     def make(self, req: ImagesRequest) -> ImagesResult:
+        """One overlay per storyboard shot: the hook's title card, then each beat's visuals, gapless."""
         started = time.perf_counter()
         words = load_words(self.store.read_json(req.words))
         spans = beat_spans(req.beats, words, req.duration_s)
         layout = self.layout(req)
+        look = self.settings.look_for(req.project_id)
+        shots = storyboard(req.beats, spans, words, req.duration_s, look.change_every_s)
         overlays: list[Overlay] = []
         notes: list[str] = []
         tiers: set[str] = set()
         theme: Theme | None = None
-        for i, (beat, (start, end)) in enumerate(zip(req.beats, spans, strict=True)):
-            item = _Beat(i, beat, start, end)
-            kind = beat.visual.kind
+        variant = 0
+        for shot in shots:
+            item = _Beat(shot.beat, req.beats[shot.beat] if shot.beat >= 0 else Beat(narration=""),
+                         shot.start, shot.end)  # fmt: skip
             made: tuple[Overlay, str] | None = None
-            if kind == "code" and beat.visual.code.strip():
+            if shot.kind == "code":
                 made = self._code_overlay(item, req.duration_s, layout), "pillow"
-            elif kind == "diagram" and beat.visual.diagram.strip():
+            elif shot.kind == "diagram":
                 theme = theme or theme_for(background_luma(req.background.path) if req.background else None)
                 made = self._diagram_overlay(item, req.duration_s, layout, theme, notes)
-            elif kind == "image" and beat.visual.image_prompt.strip():
+            elif shot.kind == "image":
                 made = self._image_overlay(item, req.duration_s, layout, notes)
-            if made is not None:
-                overlays.append(made[0])
-                tiers.add(made[1])
+            if made is None:  # cards: always drawn, and the stand-in when a picture or diagram failed
+                if shot.kind not in ("title", "stat", "quote"):  # key-word cards take turns in look
+                    variant += 1
+                made = self._card_overlay(shot, item, req.duration_s, layout, look.brand, variant), "pillow"
+            overlays.append(made[0])
+            tiers.add(made[1])
         return ImagesResult(
             overlays=overlays, notes=notes, tier="+".join(sorted(tiers)) or "none",
             seconds=round(time.perf_counter() - started, 3),
         )  # fmt: skip
+
+    def _card_overlay(
+        self, shot: Shot, item: _Beat, duration_s: float, layout: Layout, brand: BrandKit, variant: int
+    ) -> Overlay:
+        """A title, key-word, statistic or quote card for the shot's window (cached by content and brand)."""
+        box = layout.overlays
+        visual = shot.visual or Visual()
+        kind = shot.kind if shot.kind in ("title", "stat", "quote") else "text"
+        text = shot.text or visual.headline or key_words(item.beat.narration)
+        inputs = {"kind": kind, "text": text, "visual": visual.model_dump(), "variant": variant % TEXT_VARIANTS,
+                  "box": [box.w, box.h], "brand": brand.model_dump()}  # fmt: skip
+        frames = 1
+        if kind == "stat":
+            sheet, frames = stat_sheet(visual.stat_value, visual.stat_label or visual.headline, box.w, box.h, brand)
+            ref = self._cached_png("stat_card", inputs, lambda: sheet)
+        elif kind == "quote":
+            ref = self._cached_png("quote_card", inputs,
+                                   lambda: quote_card(visual.quote, visual.attribution, box.w, box.h, brand))
+        elif kind == "title":
+            ref = self._cached_png("title_card", inputs, lambda: title_card(text, box.w, box.h, brand))
+        else:
+            ref = self._cached_png("text_card", inputs, lambda: text_card(text, box.w, box.h, brand, variant))
+        anchor = "top" if kind == "text" and variant % TEXT_VARIANTS == 1 else "center"
+        overlay = self._overlay(ref, item, duration_s, layout, anchor, frames=frames, exact=True)
+        if frames > 1:
+            overlay.frame_s = STAT_FRAME_S
+        overlay.motion = "slide" if kind in ("title", "text") else "fade"
+        return overlay
 
     # ------------------------------------------------------------ the three kinds
 
@@ -445,12 +482,18 @@ class ImageService:
             image.save(path, optimize=False, compress_level=3)
             return self.store.put(path, kind="image", key=key)
 
-    def _overlay(self, ref: ArtifactRef, item: _Beat, duration_s: float, layout: Layout, anchor: str) -> Overlay:
-        """The overlay for `ref`, placed by the layout and shown a little before and after its beat."""
+    def _overlay(
+        self, ref: ArtifactRef, item: _Beat, duration_s: float, layout: Layout, anchor: str, frames: int = 1,
+        exact: bool = True,
+    ) -> Overlay:  # fmt: skip
+        """The overlay for `ref`, placed by the layout, shown for its shot (`exact`) or a little around it."""
         with Image.open(ref.path) as img:
-            width, height = img.size
+            width, height = img.size[0], img.size[1] // frames
         place = layout.place(width, height, anchor=anchor)
-        start = max(0.0, item.start - 0.15)
-        end = min(duration_s, max(item.end + 0.3, start + MIN_OVERLAY_S))
+        if exact:
+            start, end = max(0.0, item.start), min(duration_s, item.end)  # the storyboard sized the shot
+        else:
+            start = max(0.0, item.start - 0.15)
+            end = min(duration_s, max(item.end + 0.3, start + MIN_OVERLAY_S))
         return Overlay(image=ref, start_s=round(start, 3), end_s=round(end, 3), x=place.x, y=place.y,
-                       width=place.w, height=place.h)  # fmt: skip
+                       width=place.w, height=place.h, frames=frames)  # fmt: skip

@@ -119,6 +119,13 @@ class Layout:
         y = box.y if anchor == "top" else box.y + (box.h - dh) // 2
         return Placement(x, y, dw, dh)
 
+    def corner(self, w: int, h: int, corner: str, margin: int = 24) -> Placement:
+        """A small box (a logo) in a corner of the safe zone; bottom corners sit above the captions."""
+        safe = self.safe
+        x = safe.x + margin if corner.endswith("left") else safe.right - margin - w
+        y = safe.y + margin if corner.startswith("top") else self.captions.y - margin - h
+        return Placement(x, y, w, h)
+
     def allows(self, rect: Rect) -> bool:
         """True when an overlay at `rect` covers neither the captions nor any platform interface."""
         return self.safe.contains(rect) and not rect.intersects(self.captions)
@@ -156,9 +163,12 @@ def caption_block_height(font_size: int, max_lines: int = 2) -> int:
 
 def layout_for(
     platforms: Iterable[str] = (), width: int = REFERENCE_WIDTH, height: int = REFERENCE_HEIGHT,
-    font_size: int = 68, max_lines: int = 2,
+    font_size: int = 68, max_lines: int = 2, min_margin_v: int = 0,
 ) -> Layout:  # fmt: skip
-    """The layout of a `width` x `height` frame that respects every platform in `platforms`."""
+    """The layout of a `width` x `height` frame that respects every platform in `platforms`.
+
+    `min_margin_v` raises the caption block (its bottom at least that far above the frame's bottom).
+    """
     zones = zones_for(platforms)
     sx, sy = width / REFERENCE_WIDTH, height / REFERENCE_HEIGHT
     top = math.ceil(max(z.top for z in zones) * sy)
@@ -166,7 +176,7 @@ def layout_for(
     left = math.ceil(max(z.left for z in zones) * sx)
     right = math.ceil(max(z.right for z in zones) * sx)
     safe = Rect(left, top, width - left - right, height - top - bottom)
-    margin_v = bottom + math.ceil(CAPTION_PAD * sy)
+    margin_v = max(bottom + math.ceil(CAPTION_PAD * sy), min_margin_v)
     block = caption_block_height(font_size, max_lines)
     margin_l = max(left, round(width * MIN_CAPTION_MARGIN_L))
     margin_r = max(right, round(width * MIN_CAPTION_MARGIN_R))

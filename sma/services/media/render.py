@@ -18,10 +18,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import sma
+from sma.models.common import ArtifactRef
 from sma.models.pipeline import Overlay, RenderRequest, RenderResult
-from sma.services.artifacts import ArtifactStore, input_key
+from sma.services.artifacts import ArtifactStore, input_key, sha256_file
 from sma.services.media.ffmpeg import FFmpeg, FFmpegError
-from sma.services.media.layout import Layout, layout_for, position_captions
+from sma.services.media.layout import Layout, Placement, position_captions
+from sma.services.media.look import layout_for_look
 from sma.settings import MediaSettings
 
 FONTS_DIR = Path(sma.__file__).resolve().parent.parent / "assets" / "fonts"
@@ -42,7 +44,9 @@ DUCKING = "sidechaincompress=threshold=0.05:ratio=6:attack=20:release=400:knee=4
 # Without a background artifact: lavfi's slowly turning gradient, drawn small like the procedural loop. A
 # flat colour would do, but with only captions moving QA_VISUAL rightly reports the video as frozen.
 FALLBACK_BACKGROUND = "gradients=c0=0x1c2233:c1=0x3a2f5b:c2=0x0d324d:nb_colors=3:speed=0.01:seed=7"
-VERSION = "2"
+SLIDE_PX = 48  # a sliding card rises this far into place while it fades in
+LOGO_FILTER = "lanczos"
+VERSION = "3"
 
 _NVENC_PRESETS = {
     "ultrafast": "p1", "superfast": "p2", "veryfast": "p3", "faster": "p3", "fast": "p4",
@@ -96,12 +100,12 @@ class RenderService:
             "request": req.model_dump(mode="json"),
             "encoder": encoder, "preset": s.preset, "crf": s.crf, "fps": s.fps, "size": [s.width, s.height],
             "audio_bitrate": s.audio_bitrate, "target_lufs": s.target_lufs,
-            "layout": repr(self.layout(req)),
+            "layout": repr(self.layout(req)), "brand": self.settings.look_for(req.project_id).brand.model_dump(),
+            "logo": sha256_file(Path(logo)) if (logo := self._logo_path(req)) else "",
         }, version=VERSION)  # fmt: skip
 
     def layout(self, req: RenderRequest) -> Layout:
-        s = self.settings
-        return layout_for(req.platforms or s.layout_platforms, s.width, s.height, s.caption_font_size)
+        return layout_for_look(req.platforms, self.settings, req.project_id)
 
     def prepare(self, req: RenderRequest, work: Path, notes: list[str]) -> RenderRequest:
         """The request with captions and overlays placed by the layout (files written under `work`).
@@ -121,7 +125,26 @@ class RenderService:
             target.write_text(placed_text, encoding="utf-8")
             captions = req.captions.model_copy(update={"path": str(target)})
         overlays = [self._fit_overlay(o, layout, i, notes) for i, o in enumerate(req.overlays)]
-        return req.model_copy(update={"captions": captions, "overlays": overlays})
+        logo = self.logo_overlay(req, layout, notes)
+        return req.model_copy(update={"captions": captions, "overlays": overlays + ([logo] if logo else [])})
+
+    def _logo_path(self, req: RenderRequest) -> str | None:
+        logo = self.settings.look_for(req.project_id).brand.logo
+        return logo if logo and Path(logo).expanduser().is_file() else None
+
+    def logo_overlay(self, req: RenderRequest, layout: Layout, notes: list[str]) -> Overlay | None:
+        """The brand's logo as a watermark for the whole video, in its corner of the safe zone."""
+        brand = self.settings.look_for(req.project_id).brand
+        if not brand.logo:
+            return None
+        path = self._logo_path(req)
+        if path is None:
+            notes.append(f"brand logo {brand.logo} not found: the video has no watermark")
+            return None
+        place = logo_placement(path, brand.logo_width, brand.logo_corner, layout)
+        ref = ArtifactRef(path=str(Path(path).expanduser().resolve()), sha256="", size=0, kind="image")
+        return Overlay(image=ref, start_s=0.0, end_s=round(self.output_duration(req), 3), x=place.x, y=place.y,
+                       width=place.w, height=place.h, motion="fade", opacity=brand.logo_opacity)
 
     def _fit_overlay(self, overlay: Overlay, layout: Layout, index: int, notes: list[str]) -> Overlay:
         w, h = overlay_size(overlay)
@@ -206,7 +229,7 @@ class RenderService:
             card = graph.add(f"[{first_overlay + i}:v]", _overlay_source(overlay, s.fps, duration))
             label = graph.add(
                 label + card,
-                f"overlay=x={overlay.x}:y={overlay.y}:eof_action=pass:format=yuv420"
+                f"overlay=x={overlay.x}:y={_overlay_y(overlay)}:eof_action=pass:format=yuv420"
                 f":enable='between(t,{overlay.start_s:.3f},{overlay.end_s:.3f})'",
             )
         subtitles = (
@@ -327,16 +350,39 @@ class Graph:
 
 
 def overlay_size(overlay: Overlay) -> tuple[int, int]:
-    """The size the overlay is drawn at: its own fields, else the image's (read from the header only)."""
+    """The size the overlay is drawn at: its own fields, else the image's (read from the header only); a
+    sprite sheet's size is one frame's."""
     if overlay.width > 0 and overlay.height > 0:
         return overlay.width, overlay.height
+    w, h = _image_size(overlay.image.path)
+    return w, h // overlay.frames
+
+
+def _image_size(path: str) -> tuple[int, int]:
     from PIL import Image
 
     try:
-        with Image.open(overlay.image.path) as image:
+        with Image.open(path) as image:
             return image.size
     except OSError as exc:
-        raise FFmpegError(f"cannot read the overlay image {overlay.image.path}: {exc}") from exc
+        raise FFmpegError(f"cannot read the overlay image {path}: {exc}") from exc
+
+
+def logo_placement(path: str, width: int, corner: str, layout: Layout) -> Placement:
+    """The logo scaled to `width` (of a 1080-wide frame, aspect kept, even sizes) in its safe-zone corner."""
+    w0, h0 = _image_size(path)
+    w = max(2, round(width * layout.width / 1080) // 2 * 2)
+    h = max(2, round(h0 * w / max(1, w0)) // 2 * 2)
+    return layout.corner(w, h, corner)
+
+
+def _overlay_y(overlay: Overlay) -> str:
+    """A fixed row, or for a sliding card a row that eases from SLIDE_PX below into place during the fade."""
+    if overlay.motion != "slide":
+        return str(overlay.y)
+    length = max(0.001, overlay.end_s - overlay.start_s)
+    fade = min(FADE_S, length / 3)
+    return f"'{overlay.y}+{SLIDE_PX}*pow(max(0,1-(t-{overlay.start_s:.3f})/{fade:.3f}),2)'"
 
 
 def _overlay_source(overlay: Overlay, fps: int, duration: float) -> str:
@@ -349,10 +395,19 @@ def _overlay_source(overlay: Overlay, fps: int, duration: float) -> str:
     start = max(0.0, min(overlay.start_s, duration))
     length = max(1.0 / fps, min(overlay.end_s, duration) - start)
     fade = min(FADE_S, length / 3)
-    scale = f"scale={overlay.width}:{overlay.height}:flags=lanczos," if overlay.width > 0 and overlay.height > 0 else ""
+    n = overlay.frames
+    scale = ""
+    if overlay.width > 0 and overlay.height > 0:
+        scale = f"scale={overlay.width}:{overlay.height // 2 * 2 * n if n > 1 else overlay.height}:flags=lanczos,"
+    alpha = f"colorchannelmixer=aa={overlay.opacity:.3f}," if overlay.opacity < 1.0 else ""
+    # A sprite sheet shows frame k = (t - start) / frame_s, then holds the last; one crop, evaluated per frame.
+    sprite = (
+        f"crop=w=iw:h=ih/{n}:x=0:y='ih/{n}*min({n - 1},floor(max(0,t-{start:.3f})/{overlay.frame_s:.3f}))',"
+        if n > 1 else ""
+    )  # fmt: skip
     return (
-        f"{scale}format=yuva420p,loop=loop=-1:size=1:start=0,trim=duration={length:.3f},"
-        f"setpts=PTS-STARTPTS+{start:.3f}/TB,"
+        f"{scale}{alpha}format=yuva420p,loop=loop=-1:size=1:start=0,trim=duration={length:.3f},"
+        f"setpts=PTS-STARTPTS+{start:.3f}/TB,{sprite}"
         f"fade=t=in:st={start:.3f}:d={fade:.3f}:alpha=1,"
         f"fade=t=out:st={start + length - fade:.3f}:d={fade:.3f}:alpha=1"
     )

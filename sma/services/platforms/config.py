@@ -52,6 +52,7 @@ class YouTubeOptions(PlatformOptions):
     category_id: str = Field("28", description="28 = Science & Technology, 22 = People & Blogs")
     shorts_hashtag: bool = Field(True, description="add #Shorts to the title when it fits")
     max_duration_s: float | None = 180.0
+    thumbnail: bool = Field(True, description="upload a cover with the hook as the custom thumbnail")
 
 
 class FacebookOptions(PlatformOptions):

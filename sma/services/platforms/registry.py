@@ -6,6 +6,8 @@ changed by `sma credentials set` since the worker started, and a refreshed token
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import httpx
 
 from sma.services.platforms.base import MetricsSource, Platform
@@ -39,6 +41,7 @@ from sma.services.platforms.threads import Threads
 from sma.services.platforms.tiktok import TikTok
 from sma.services.platforms.x import XPosts, x_refresher
 from sma.services.platforms.youtube import YouTube
+from sma.settings import BrandKit
 
 PLATFORMS = ("local", "youtube", "facebook", "instagram", "tiktok", "telegram", "mastodon", "bluesky", "x", "threads",
              "linkedin")
@@ -49,7 +52,9 @@ METRIC_PLATFORMS = frozenset({"youtube", "facebook", "instagram", "tiktok", "mas
 class PlatformRegistry:
     def __init__(self, publishing: PublishingSettings, credentials: CredentialStore | None, media: MediaPreparer,
                  outbox: LocalOutbox, default_bot_token: str | None = None,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 looks: Callable[[str], BrandKit] | None = None) -> None:
+        self.looks = looks or (lambda _project: BrandKit())  # a project's brand kit, for covers
         self.publishing = publishing
         self.credentials = credentials
         self.media = media
@@ -119,7 +124,7 @@ class PlatformRegistry:
         if platform == "youtube":
             tokens = TokenSource(self.credentials, creds, http, google_refresher(api.google_oauth), p.refresh_margin_s)
             assert isinstance(options, YouTubeOptions)
-            return YouTube(api, tokens, options, chunk_bytes=self.youtube_chunk_bytes)
+            return YouTube(api, tokens, options, chunk_bytes=self.youtube_chunk_bytes, brand=self.looks(project_id))
         if platform == "tiktok":
             tokens = TokenSource(self.credentials, creds, http, tiktok_refresher(api.tiktok), p.refresh_margin_s)
             assert isinstance(options, TikTokOptions)

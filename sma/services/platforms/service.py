@@ -105,7 +105,8 @@ def build_registry(settings: Settings, database: Database, store: ArtifactStore 
     bot = settings.secrets.telegram_bot_token
     return PlatformRegistry(settings.publishing, credential_store(settings, database), media,
                             LocalOutbox(settings.data_dir / "outbox"),
-                            default_bot_token=bot.get_secret_value() if bot else None)
+                            default_bot_token=bot.get_secret_value() if bot else None,
+                            looks=lambda project: settings.media.look_for(project).brand)
 
 
 def build_publish_service(settings: Settings, database: Database) -> PublishService:

@@ -23,10 +23,18 @@ from sma.models.analytics import Metrics
 from sma.models.pipeline import PostResult
 from sma.services.platforms.base import PublishContext, VideoFile
 from sma.services.platforms.config import ApiEndpoints, YouTubeOptions
-from sma.services.platforms.errors import ReauthRequired, Rejected, RetryLater, Unauthorized, reauth_hint
+from sma.services.platforms.errors import (
+    PlatformError,
+    ReauthRequired,
+    Rejected,
+    RetryLater,
+    Unauthorized,
+    reauth_hint,
+)
 from sma.services.platforms.http import json_body, retry_after
 from sma.services.platforms.metadata import PostDraft
 from sma.services.platforms.oauth import TokenSource, authorized
+from sma.settings import BrandKit
 
 CHUNK = 256 * 1024  # the protocol wants chunks in multiples of 256 KiB
 QUOTA_REASONS = {"quotaExceeded", "dailyLimitExceeded", "uploadLimitExceeded"}
@@ -44,7 +52,8 @@ class YouTube:
     name = "youtube"
 
     def __init__(self, api: ApiEndpoints, tokens: TokenSource, options: YouTubeOptions,
-                 chunk_bytes: int = 32 * CHUNK) -> None:
+                 chunk_bytes: int = 32 * CHUNK, brand: BrandKit | None = None) -> None:
+        self.brand = brand or BrandKit()
         self.api = api
         self.tokens = tokens
         self.options = options
@@ -91,7 +100,24 @@ class YouTube:
             ctx.notes.append("the earlier upload session expired; starting a new one")
         session = await self._start(draft, video)
         await ctx.save(session_uri=session, session_created=utcnow().isoformat())
-        return self._post(await self._upload(session, video, 0), ctx)
+        resource = await self._upload(session, video, 0)
+        await self._thumbnail(str(resource.get("id") or ""), ctx)
+        return self._post(resource, ctx)
+
+    async def _thumbnail(self, video_id: str, ctx: PublishContext) -> None:
+        """The hook on the brand as the custom thumbnail; best effort: a refusal is a note, the post stands
+        (channels must be verified to set thumbnails)."""
+        hook = ctx.request.script.hook.strip()
+        if not (self.options.thumbnail and video_id and hook):
+            return
+        from sma.services.media.cover import cover_png
+
+        try:
+            await authorized(self.tokens, "POST", f"{self.api.youtube}/upload/youtube/v3/thumbnails/set", self.check,
+                             params={"videoId": video_id}, content=cover_png(hook, "youtube", self.brand),
+                             headers={"Content-Type": "image/png"})  # fmt: skip
+        except (PlatformError, httpx.HTTPError) as exc:
+            ctx.notes.append(f"thumbnail not set: {exc}")
 
     async def _start(self, draft: PostDraft, video: VideoFile) -> str:
         resource = {
