@@ -37,6 +37,7 @@ from sma import queues
 from sma.db.engine import Database
 from sma.db.migrate import upgrade
 from sma.models.common import ArtifactRef, QAReport
+from sma.models.media import VariantRequest, VariantResult
 from sma.models.pipeline import (
     ApproveSignal,
     BackgroundRequest,
@@ -152,6 +153,11 @@ class StubMedia:
     async def check_video(self, req: VideoCheckRequest) -> VideoCheckResult:
         return VideoCheckResult(reports=[self._qa("QA_RENDER"), self._qa("QA_VISUAL")], tier="stub")
 
+    @activity.defn(name="variant")
+    async def variant(self, req: VariantRequest) -> VariantResult:
+        """Every platform takes the master as it is."""
+        return VariantResult(platform=req.platform, video=req.video)
+
 
 @contextlib.asynccontextmanager
 async def stub_pipeline(client: Client, settings: Settings, database: Database, suffix: str,
@@ -165,7 +171,7 @@ async def stub_pipeline(client: Client, settings: Settings, database: Database, 
         await stack.enter_async_context(Worker(client, task_queue=queues.GPU + suffix,
                                                activities=[media.voiceover, media.captions]))
         await stack.enter_async_context(Worker(client, task_queue=queues.CPU + suffix, activities=[
-            media.music, media.background, media.images, media.render, media.check_video]))
+            media.music, media.background, media.images, media.render, media.check_video, media.variant]))
         yield
 
 
