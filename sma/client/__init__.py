@@ -1,0 +1,18 @@
+"""The one typed client for pipeline runs (start, status, decisions, retry, levels), used by every entry point."""
+
+from sma.client.run_client import RunClient
+from sma.client.types import (
+    Decision,
+    LevelChange,
+    NotDecidable,
+    Retried,
+    RunError,
+    RunNotFound,
+    RunPage,
+    RunStatus,
+    RunSummary,
+    Started,
+)
+
+__all__ = ["Decision", "LevelChange", "NotDecidable", "Retried", "RunClient", "RunError", "RunNotFound",
+           "RunPage", "RunStatus", "RunSummary", "Started"]
