@@ -1,0 +1,117 @@
+"""Run operations of the API and the MCP server, on the shared `RunClient` (the CLI, bot and dashboard use
+the same one): topics, article URLs and uploads become runs; the client's typed errors become API errors.
+
+Idempotency: with a key, the run's item id is derived from the caller's token and the key, so Temporal's
+duplicate-id rejection answers a repeat (or a racing twin) with the first run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from sma.api import reads
+from sma.api import schemas as s
+from sma.api.context import ApiContext
+from sma.api.errors import ApiError
+from sma.api.tokens import Caller
+from sma.client import NotDecidable, RunClient, RunError, RunNotFound, Started
+from sma.models.topic import Topic, TopicError
+
+T = TypeVar("T")
+ENTRY = "api"
+KEY_MAX = 200
+UPLOAD_KINDS = {"image/jpeg": ("image", ".jpg"), "image/png": ("image", ".png"), "image/webp": ("image", ".webp"),
+                "video/mp4": ("video", ".mp4"), "video/quicktime": ("video", ".mov")}
+
+
+async def run_client(ctx: ApiContext) -> RunClient:
+    return RunClient(await ctx.client(), ctx.settings, await ctx.database(), queue_suffix=ctx.queue_suffix)
+
+
+async def guarded(work: Callable[[], Awaitable[T]]) -> T:
+    """The run client's errors as API errors: unknown run 404, a decision not due 409, bad input 400."""
+    try:
+        return await work()
+    except RunNotFound as exc:
+        raise ApiError(404, str(exc), code="run_not_found") from exc
+    except NotDecidable as exc:
+        raise ApiError(409, str(exc), code="not_decidable") from exc
+    except RunError as exc:
+        raise ApiError(400, str(exc), code="run_error") from exc
+
+
+def project_of(ctx: ApiContext, project_id: str) -> str:
+    """The named project, or the first configured one; 404 for a name not in the configuration."""
+    projects = ctx.settings.projects
+    if not project_id:
+        if not projects:
+            raise ApiError(400, "no project is configured: add one under 'projects' in config.yaml")
+        return projects[0].id
+    if not any(p.id == project_id for p in projects):
+        known = ", ".join(p.id for p in projects) or "none"
+        raise ApiError(404, f"no project {project_id!r} (configured: {known})", code="project_not_found")
+    return project_id
+
+
+def idempotent_item(caller: Caller, key: str | None) -> str | None:
+    if key is None:
+        return None
+    key = key.strip()
+    if not key or len(key) > KEY_MAX or not key.isprintable():
+        raise ApiError(400, f"Idempotency-Key must be 1..{KEY_MAX} printable characters", code="bad_idempotency_key")
+    return "api-" + hashlib.sha256(f"{caller.token_id}\n{key}".encode()).hexdigest()[:20]
+
+
+async def topic_of(ctx: ApiContext, req: s.RunCreate) -> Topic:
+    try:
+        if req.url:
+            from sma.services.articles import ArticleError, article_topic
+
+            try:
+                _, topic = await article_topic(ctx.settings.articles, req.url, req.topic, req.summary)
+            except ArticleError as exc:
+                raise ApiError(422, str(exc), code="bad_url", details={"field": "url"}) from exc
+            return topic
+        if not req.topic.strip():
+            raise ApiError(422, "give a topic or a url", code="invalid", details={"field": "topic"})
+        return Topic.checked(req.topic, req.summary, req.facts)
+    except TopicError as exc:
+        raise ApiError(422, str(exc), code="bad_topic", details={"field": "topic"}) from exc
+
+
+async def create(ctx: ApiContext, caller: Caller, req: s.RunCreate, key: str | None,
+                 media: list[str] | None = None) -> s.RunCreated:
+    project_id = project_of(ctx, req.project_id)
+    topic = await topic_of(ctx, req)
+    item = idempotent_item(caller, key)
+    client = await run_client(ctx)
+    started: Started = await guarded(lambda: client.start(
+        topic, project_id, entry=ENTRY, autonomy=req.autonomy, platforms=req.platforms, media=media or [],
+        force=req.force, item_id=item))
+    return s.RunCreated(run_id=started.workflow_id, existing=started.existing, state=started.state,
+                        autonomy=started.autonomy, note=started.note_for("force=true") if item is None else "")
+
+
+def store_upload(ctx: ApiContext, content_type: str, data: bytes) -> str:
+    """Keep an uploaded image or video in the artifact store; its path goes to the run's media step."""
+    from sma.services.artifacts import ArtifactStore
+
+    kind = UPLOAD_KINDS.get(content_type.split(";")[0].strip().lower())
+    if kind is None:
+        raise ApiError(422, f"unsupported media type {content_type!r}: send one of {', '.join(UPLOAD_KINDS)}",
+                       code="bad_media", details={"field": "media"})
+    if not data:
+        raise ApiError(422, "the uploaded file is empty", code="bad_media", details={"field": "media"})
+    store = ArtifactStore(ctx.settings.data_dir / "artifacts")
+    return str(store.put_bytes(data, kind[1], kind=kind[0]).path)
+
+
+async def detail(ctx: ApiContext, run_id: str) -> s.RunOut:
+    client = await run_client(ctx)
+    status = await guarded(lambda: client.status(run_id))
+    steps, artifacts, approvals, posts = await reads.run_children(await ctx.database(), run_id)
+    return s.RunOut(run_id=run_id, source=status.source, running=status.running, status=status.status,
+                    qa=status.status.qa, progress=status.progress, steps=steps, artifacts=artifacts,
+                    approvals=approvals, posts=posts)
