@@ -10,7 +10,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlmodel import select
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlmodel import SQLModel, select
 from temporalio.client import Client
 from typer.testing import CliRunner
 
@@ -18,9 +20,10 @@ from sma.api import tokens
 from sma.api.serve import standalone
 from sma.cli import app as cli_app
 from sma.dashboard.app import create_app
-from sma.db.engine import Database
+from sma.db.engine import Database, make_sync_engine
+from sma.db.migrate import downgrade, upgrade
 from sma.db.tables import PipelineRun, Post, Project, utcnow
-from sma.db.tables_api import ApiToken
+from sma.db.tables_api import API_TABLES, ApiToken
 from sma.db.tables_trends import TrendResult, TrendScan
 from sma.settings import Settings
 
@@ -217,3 +220,40 @@ def test_token_commands_create_list_and_revoke(tmp_path: Path) -> None:
     assert unknown.exit_code == 2 and "sma api token list" in unknown.output
     bad = runner.invoke(cli_app, ["api", "token", "create", "--scope", "admin"], env=env)
     assert bad.exit_code == 2 and "--scope read" in bad.output
+
+
+async def test_migration_0022_matches_the_api_tables(database: Database, settings: Settings) -> None:
+    engine = make_sync_engine(settings.database_url)
+    names = {t.__tablename__ for t in API_TABLES}
+    try:
+        with engine.connect() as conn:
+            diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}),
+                                     SQLModel.metadata)
+        assert [d for d in diffs if any(name in str(d) for name in names)] == []
+    finally:
+        engine.dispose()
+    downgrade(settings.database_url, "0014")
+    upgrade(settings.database_url)
+
+
+async def test_an_uploaded_image_starts_a_run_and_other_types_are_refused(
+        http: httpx.AsyncClient, database: Database, settings: Settings, client: Client) -> None:
+    from PIL import Image
+
+    await seed(database)
+    token, _ = await tokens.create(database, "writer", "write")
+    picture = settings.data_dir / "p.png"
+    Image.new("RGB", (64, 64), "teal").save(picture)
+    refused = await http.post(f"{API}/runs/upload", headers=auth(token), data={"topic": "Teal squares"},
+                              files={"media": ("notes.txt", b"hello", "text/plain")})
+    assert_error(refused, 422, "bad_media")
+    made = await http.post(f"{API}/runs/upload", headers=auth(token), data={"topic": "Teal squares"},
+                           files={"media": ("p.png", picture.read_bytes(), "image/png")})
+    assert made.status_code == 201, made.text
+    stored = [p for p in (settings.data_dir / "artifacts" / "objects").rglob("*.png")]
+    assert len(stored) == 1 and stored[0].read_bytes() == picture.read_bytes()
+    run_id = made.json()["run_id"]
+    try:  # no worker polls the default queue in tests: the run cannot answer, and says so in the error shape
+        assert_error(await http.post(f"{API}/runs/{run_id}/cancel", headers=auth(token)), 503, "temporal_unavailable")
+    finally:
+        await client.get_workflow_handle(run_id).terminate("test over")

@@ -11,6 +11,8 @@ import hashlib
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from temporalio.service import RPCError
+
 from sma.api import reads
 from sma.api import schemas as s
 from sma.api.context import ApiContext
@@ -40,6 +42,9 @@ async def guarded(work: Callable[[], Awaitable[T]]) -> T:
         raise ApiError(409, str(exc), code="not_decidable") from exc
     except RunError as exc:
         raise ApiError(400, str(exc), code="run_error") from exc
+    except RPCError as exc:
+        raise ApiError(503, f"Temporal did not answer ({exc.message}); is a worker for this run's queue "
+                            "running? (`sma up` or `sma worker`)", code="temporal_unavailable") from exc
 
 
 def project_of(ctx: ApiContext, project_id: str) -> str:
