@@ -1,6 +1,7 @@
 """Runs through the REST API on the dev server with real workers and the offline tiers (a 7-second
-target): an idempotent create returns the same run, a read token cannot approve, a stale round is
-refused, the approved run publishes and its video is served; a second run is cancelled."""
+target): an idempotent create returns the same run, a read token cannot approve, a rejection with
+feedback makes round 2, a stale round is refused, the approved run publishes and its video is served;
+a second run is cancelled."""
 
 from __future__ import annotations
 
@@ -26,11 +27,13 @@ def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-async def poll(http: httpx.AsyncClient, token: str, run_id: str, states: set[str], timeout: float = 240) -> dict:
+async def poll(http: httpx.AsyncClient, token: str, run_id: str, states: set[str], timeout: float = 240,
+               round_no: int = 1) -> dict:
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         run = (await http.get(f"{API}/runs/{run_id}", headers=auth(token))).json()
-        if run.get("status", {}).get("state") in states:
+        status = run.get("status", {})
+        if status.get("state") in states and status.get("round", 1) >= round_no:
             return run  # type: ignore[no-any-return]
         assert asyncio.get_running_loop().time() < deadline, run
         await asyncio.sleep(0.5)
@@ -69,17 +72,28 @@ async def test_create_idempotently_then_approve_over_http(client: Client, tmp_pa
             assert refused.status_code == 403 and refused.json()["error"]["code"] == "insufficient_scope"
             stale = await http.post(f"{API}/runs/{run_id}/approve", headers=auth(writer), json={"round": 2})
             assert stale.status_code == 409 and "round" in stale.json()["error"]["message"]
-            approved = await http.post(f"{API}/runs/{run_id}/approve", headers=auth(writer), json={"round": 1})
+            rejected = await http.post(f"{API}/runs/{run_id}/reject", headers=auth(writer),
+                                       json={"feedback": "Make the hook shorter", "round": 1})
+            assert rejected.status_code == 200, rejected.text
+            assert rejected.json()["action"] == "reject" and rejected.json()["round"] == 1
+            await poll(http, reader, run_id, {RunState.AWAITING_APPROVAL.value}, round_no=2)
+            stale = await http.post(f"{API}/runs/{run_id}/approve", headers=auth(writer), json={"round": 1})
+            assert stale.status_code == 409 and stale.json()["error"]["code"] == "not_decidable"
+            approved = await http.post(f"{API}/runs/{run_id}/approve", headers=auth(writer), json={"round": 2})
             assert approved.status_code == 200, approved.text
-            assert approved.json() == {"run_id": run_id, "action": "approve", "round": 1, "by": "api:writer"}
+            assert approved.json() == {"run_id": run_id, "action": "approve", "round": 2, "by": "api:writer"}
 
             done = await poll(http, reader, run_id, {RunState.PUBLISHED.value, RunState.FAILED.value})
             assert done["status"]["state"] == RunState.PUBLISHED.value, done["status"]
-            assert [(a["round"], a["approved"], a["by"]) for a in done["approvals"]] == [(1, True, "api:writer")]
+            assert [(a["round"], a["approved"], a["by"], a["feedback"]) for a in done["approvals"]] == [
+                (1, False, "api:writer", "Make the hook shorter"), (2, True, "api:writer", "")]
             video = await http.get(f"{API}/runs/{run_id}/artifacts/video", headers=auth(reader))
             assert video.status_code == 200 and video.content[4:8] == b"ftyp"
             late = await http.post(f"{API}/runs/{run_id}/approve", headers=auth(writer))
             assert late.status_code == 409
+            script = {"title": "T", "hook": "H", "beats": [{"narration": "Words to record."}]}
+            edit = await http.put(f"{API}/runs/{run_id}/script", headers=auth(writer), json={"script": script})
+            assert edit.status_code == 409 and "finished" in edit.json()["error"]["message"]
 
             other = await http.post(f"{API}/runs", headers=auth(writer), json={"topic": "Queues smooth out bursts"})
             assert other.status_code == 201
