@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from sma.api import tokens
 from sma.api.serve import standalone
 from sma.cli import app as cli_app
+from sma.dashboard import audit
 from sma.dashboard.app import create_app
 from sma.db.engine import Database, make_sync_engine
 from sma.db.migrate import downgrade, upgrade
@@ -106,7 +107,7 @@ async def test_a_read_token_cannot_approve_start_or_change_the_level(http: httpx
     assert (await http.get(f"{API}/projects/test/autonomy", headers=auth(token))).json()["level"] == "manual"
 
 
-async def test_a_write_token_changes_the_level(http: httpx.AsyncClient, database: Database) -> None:
+async def test_a_write_token_changes_the_level_and_is_audited(http: httpx.AsyncClient, database: Database) -> None:
     await seed(database)
     token, _ = await tokens.create(database, "writer", "write")
     changed = await http.put(f"{API}/projects/test/autonomy", headers=auth(token), json={"level": "assisted"})
@@ -115,6 +116,9 @@ async def test_a_write_token_changes_the_level(http: httpx.AsyncClient, database
     assert (await http.get(f"{API}/projects/test/autonomy", headers=auth(token))).json()["level"] == "assisted"
     assert_error(await http.put(f"{API}/projects/nope/autonomy", headers=auth(token), json={"level": "manual"}),
                  404, "project_not_found")
+    entries = await audit.recent(database)
+    assert [(e.actor, e.action, e.target, e.outcome) for e in entries] == [
+        ("api:writer", "api_set_level", "test", "ok")]
 
 
 async def test_validation_errors_use_the_error_shape(http: httpx.AsyncClient, database: Database) -> None:

@@ -14,6 +14,7 @@ from temporalio.client import Client
 
 from sma.api import tokens
 from sma.api.serve import standalone
+from sma.dashboard import audit
 from sma.db.engine import Database
 from sma.models.pipeline import RunState
 from sma.settings import PipelineSettings, ProjectSettings, Settings
@@ -91,6 +92,9 @@ async def test_create_idempotently_then_approve_over_http(client: Client, tmp_pa
             assert video.status_code == 200 and video.content[4:8] == b"ftyp"
             late = await http.post(f"{API}/runs/{run_id}/approve", headers=auth(writer))
             assert late.status_code == 409
+            actions = [(e.action, e.outcome) for e in reversed(await audit.recent(database)) if e.target == run_id]
+            assert actions == [("api_approve", "refused"), ("api_reject", "ok"), ("api_approve", "refused"),
+                               ("api_approve", "ok"), ("api_approve", "refused")], actions
             script = {"title": "T", "hook": "H", "beats": [{"narration": "Words to record."}]}
             edit = await http.put(f"{API}/runs/{run_id}/script", headers=auth(writer), json={"script": script})
             assert edit.status_code == 409 and "finished" in edit.json()["error"]["message"]

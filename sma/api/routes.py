@@ -16,7 +16,6 @@ from sma.api.errors import ApiError
 from sma.api.pagination import Page, PageParams, page_of, page_params
 from sma.api.tokens import Caller
 from sma.client import RunSummary
-from sma.models.autonomy import Level
 from sma.services.autonomy.service import AutonomyService
 
 router = APIRouter()
@@ -103,33 +102,25 @@ async def get_artifact(run_id: RunId, name: Annotated[str, Path(max_length=100)]
 @router.post("/runs/{run_id}/approve", response_model=s.DecisionOut, tags=["decisions"])
 async def approve(run_id: RunId, ctx: Ctx, caller: Write, req: s.Approve | None = None) -> s.DecisionOut:
     """Approve the waiting video (or the named round's; another round answers 409)."""
-    client = await ops.run_client(ctx)
-    done = await ops.guarded(lambda: client.approve(run_id, req.round if req else None, by=caller.by))
-    return s.DecisionOut(**done.model_dump())
+    return await ops.approve(ctx, caller, run_id, req.round if req else None)
 
 
 @router.post("/runs/{run_id}/reject", response_model=s.DecisionOut, tags=["decisions"])
 async def reject(run_id: RunId, req: s.Reject, ctx: Ctx, caller: Write) -> s.DecisionOut:
     """Reject the waiting video with feedback: the script is written again from it."""
-    client = await ops.run_client(ctx)
-    done = await ops.guarded(lambda: client.reject(run_id, req.feedback, req.round, by=caller.by))
-    return s.DecisionOut(**done.model_dump())
+    return await ops.reject(ctx, caller, run_id, req.feedback, req.round)
 
 
 @router.put("/runs/{run_id}/script", response_model=s.DecisionOut, tags=["decisions"])
 async def edit_script(run_id: RunId, req: s.EditScript, ctx: Ctx, caller: Write) -> s.DecisionOut:
     """Replace the waiting round's script; the run records the voice again from it."""
-    client = await ops.run_client(ctx)
-    done = await ops.guarded(lambda: client.edit_script(run_id, req.script, req.round, by=caller.by))
-    return s.DecisionOut(**done.model_dump())
+    return await ops.edit_script(ctx, caller, run_id, req.script, req.round)
 
 
 @router.post("/runs/{run_id}/cancel", response_model=s.Cancelled, tags=["decisions"])
 async def cancel(run_id: RunId, ctx: Ctx, caller: Write) -> s.Cancelled:
     """Cancel an open run; nothing from it is published."""
-    client = await ops.run_client(ctx)
-    await ops.guarded(lambda: client.cancel(run_id, by=caller.by))
-    return s.Cancelled(run_id=run_id)
+    return await ops.cancel(ctx, caller, run_id)
 
 
 # ---------------------------------------------------------------- trends, calendar, posts, analytics
@@ -186,8 +177,4 @@ async def get_autonomy(project_id: str, ctx: Ctx, _: Read) -> s.AutonomyOut:
 @router.put("/projects/{project_id}/autonomy", response_model=s.LevelOut, tags=["autonomy"])
 async def set_autonomy(project_id: str, req: s.LevelIn, ctx: Ctx, caller: Write) -> s.LevelOut:
     """Change the project's level (logged with who changed it); its open runs are told."""
-    project_id = ops.project_of(ctx, project_id)
-    client = await ops.run_client(ctx)
-    level: Level = req.level
-    change = await ops.guarded(lambda: client.set_level(project_id, level, by=caller.by, source="api"))
-    return s.LevelOut(**change.model_dump())
+    return await ops.set_level(ctx, caller, project_id, req.level, "api")

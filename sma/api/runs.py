@@ -19,6 +19,8 @@ from sma.api.context import ApiContext
 from sma.api.errors import ApiError
 from sma.api.tokens import Caller
 from sma.client import NotDecidable, RunClient, RunError, RunNotFound, Started
+from sma.models.autonomy import Level
+from sma.models.pipeline import Script
 from sma.models.topic import Topic, TopicError
 
 T = TypeVar("T")
@@ -120,3 +122,57 @@ async def detail(ctx: ApiContext, run_id: str) -> s.RunOut:
     return s.RunOut(run_id=run_id, source=status.source, running=status.running, status=status.status,
                     qa=status.status.qa, progress=status.progress, steps=steps, artifacts=artifacts,
                     approvals=approvals, posts=posts)
+
+
+async def audited(ctx: ApiContext, caller: Caller, action: str, target: str, work: Callable[[], Awaitable[T]],
+                  project_id: str = "") -> T:
+    """Run a state-changing operation and write its outcome to the audit log the dashboard shows."""
+    from sma.dashboard import audit
+
+    outcome, detail = "error", ""
+    try:
+        result = await guarded(work)
+        outcome = "ok"
+        return result
+    except ApiError as exc:
+        outcome, detail = ("refused" if exc.status < 500 else "error"), exc.message
+        raise
+    finally:
+        await audit.record(await ctx.database(), caller.by, f"api_{action}", target=target, project_id=project_id,
+                           outcome=outcome, token=caller.token_id, reason=detail[:300])
+
+
+async def approve(ctx: ApiContext, caller: Caller, run_id: str, round_no: int | None) -> s.DecisionOut:
+    client = await run_client(ctx)
+    done = await audited(ctx, caller, "approve", run_id, lambda: client.approve(run_id, round_no, by=caller.by))
+    return s.DecisionOut(**done.model_dump())
+
+
+async def reject(ctx: ApiContext, caller: Caller, run_id: str, feedback: str, round_no: int | None) -> s.DecisionOut:
+    client = await run_client(ctx)
+    done = await audited(ctx, caller, "reject", run_id,
+                         lambda: client.reject(run_id, feedback, round_no, by=caller.by))
+    return s.DecisionOut(**done.model_dump())
+
+
+async def edit_script(ctx: ApiContext, caller: Caller, run_id: str, script: Script,
+                      round_no: int | None) -> s.DecisionOut:
+    client = await run_client(ctx)
+    done = await audited(ctx, caller, "edit_script", run_id,
+                         lambda: client.edit_script(run_id, script, round_no, by=caller.by))
+    return s.DecisionOut(**done.model_dump())
+
+
+async def cancel(ctx: ApiContext, caller: Caller, run_id: str) -> s.Cancelled:
+    client = await run_client(ctx)
+    await audited(ctx, caller, "cancel", run_id, lambda: client.cancel(run_id, by=caller.by))
+    return s.Cancelled(run_id=run_id)
+
+
+async def set_level(ctx: ApiContext, caller: Caller, project_id: str, level: Level, source: str) -> s.LevelOut:
+    project_id = project_of(ctx, project_id)
+    client = await run_client(ctx)
+    change = await audited(ctx, caller, "set_level", project_id,
+                           lambda: client.set_level(project_id, level, by=caller.by, source=source),
+                           project_id=project_id)
+    return s.LevelOut(**change.model_dump())

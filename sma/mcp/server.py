@@ -89,22 +89,13 @@ def build_server(api: ApiContext) -> MCPServer:
     async def approve(ctx: Context, run_id: str, round: int | None = None) -> dict[str, Any]:
         """Approve the waiting video of a run (give the round you reviewed to be safe)."""
         caller = await caller_of(api, ctx, "write")
-
-        async def work() -> dict[str, Any]:
-            client = await ops.run_client(api)
-            return (await ops.guarded(lambda: client.approve(run_id, round, by=caller.by))).model_dump(mode="json")
-        return await tool_call(work)
+        return (await tool_call(lambda: ops.approve(api, caller, run_id, round))).model_dump(mode="json")
 
     @server.tool()
     async def reject(ctx: Context, run_id: str, feedback: str, round: int | None = None) -> dict[str, Any]:
         """Reject the waiting video with feedback; the script is written again from it."""
         caller = await caller_of(api, ctx, "write")
-
-        async def work() -> dict[str, Any]:
-            client = await ops.run_client(api)
-            decision = await ops.guarded(lambda: client.reject(run_id, feedback, round, by=caller.by))
-            return decision.model_dump(mode="json")
-        return await tool_call(work)
+        return (await tool_call(lambda: ops.reject(api, caller, run_id, feedback, round))).model_dump(mode="json")
 
     @server.tool()
     async def trends(ctx: Context, project_id: str = "", limit: int = 10) -> dict[str, Any]:
@@ -136,12 +127,6 @@ def build_server(api: ApiContext) -> MCPServer:
         """Change a project's autonomy level (manual: a person approves every video; assisted: auto-approve
         when every QA gate passes; autonomous: publish with no person, under guards)."""
         caller = await caller_of(api, ctx, "write")
-
-        async def work() -> dict[str, Any]:
-            project = ops.project_of(api, project_id)
-            client = await ops.run_client(api)
-            change = await ops.guarded(lambda: client.set_level(project, level, by=caller.by, source="mcp"))
-            return change.model_dump(mode="json")
-        return await tool_call(work)
+        return (await tool_call(lambda: ops.set_level(api, caller, project_id, level, "mcp"))).model_dump(mode="json")
 
     return server
