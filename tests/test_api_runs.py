@@ -98,6 +98,9 @@ async def test_create_idempotently_then_approve_over_http(client: Client, tmp_pa
             script = {"title": "T", "hook": "H", "beats": [{"narration": "Words to record."}]}
             edit = await http.put(f"{API}/runs/{run_id}/script", headers=auth(writer), json={"script": script})
             assert edit.status_code == 409 and "finished" in edit.json()["error"]["message"]
+            for action in ("reopen", "retry"):  # a published run has nothing to re-open or retry
+                acted = await http.post(f"{API}/runs/{run_id}/{action}", headers=auth(writer))
+                assert acted.status_code == 409 and acted.json()["error"]["code"] == "not_decidable", acted.text
 
             other = await http.post(f"{API}/runs", headers=auth(writer), json={"topic": "Queues smooth out bursts"})
             assert other.status_code == 201

@@ -123,6 +123,18 @@ async def cancel(run_id: RunId, ctx: Ctx, caller: Write) -> s.Cancelled:
     return await ops.cancel(ctx, caller, run_id)
 
 
+@router.post("/runs/{run_id}/reopen", response_model=s.RunActed, tags=["decisions"])
+async def reopen(run_id: RunId, ctx: Ctx, caller: Write) -> s.RunActed:
+    """Re-open an expired approval: the run waits for a decision again."""
+    return await ops.reopen(ctx, caller, run_id)
+
+
+@router.post("/runs/{run_id}/retry", response_model=s.RunActed, tags=["decisions"])
+async def retry(run_id: RunId, ctx: Ctx, caller: Write) -> s.RunActed:
+    """Retry a failed run from its failed step, keeping every finished step."""
+    return await ops.retry(ctx, caller, run_id)
+
+
 # ---------------------------------------------------------------- trends, calendar, posts, analytics
 
 

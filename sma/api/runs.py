@@ -176,3 +176,15 @@ async def set_level(ctx: ApiContext, caller: Caller, project_id: str, level: Lev
                            lambda: client.set_level(project_id, level, by=caller.by, source=source),
                            project_id=project_id)
     return s.LevelOut(**change.model_dump())
+
+
+async def reopen(ctx: ApiContext, caller: Caller, run_id: str) -> s.RunActed:
+    client = await run_client(ctx)
+    await audited(ctx, caller, "reopen", run_id, lambda: client.reopen(run_id, by=caller.by))
+    return s.RunActed(run_id=run_id, action="reopen")
+
+
+async def retry(ctx: ApiContext, caller: Caller, run_id: str) -> s.RunActed:
+    client = await run_client(ctx)
+    done = await audited(ctx, caller, "retry", run_id, lambda: client.retry(run_id, by=caller.by))
+    return s.RunActed(run_id=run_id, action="retry", step=done.step)

@@ -119,6 +119,12 @@ class Cancelled(BaseModel):
     cancelled: bool = True
 
 
+class RunActed(BaseModel):
+    run_id: str
+    action: Literal["reopen", "retry"]
+    step: str = ""  # retry: the failed step the run goes on from
+
+
 class TrendOut(BaseModel):
     rank: int
     key: str
