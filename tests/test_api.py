@@ -203,8 +203,10 @@ async def test_trends_and_analytics_read_the_database(http: httpx.AsyncClient, d
 async def test_openapi_schema_and_docs_are_served(http: httpx.AsyncClient) -> None:
     spec = (await http.get(f"{API}/openapi.json")).json()
     assert {"/runs", "/runs/{run_id}/approve", "/posts", "/projects/{project_id}/autonomy"} <= set(spec["paths"])
+    assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     docs = await http.get(f"{API}/docs")
-    assert docs.status_code == 200 and "swagger" in docs.text.lower()
+    assert docs.status_code == 200 and "swagger" in docs.text.lower() and f"{API}/openapi.json" in docs.text
+    assert "cdn.jsdelivr.net" in docs.headers["content-security-policy"]
 
 
 def test_token_commands_create_list_and_revoke(tmp_path: Path) -> None:

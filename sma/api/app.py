@@ -4,10 +4,12 @@ itself)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 
 from sma.api import errors
@@ -42,13 +44,30 @@ def create_api(settings: Settings, database: Database | None = None, client: Cli
     app.include_router(router)
     errors.install(app)
 
-    @app.middleware("http")
-    async def docs_policy(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        response = await call_next(request)
-        if request.url.path.endswith(("/docs", "/redoc")):
-            response.headers["Content-Security-Policy"] = DOCS_CSP
-        response.headers.setdefault("Cache-Control", "no-store")
-        return response
-
+    app.add_middleware(ApiHeaders)
     return app
+
+
+class ApiHeaders:
+    """Pure ASGI middleware: answers are never cached; the docs page gets a policy that lets Swagger UI
+    load (it overrides the dashboard's stricter one, which only sets headers that are missing)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        docs = scope["path"].endswith(("/docs", "/redoc"))
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("Cache-Control", "no-store")
+                if docs:
+                    headers["Content-Security-Policy"] = DOCS_CSP
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
 

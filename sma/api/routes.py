@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Header, Path, Query, Request, Response, UploadFile
 from fastapi.responses import FileResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from sma.api import reads
 from sma.api import runs as ops
@@ -27,12 +28,21 @@ def api(request: Request) -> ApiContext:
     return request.app.state.api  # type: ignore[no-any-return]
 
 
-async def read_caller(request: Request) -> Caller:
-    return await api(request).authenticate(bearer(request.headers.get("authorization")), "read")
+# Declared through HTTPBearer so the OpenAPI schema names the scheme (Swagger UI's Authorize button);
+# refusals stay ours (auto_error=False), in the one error shape.
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(HTTPBearer(auto_error=False))]
 
 
-async def write_caller(request: Request) -> Caller:
-    return await api(request).authenticate(bearer(request.headers.get("authorization")), "write")
+async def read_caller(request: Request, credentials: Credentials) -> Caller:
+    return await api(request).authenticate(_token(request, credentials), "read")
+
+
+async def write_caller(request: Request, credentials: Credentials) -> Caller:
+    return await api(request).authenticate(_token(request, credentials), "write")
+
+
+def _token(request: Request, credentials: HTTPAuthorizationCredentials | None) -> str:
+    return credentials.credentials if credentials else bearer(request.headers.get("authorization"))
 
 
 Ctx = Annotated[ApiContext, Depends(api)]
