@@ -22,9 +22,10 @@ from temporalio.client import Client
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from sma.client.handles import start_pipeline  # noqa: E402
 from sma.models.pipeline import PipelineResult, Topic  # noqa: E402
 from sma.runtime import Stack  # noqa: E402
-from sma.services.runs import pipeline_input, start_pipeline  # noqa: E402
+from sma.services.runs import pipeline_input  # noqa: E402
 from sma.settings import PipelineSettings, Settings  # noqa: E402
 from sma.temporal_client import connect  # noqa: E402
 

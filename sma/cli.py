@@ -156,6 +156,40 @@ def _run(coro: Any) -> Any:
         raise
 
 
+@contextlib.asynccontextmanager
+async def _runs(loaded: Settings, migrate: bool = False, need_temporal: bool = True) -> Any:
+    """A run client for one command: the configured Temporal and database. `migrate` creates or upgrades the
+    database first (commands that start runs); without it a data dir with no database yet stays empty.
+    `need_temporal=False` goes on without Temporal (reads fall back to the database)."""
+    from sma.client import RunClient
+    from sma.db.check import require_database
+    from sma.db.engine import Database
+    from sma.temporal_client import client_for
+
+    database: Database | None = None
+    if migrate:
+        from sma.db.migrate import upgrade
+
+        loaded.data_dir.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(upgrade, loaded.database_url)
+        database = Database(loaded.database_url)
+    else:
+        with contextlib.suppress(EnvironmentFault):
+            require_database(loaded.database_url)
+            database = Database(loaded.database_url)
+    try:
+        try:
+            client, reason = await client_for(loaded), ""
+        except RuntimeError as exc:
+            if need_temporal:
+                raise
+            client, reason = None, f"cannot reach Temporal: {exc}"
+        yield RunClient(client, loaded, database, unavailable=reason)
+    finally:
+        if database is not None:
+            await database.close()
+
+
 @app.callback()
 def main(
     config: Annotated[str | None, typer.Option("--config", "-c", help="config YAML (default: config/config.yaml)")]
@@ -327,9 +361,8 @@ def run(
     """Start a content pipeline and print its workflow id (the first run's id if the topic was just started).
     Its level is the project's (sma autonomy, the bot, the dashboard; the config only until one is set);
     --autonomy pins this one run to another level."""
+    from sma.client import Started
     from sma.services.articles import ArticleError, article_topic, check_url
-    from sma.services.runs import Started, new_run_input, submit
-    from sma.temporal_client import client_for
 
     loaded = settings()
     if autonomy is not None and autonomy not in ("manual", "assisted", "autonomous"):
@@ -344,9 +377,6 @@ def run(
         raise
 
     async def go() -> Started:
-        from sma.db.engine import Database
-        from sma.db.migrate import upgrade
-
         chosen = checked
         if isinstance(chosen, str):
             try:
@@ -354,18 +384,12 @@ def run(
             except (ArticleError, TopicError) as exc:
                 _fail(str(exc), 1)
                 raise
-        loaded.data_dir.mkdir(parents=True, exist_ok=True)
-        await asyncio.to_thread(upgrade, loaded.database_url)
-        database = Database(loaded.database_url)
-        try:
-            inp = await new_run_input(loaded, database, chosen, project, entry="cli", autonomy=autonomy)
-        finally:
-            await database.close()
-        return await submit(await client_for(loaded), loaded, inp, force=force)
+        async with _runs(loaded, migrate=True) as runs:
+            return await runs.start(chosen, project, entry="cli", autonomy=autonomy, force=force)
 
     started: Started = _run(go())
     if started.existing:
-        typer.secho(f"note: {started.note()}", fg="yellow", err=True)
+        typer.secho(f"note: {started.note_for()}", fg="yellow", err=True)
     typer.echo(started.workflow_id)
 
 
@@ -392,19 +416,10 @@ def batch(
         raise
 
     async def go() -> list[batches.RowOutcome]:
-        from sma.db.engine import Database
-        from sma.db.migrate import upgrade
-        from sma.temporal_client import client_for
-
-        loaded.data_dir.mkdir(parents=True, exist_ok=True)
-        await asyncio.to_thread(upgrade, loaded.database_url)
-        client = await client_for(loaded)
-        database = Database(loaded.database_url)
-        try:
+        async with _runs(loaded, migrate=True) as runs:
             with typer.progressbar(length=len(rows), label=f"starting {len(rows)} run(s)", file=sys.stderr) as bar:
-                return await batches.start_rows(client, loaded, database, rows, on_row=lambda _: bar.update(1))
-        finally:
-            await database.close()
+                return await batches.start_rows(runs.start_input, loaded, runs.database, rows,
+                                                on_row=lambda _: bar.update(1))
 
     outcomes = sorted([*refused, *(_run(go()) if rows else [])], key=lambda o: o.line)
     for outcome in outcomes:
@@ -452,56 +467,31 @@ def _print_status(status: PipelineStatus, progress: dict[str, float], as_json: b
 def status(run_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Show a run: state, the step running now (and why it is retrying), steps with tiers and timings,
     QA reports, posts. Without a worker it shows the state the run last recorded."""
-    from temporalio.service import RPCError
-
-    from sma.services.runs import RunError, activity_progress, live_status, pending_steps, with_pending
-    from sma.temporal_client import client_for
+    from sma.client import RunNotFound, RunStatus
+    from sma.db.check import require_database
 
     loaded = settings()
 
-    async def go() -> tuple[PipelineStatus, dict[str, float], str]:
-        client = None
-        try:
-            client = await client_for(loaded)
-            return await live_status(client, run_id), await activity_progress(client, run_id), "live"
-        except (RunError, RuntimeError):
-            stored = await _stored_status(loaded, run_id)
-            if stored is None:
+    async def go() -> RunStatus:
+        async with _runs(loaded, need_temporal=False) as runs:
+            try:
+                return await runs.status(run_id)
+            except RunNotFound:
+                require_database(loaded.database_url)  # no database at all says so, not "no such run"
                 raise
-        if client is not None:  # the server is up but no worker answered: it still knows the retries
-            with contextlib.suppress(RPCError):
-                stored = with_pending(stored, await pending_steps(client, run_id))
-        return stored, {}, "database"
 
-    found, progress, source = _run(go())
-    _print_status(found, progress, as_json, source)
-
-
-async def _stored_status(loaded: Settings, run_id: str) -> PipelineStatus | None:
-    """The last state the run wrote to the database, for when no worker can answer the query."""
-    from sma.db import repo
-    from sma.db.check import require_database
-    from sma.db.engine import Database
-
-    require_database(loaded.database_url)  # a fresh data dir gets no empty sma.db from looking
-    database = Database(loaded.database_url)
-    try:
-        row = await repo.get_run(database, run_id)
-    finally:
-        await database.close()
-    return PipelineStatus.model_validate_json(row.status_json) if row and row.status_json else None
+    found = _run(go())
+    _print_status(found.status, found.progress, as_json, found.source)
 
 
 @app.command()
 def approve(run_id: str) -> None:
     """Approve the video a run is waiting on."""
-    from sma.services.runs import approve as approve_run
-    from sma.temporal_client import client_for
-
     loaded = settings()
 
     async def go() -> int:
-        return await approve_run(await client_for(loaded), run_id, by="cli")
+        async with _runs(loaded) as runs:
+            return (await runs.approve(run_id, by="cli")).round
 
     typer.echo(f"approved round {_run(go())} of {run_id}")
 
@@ -509,13 +499,11 @@ def approve(run_id: str) -> None:
 @app.command()
 def reject(run_id: str, feedback: Annotated[str, typer.Option("--feedback", "-f")]) -> None:
     """Reject the video a run is waiting on; the script is rewritten with this feedback."""
-    from sma.services.runs import reject as reject_run
-    from sma.temporal_client import client_for
-
     loaded = settings()
 
     async def go() -> int:
-        return await reject_run(await client_for(loaded), run_id, feedback, by="cli")
+        async with _runs(loaded) as runs:
+            return (await runs.reject(run_id, feedback, by="cli")).round
 
     typer.echo(f"rejected round {_run(go())} of {run_id}")
 
@@ -523,20 +511,15 @@ def reject(run_id: str, feedback: Annotated[str, typer.Option("--feedback", "-f"
 @app.command()
 def retry(run_id: str) -> None:
     """Retry a failed run from the step that failed; the steps that finished are not redone."""
-    from sma.services.autonomy.actions import NotDecidable
-    from sma.services.retry import retry_run
-    from sma.temporal_client import client_for
+    from sma.client import Retried
 
     loaded = settings()
 
-    async def go() -> Any:
-        return await retry_run(await client_for(loaded), run_id, by=f"cli:{getpass.getuser()}")
+    async def go() -> Retried:
+        async with _runs(loaded) as runs:
+            return await runs.retry(run_id, by=f"cli:{getpass.getuser()}")
 
-    try:
-        started = _run(go())
-    except NotDecidable as exc:
-        _fail(str(exc), 1)
-        raise
+    started = _run(go())
     typer.echo(f"retrying {run_id} from {started.step}; follow it with: sma status {run_id}")
 
 
@@ -549,8 +532,6 @@ def edit_script(
     from pydantic import ValidationError
 
     from sma.models.pipeline import Script
-    from sma.services.runs import edit_script as edit_run
-    from sma.temporal_client import client_for
 
     try:
         script = Script.model_validate_json(script_file.read_text(encoding="utf-8"))
@@ -559,7 +540,8 @@ def edit_script(
     loaded = settings()
 
     async def go() -> int:
-        return await edit_run(await client_for(loaded), run_id, script, by="cli")
+        async with _runs(loaded) as runs:
+            return (await runs.edit_script(run_id, script, by="cli")).round
 
     typer.echo(f"round {_run(go())} of {run_id} now re-records the voice from your script")
 
@@ -575,7 +557,7 @@ def demo(
     timeout: Annotated[float, typer.Option(help="seconds to wait for the run")] = 900,
 ) -> None:
     """Start the embedded stack, produce one video autonomously to the local outbox, print a summary, stop."""
-    from sma.services.demo import run_demo
+    from sma.demo import run_demo
 
     loaded = settings(data_dir)
     try:

@@ -15,10 +15,10 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from sma import queues
+from sma.client.handles import query_status
 from sma.db.engine import Database
 from sma.db.migrate import upgrade
 from sma.models.pipeline import PipelineStatus
-from sma.services.runs import get_status
 from sma.settings import PipelineSettings, ProjectSettings, Settings
 from sma.worker import build_worker
 
@@ -84,7 +84,7 @@ async def wait_for(client: Client, wf_id: str, predicate: Callable[[PipelineStat
     """Poll the `status` query until the predicate holds."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
-        status = await get_status(client, wf_id)
+        status = await query_status(client, wf_id)
         if predicate(status):
             return status
         if asyncio.get_running_loop().time() > deadline:

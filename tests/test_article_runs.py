@@ -18,6 +18,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from typer.testing import CliRunner
 
 from sma.cli import app as cli_app
+from sma.client import RunClient
 from sma.db.engine import Database
 from sma.models.pipeline import PipelineInput, PipelineResult, RunState, ScriptResult
 from sma.services import runs
@@ -102,7 +103,7 @@ async def test_a_link_becomes_a_published_video_with_the_articles_facts_and_sour
     inp = await runs.new_run_input(settings, database, topic, "test", entry="cli", autonomy="autonomous")
     inp = inp.model_copy(update={"queue_suffix": suffix})
     async with running_workers(client, settings, database, suffix):
-        started = await runs.submit(client, settings, inp)
+        started = await RunClient(client, settings, None).start_input(inp)
         result = await client.get_workflow_handle(started.workflow_id, result_type=PipelineResult).result()
         scripts = await _script_results(client, started.workflow_id)
     assert result.state == RunState.PUBLISHED, result.status.error

@@ -153,14 +153,16 @@ async def test_a_level_set_on_the_dashboard_or_with_sma_autonomy_reaches_the_nex
 
 
 def test_every_entry_point_asks_the_one_level_function() -> None:
-    """Only sma/services/runs.py builds a run's input; every entry point goes through `new_run_input`."""
+    """Only sma/services/runs.py builds a run's input; every entry point goes through `new_run_input`, most
+    of them by the run client's `start`."""
     root = Path(sma.__file__).parent
     sources = {p.relative_to(root).as_posix(): p.read_text() for p in root.rglob("*.py")}
     assert [name for name, text in sources.items()
             if re.search(r"pipeline_input\(|(?<!class )PipelineInput\(", text) and name != "services/runs.py"] == []
     callers = {name for name, text in sources.items() if "new_run_input(" in text}
-    assert callers >= {"cli.py", "services/demo.py", "dashboard/routes/trends.py", "services/scheduling/calendar.py",
-                       "bot/handlers/commands.py"}
+    assert callers >= {"client/run_client.py", "demo.py", "services/batch.py", "services/scheduling/calendar.py"}
+    starters = {name for name, text in sources.items() if re.search(r"\bruns\.start\(|d\.runs\.start\(", text)}
+    assert starters >= {"cli.py", "dashboard/routes/trends.py", "bot/handlers/commands.py"}
 
 
 async def test_the_stored_level_wins_over_the_config_and_an_override_pins_and_is_logged(

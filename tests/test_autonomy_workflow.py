@@ -34,6 +34,8 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from sma import queues
+from sma.client import NotDecidable, RunClient
+from sma.client.handles import start_pipeline
 from sma.db.engine import Database
 from sma.db.migrate import upgrade
 from sma.models.common import ArtifactRef, QAReport
@@ -59,14 +61,18 @@ from sma.models.pipeline import (
     VoiceResult,
 )
 from sma.services.artifacts import ArtifactStore
-from sma.services.autonomy import actions, store
+from sma.services.autonomy import store
 from sma.services.autonomy.config import GuardSettings
 from sma.services.autonomy.service import AutonomyService
-from sma.services.runs import pipeline_input, start_pipeline
+from sma.services.runs import pipeline_input
 from sma.settings import BotSettings, PipelineSettings, ProjectSettings, Settings
 from sma.worker import build_worker
 from tests.conftest import wait_for
 from tests.test_bot_server import TOKEN, FakeBotAPI
+
+
+def _runs(client: Client, settings: Settings | None = None, database: Database | None = None) -> RunClient:
+    return RunClient(client, settings or Settings(), database)
 
 CHAT = -1001234567890
 ALICE = 1001
@@ -267,13 +273,13 @@ async def test_reminder_then_expiry_then_reopen_then_approve(
             assert len([c for c in bot_api.of("sendMessage") if c.params["text"].startswith("⏰")]) == 1
 
             # A decision on an expired run is refused; re-open brings a fresh approval message.
-            with pytest.raises(actions.NotDecidable, match="expired"):
-                await actions.approve(client, wf_id, 1, "tester")
-            await actions.reopen(client, wf_id, "tester")
+            with pytest.raises(NotDecidable, match="expired"):
+                await _runs(client).approve(wf_id, 1, by="tester")
+            await _runs(client).reopen(wf_id, by="tester")
             await wait_for(client, wf_id, lambda s: s.state == RunState.AWAITING_APPROVAL, timeout=60)
             second = await bot_api.wait_for(lambda _: [m for m in approval_messages(bot_api) if m is not first])
             assert len(second) == 1
-            await actions.approve(client, wf_id, 1, "tester")
+            await _runs(client).approve(wf_id, 1, by="tester")
             done = await result(client, wf_id)
             assert done.state == RunState.PUBLISHED
             assert done.status.steps["approval"].notes[0] == "approved by tester"
@@ -345,8 +351,9 @@ async def test_switching_to_autonomous_releases_a_waiting_run(
         wf_id = await start(client, settings, suffix, "manual")
         await wait_for(client, wf_id, lambda s: s.state == RunState.AWAITING_APPROVAL)
         [message] = await bot_api.wait_for(lambda _: approval_messages(bot_api) or None)
-        previous, told = await actions.change_level(service, client, "test", "autonomous", "tester", "cli")
-        assert (previous, told) == ("manual", 1)
+        change = await _runs(client, settings, database).set_level("test", "autonomous", by="tester", source="cli",
+                                                                   service=service)
+        assert (change.previous, change.signalled) == ("manual", 1)
         done = await result(client, wf_id)
     assert done.state == RunState.PUBLISHED and done.status.autonomy == "autonomous"
     assert done.status.decisions[0].by == "autonomy:autonomous"
@@ -364,7 +371,7 @@ async def test_kill_switch_holds_until_resume(client: Client, rig, suffix: str, 
         assert held.steps["approval"].notes[0] == "held: publishing is paused: by telegram:@alice (audit)"
         await bot_api.wait_call("sendMessage", lambda c: "approved but held" in c.params["text"])
         assert await service.resume(["test"], "telegram:@alice", "bot") == ["test"]
-        assert await actions.recheck(client, database, ["test"], "telegram:@alice", "resumed") == 1
+        assert await _runs(client, settings, database).recheck(["test"], by="telegram:@alice", reason="resumed") == 1
         done = await result(client, wf_id)
     assert done.state == RunState.PUBLISHED and len(done.posts) == 1
 
@@ -388,7 +395,7 @@ async def test_a_capped_run_is_held_with_a_notice_and_a_cap_of_zero_releases_it(
         assert "Approved but held, not published yet: daily cap reached: 1 of 1" in page
         assert f"released {tomorrow} 00:00 UTC" in page
         await service.set_limits("test", "telegram:@alice", "bot", daily_cap=0)
-        await actions.recheck(client, database, ["test"], "telegram:@alice", "limits")
+        await _runs(client, settings, database).recheck(["test"], by="telegram:@alice", reason="limits")
         done = await result(client, wf_id)
     assert done.state == RunState.PUBLISHED
 
@@ -401,16 +408,16 @@ async def test_quiet_hours_hold_then_a_level_drop_asks_a_human_then_cancel(
         wf_id = await start(client, settings, suffix, "autonomous")
         held = await wait_for(client, wf_id, lambda s: s.state == RunState.HELD)
         assert "quiet hours" in held.steps["approval"].notes[0]
-        await actions.change_level(service, client, "test", "manual", "tester", "cli")
+        await _runs(client, settings, database).set_level("test", "manual", by="tester", source="cli", service=service)
         asked = await wait_for(client, wf_id, lambda s: s.state == RunState.AWAITING_APPROVAL)
         assert asked.autonomy == "manual" and asked.posts == []  # nothing was published by the automatic approval
         await bot_api.wait_for(lambda _: approval_messages(bot_api) or None)
-        await actions.cancel(client, wf_id)
+        await _runs(client).cancel(wf_id, by="tester")
         await finished(client, wf_id)
         final = await wait_for(client, wf_id, lambda s: True)
     assert final.state == RunState.CANCELLED and final.posts == []
-    with pytest.raises(actions.NotDecidable, match="finished"):
-        await actions.approve(client, wf_id, 1, "tester")
+    with pytest.raises(NotDecidable, match="finished"):
+        await _runs(client).approve(wf_id, 1, by="tester")
 
 
 async def test_blocklisted_topic_waits_for_a_human(client: Client, rig, suffix: str) -> None:
@@ -419,7 +426,7 @@ async def test_blocklisted_topic_waits_for_a_human(client: Client, rig, suffix: 
         wf_id = await start(client, settings, suffix, "autonomous")
         status = await wait_for(client, wf_id, lambda s: s.state == RunState.AWAITING_APPROVAL)
         assert "blocklist (big bugs)" in status.steps["approval"].notes[0]
-        await actions.cancel(client, wf_id)
+        await _runs(client).cancel(wf_id, by="tester")
         await finished(client, wf_id)
 
 
@@ -434,7 +441,7 @@ async def test_repeated_qa_failures_fall_back_to_assisted(
         announcement = await bot_api.wait_call("sendMessage", lambda c: "fell back from autonomous" in c.params["text"])
         assert int(announcement.params["chat_id"]) == CHAT
         assert await AutonomyService(settings, database).level("test") == "assisted"
-        await actions.cancel(client, wf_id)
+        await _runs(client).cancel(wf_id, by="tester")
         await finished(client, wf_id)
 
 

@@ -14,9 +14,10 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from sma import queues
+from sma.client.handles import activity_progress, start_pipeline
 from sma.db.engine import Database
 from sma.models.pipeline import PipelineResult, RunState, Topic
-from sma.services.runs import activity_progress, pipeline_input, start_pipeline
+from sma.services.runs import pipeline_input
 from sma.settings import Settings
 from tests.conftest import running_workers, wait_for
 

@@ -32,6 +32,7 @@ from temporalio.client import (
     WorkflowExecutionStatus,
 )
 
+from sma.client.handles import query_status, start_pipeline
 from sma.dashboard.app import create_app
 from sma.dashboard.testing import alogin
 from sma.db import repo
@@ -39,7 +40,7 @@ from sma.db.engine import Database
 from sma.db.migrate import upgrade
 from sma.db.tables_dashboard import AuditEntry
 from sma.models.pipeline import PipelineInput, RunState, Topic
-from sma.services.runs import get_status, pipeline_input, start_pipeline
+from sma.services.runs import pipeline_input
 from sma.settings import PipelineSettings, ProjectSettings, Secrets, Settings
 from tests.conftest import running_workers, wait_for
 
@@ -97,7 +98,7 @@ async def test_csrf_refused_then_reject_through_the_ui(flow: Flow) -> None:
         assert b"ftyp" in video.content[:16]
         for data in ({"round": "1"}, {"round": "1", "csrf_token": "forged"}):
             assert (await http.post(f"/approvals/{flow.wf_id}/approve", data=data)).status_code == 403
-        status = await get_status(flow.client, flow.wf_id)
+        status = await query_status(flow.client, flow.wf_id)
         assert status.state == RunState.AWAITING_APPROVAL and status.decisions == []  # nothing happened
         stale = await http.post(f"/approvals/{flow.wf_id}/approve", data={"round": "2", "csrf_token": token},
                                 headers={"HX-Request": "true"})
@@ -187,7 +188,7 @@ async def test_browser_logs_in_and_approves_round_two(flow: Flow, tmp_path: Path
 
 
 async def test_run_is_published_after_the_decision(flow: Flow) -> None:
-    status = await get_status(flow.client, flow.wf_id)
+    status = await query_status(flow.client, flow.wf_id)
     if status.state == RunState.AWAITING_APPROVAL:  # the browser test was skipped: approve over HTTP
         async with _http(flow) as http:
             token = await alogin(http, PASSWORD)

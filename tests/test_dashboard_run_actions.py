@@ -13,6 +13,7 @@ from sqlmodel import select
 from temporalio.client import Client
 
 from sma.bot.config import BotSettings
+from sma.client.handles import start_pipeline
 from sma.dashboard import queries as q
 from sma.dashboard.app import create_app
 from sma.dashboard.testing import alogin
@@ -20,7 +21,7 @@ from sma.db.engine import Database
 from sma.db.migrate import upgrade
 from sma.db.tables_dashboard import AuditEntry, ScriptEdit
 from sma.models.pipeline import RunState, Script, Topic
-from sma.services.runs import pipeline_input, start_pipeline
+from sma.services.runs import pipeline_input
 from sma.settings import PipelineSettings, ProjectSettings, Secrets, Settings
 from tests.conftest import running_workers, wait_for
 

@@ -20,10 +20,12 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from sma import queues
+from sma.client import RunClient
+from sma.client.handles import start_pipeline
 from sma.db import repo
 from sma.db.engine import Database
 from sma.models.pipeline import PipelineResult, RunState, Topic
-from sma.services.runs import live_status, pipeline_input, start_pipeline
+from sma.services.runs import pipeline_input
 from sma.settings import Settings
 from tests.conftest import running_workers, wait_for
 from tests.faults import DiskFault, leftovers
@@ -82,7 +84,7 @@ async def test_render_rides_out_60s_read_only_artifacts(
             retrying = await wait_for(client, wf_id, lambda s: True, timeout=1)
             while not retrying.steps["render"].retrying and asyncio.get_running_loop().time() < lifted - 10:
                 await asyncio.sleep(0.5)
-                retrying = await live_status(client, wf_id)
+                retrying = (await RunClient(client, settings, None).status(wf_id)).status
             assert retrying.steps["render"].retrying, retrying.steps["render"]
             printed = await _sma_status(settings, address, wf_id)
             stored = await repo.get_run(database, wf_id)

@@ -24,9 +24,10 @@ import yaml
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from sma import queues
+from sma.client.handles import query_status, start_pipeline
 from sma.models.pipeline import PipelineResult, PipelineStatus, RunState, StepState, Topic
 from sma.runtime import free_port, port_open
-from sma.services.runs import get_status, pipeline_input, start_pipeline
+from sma.services.runs import pipeline_input
 from sma.settings import Settings, load_settings
 from sma.temporal_client import connect
 from tests.test_crash_recovery import _render_attempts
@@ -125,7 +126,7 @@ class Drill:
         last: PipelineStatus | None = None
         while True:
             with contextlib.suppress(Exception):  # the server or the workflow worker is down right now
-                last = self.call(lambda client: get_status(client, wf_id))
+                last = self.call(lambda client: query_status(client, wf_id))
             if last is not None and predicate(last):
                 return
             assert time.monotonic() < deadline, f"timed out; last status: {last}"

@@ -28,6 +28,8 @@ from temporalio.exceptions import ApplicationError
 
 from sma.activities.attempts import next_delay, will_retry
 from sma.bot.texts import status_detail
+from sma.client import NotDecidable, RunClient
+from sma.client.handles import start_pipeline
 from sma.dashboard.app import create_app
 from sma.dashboard.testing import alogin
 from sma.db import repo
@@ -37,11 +39,10 @@ from sma.db.tables_dashboard import AuditEntry
 from sma.models.common import StepState
 from sma.models.pipeline import PipelineResult, PipelineStatus, RenderRequest, RunState, StepStatus, Topic
 from sma.services.artifacts import ArtifactStore
-from sma.services.autonomy.actions import NotDecidable, reopen
 from sma.services.media.ffmpeg import FFmpeg
 from sma.services.media.render import RenderService
-from sma.services.retry import failed_step, retry_run
-from sma.services.runs import live_status, pipeline_input, retry_lines, start_pipeline
+from sma.services.retry import failed_step
+from sma.services.runs import pipeline_input, retry_lines
 from sma.settings import MediaSettings, PipelineSettings, ProjectSettings, Secrets, Settings
 from sma.workflows.content_pipeline import STEP_BUDGET, STEP_OPTIONS
 from tests.conftest import running_workers, wait_for
@@ -203,7 +204,7 @@ async def ridden_out(client: Client, tmp_path_factory: pytest.TempPathFactory) -
                 20, "the database copy to show the render running")
             seen.db_current_step = (await repo.get_run(database, wf_id)).current_step  # type: ignore[union-attr]
             with pytest.raises(NotDecidable) as refused:
-                await retry_run(client, wf_id, by="test")
+                await RunClient(client, Settings(), None).retry(wf_id, by="test")
             seen.refused_while_running = str(refused.value)
             seen.live_retrying = await _until(
                 lambda: _live_step(client, wf_id, lambda s: s.steps["render"].retrying), 60,
@@ -226,7 +227,7 @@ async def _db_step(database: Database, wf_id: str, predicate) -> PipelineStatus 
 
 
 async def _live_step(client: Client, wf_id: str, predicate) -> PipelineStatus | None:  # type: ignore[no-untyped-def]
-    status = await live_status(client, wf_id)
+    status = (await RunClient(client, Settings(), None).status(wf_id)).status
     return status if predicate(status) else None
 
 
@@ -292,7 +293,7 @@ async def test_failed_run_retries_from_failed_step(client: Client, tmp_path: Pat
         failed = await _stored(database, wf_id)
         assert failed is not None and failed.state == RunState.FAILED and failed.steps["render"].state == "failed"
         with pytest.raises(NotDecidable, match="failed; retry it"):
-            await reopen(client, wf_id, by="test")
+            await RunClient(client, Settings(), None).reopen(wf_id, by="test")
 
         app = create_app(settings, database=database, client=client)
         async with app.router.lifespan_context(app), httpx.AsyncClient(

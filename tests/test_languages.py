@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from temporalio.client import Client
 
+from sma.client.handles import start_pipeline
 from sma.db.engine import Database
 from sma.models.language import language_name, normalize_tag, primary_language
 from sma.models.pipeline import CaptionRequest, PipelineResult, RunState, ScriptRequest, Topic, VoiceRequest
@@ -26,7 +27,7 @@ from sma.services.llm.config import ScriptQASettings
 from sma.services.llm.prompts import PromptLibrary
 from sma.services.llm.writer import LLMScriptWriter
 from sma.services.qa_audio import check_voice, voiced_spans, word_error_rate
-from sma.services.runs import pipeline_input, start_pipeline
+from sma.services.runs import pipeline_input
 from sma.services.script_languages import SPANISH, template_language_notes
 from sma.services.scriptwriter import TemplateScriptWriter
 from sma.services.text_normalize import normalize_text

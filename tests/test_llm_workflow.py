@@ -11,12 +11,13 @@ import pytest
 from temporalio.client import Client, WorkflowFailureError
 
 from sma import queues
+from sma.client.handles import query_status, start_pipeline
 from sma.db import repo
 from sma.db.engine import Database
 from sma.db.migrate import upgrade
 from sma.models.pipeline import PipelineStatus, RunState, Topic
 from sma.services.llm.store import DBUsageStore, start_of_day
-from sma.services.runs import get_status, pipeline_input, start_pipeline
+from sma.services.runs import pipeline_input
 from tests.conftest import running_workers
 from tests.test_llm_fakes import llm_settings, serving
 
@@ -35,7 +36,7 @@ async def test_budget_stop_fails_the_run_with_the_budget_message(client: Client,
                 wf_id = await start_pipeline(client, inp)
                 with pytest.raises(WorkflowFailureError):
                     await client.get_workflow_handle(wf_id).result()
-                status: PipelineStatus = await get_status(client, wf_id)
+                status: PipelineStatus = await query_status(client, wf_id)
             row = await repo.get_run(database, wf_id)
             calls = await DBUsageStore(database).calls(start_of_day())
         finally:

@@ -13,6 +13,8 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from sma.client import RunClient
+from sma.client.handles import start_pipeline
 from sma.dashboard import queries as q
 from sma.db.engine import Database
 from sma.models.media import VariantRequest
@@ -28,7 +30,7 @@ from sma.models.pipeline import (
     Topic,
     VoiceRequest,
 )
-from sma.services.runs import approve, edit_script, pipeline_input, start_pipeline
+from sma.services.runs import pipeline_input
 from sma.settings import Settings
 from tests.conftest import running_workers, wait_for
 
@@ -69,13 +71,13 @@ async def test_edited_script_is_recorded_and_each_platform_gets_its_variant(
         edited = original.model_copy(update={
             "hook": "Flaky tests are not bad luck.",
             "beats": [Beat(narration="They are races you have not found yet. Fix the race, not the test.")]})
-        assert await edit_script(client, wf_id, edited, by="editor", round_no=1) == 1
+        assert (await RunClient(client, settings, None).edit_script(wf_id, edited, 1, by="editor")).round == 1
 
         second = await wait_for(client, wf_id, lambda s: s.state == RunState.AWAITING_APPROVAL and s.round == 2)
         assert second.steps["write_script"].tier == "edited"
         assert second.feedback == []  # an edit is not a complaint for the writer
         assert [d.edited for d in second.decisions] == [True]
-        assert await approve(client, wf_id, by="tester") == 2
+        assert (await RunClient(client, settings, None).approve(wf_id, by="tester")).round == 2
         result = await client.get_workflow_handle(wf_id, result_type=PipelineResult).result()
 
     assert result.state == RunState.PUBLISHED, result.status.error

@@ -12,6 +12,8 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from sma.client import RunClient, RunError
+from sma.client.handles import start_pipeline
 from sma.db import repo
 from sma.db.engine import Database
 from sma.models.pipeline import (
@@ -24,7 +26,7 @@ from sma.models.pipeline import (
     Topic,
 )
 from sma.services.llm.store import DBUsageStore
-from sma.services.runs import RunError, approve, pipeline_input, reject, start_pipeline
+from sma.services.runs import pipeline_input
 from sma.settings import Settings
 from sma.workflows.content_pipeline import ContentPipelineWorkflow
 from tests.conftest import running_workers, wait_for
@@ -102,7 +104,7 @@ async def test_reject_then_approve(client: Client, settings: Settings, database:
     async with running_workers(client, settings, database, suffix):
         wf_id = await start_pipeline(client, inp)
         await wait_for(client, wf_id, lambda s: s.state == RunState.AWAITING_APPROVAL)
-        assert await reject(client, wf_id, "make it shorter", by="tester") == 1
+        assert (await RunClient(client, settings, None).reject(wf_id, "make it shorter", by="tester")).round == 1
 
         second = await wait_for(client, wf_id, lambda s: s.state == RunState.AWAITING_APPROVAL and s.round == 2)
         assert second.feedback == ["make it shorter"]
@@ -110,10 +112,10 @@ async def test_reject_then_approve(client: Client, settings: Settings, database:
         await client.get_workflow_handle(wf_id).signal(ContentPipelineWorkflow.approve, ApproveSignal(round=1))
         assert (await wait_for(client, wf_id, lambda s: True)).state == RunState.AWAITING_APPROVAL
 
-        assert await approve(client, wf_id, by="tester") == 2
+        assert (await RunClient(client, settings, None).approve(wf_id, by="tester")).round == 2
         result = await client.get_workflow_handle(wf_id, result_type=PipelineResult).result()
         with pytest.raises(RunError, match="finished"):
-            await approve(client, wf_id)
+            await RunClient(client, settings, None).approve(wf_id, by="tester")
 
     assert result.state == RunState.PUBLISHED and result.rounds == 2
     requests = await _script_requests(client, wf_id)
@@ -132,7 +134,7 @@ async def test_five_rejections_end_rejected_and_publish_nothing(
         wf_id = await start_pipeline(client, inp)
         for round_no in range(1, 6):
             await wait_for(client, wf_id, lambda s, r=round_no: s.state == RunState.AWAITING_APPROVAL and s.round == r)
-            await reject(client, wf_id, f"not yet ({round_no})")
+            await RunClient(client, settings, None).reject(wf_id, f"not yet ({round_no})", by="tester")
         result = await client.get_workflow_handle(wf_id, result_type=PipelineResult).result()
 
     assert result.state == RunState.REJECTED and result.rounds == 5
@@ -158,9 +160,9 @@ async def test_feedback_always_changes_the_next_rounds_script_voice_and_video(
     async with running_workers(client, settings, database, suffix):
         wf_id = await start_pipeline(client, inp)
         first = await wait_for(client, wf_id, lambda s: s.state == RunState.AWAITING_APPROVAL)
-        await reject(client, wf_id, "make it shorter", by="tester")
+        await RunClient(client, settings, None).reject(wf_id, "make it shorter", by="tester")
         second = await wait_for(client, wf_id, lambda s: s.state == RunState.AWAITING_APPROVAL and s.round == 2)
-        await reject(client, wf_id, "blorp the frobnicator", by="tester")
+        await RunClient(client, settings, None).reject(wf_id, "blorp the frobnicator", by="tester")
         third = await wait_for(client, wf_id, lambda s: s.state == RunState.AWAITING_APPROVAL and s.round == 3)
         await client.get_workflow_handle(wf_id).terminate("test done")
 

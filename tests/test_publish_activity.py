@@ -15,9 +15,10 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from sma import queues
+from sma.client.handles import start_pipeline
 from sma.db.engine import Database
 from sma.models.pipeline import PipelineResult, RunState, Topic
-from sma.services.runs import pipeline_input, start_pipeline
+from sma.services.runs import pipeline_input
 from sma.settings import Settings
 from tests.conftest import running_workers
 from tests.platform_fakes.driver import DriverInput, PublishDriverWorkflow

@@ -17,6 +17,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from typer.testing import CliRunner
 
 from sma.cli import app as cli_app
+from sma.client import RunClient
 from sma.dashboard.testing import alogin
 from sma.db import repo
 from sma.db.engine import Database
@@ -72,7 +73,7 @@ async def test_double_sma_run_returns_the_same_id(client: Client, tmp_path: Path
 
 async def test_a_double_click_starts_one_workflow(client: Client, settings: Settings) -> None:
     inp = _inp(settings, _title("Double click"), suffix="-nobody")
-    answers = await asyncio.gather(*(runs.submit(client, settings, inp) for _ in range(5)))
+    answers = await asyncio.gather(*(RunClient(client, settings, None).start_input(inp) for _ in range(5)))
     try:
         assert len({a.workflow_id for a in answers}) == 1
         assert sum(not a.existing for a in answers) == 1
@@ -83,7 +84,7 @@ async def test_a_double_click_starts_one_workflow(client: Client, settings: Sett
 async def test_the_window_counts_from_the_first_run_across_buckets(client: Client, settings: Settings) -> None:
     settings.pipeline.duplicate_window_h = 1
     inp = _inp(settings, _title("Window edges"), suffix="-nobody")
-    first = await runs.submit(client, settings, inp)
+    first = await RunClient(client, settings, None).start_input(inp)
     assert first.started_at is None  # a new run
     desc = await client.get_workflow_handle(first.workflow_id).describe()
     started = desc.start_time.astimezone(UTC)
@@ -93,16 +94,17 @@ async def test_the_window_counts_from_the_first_run_across_buckets(client: Clien
     late = started + window + timedelta(seconds=1)
     ids = [first.workflow_id]
     try:
-        edge = await runs.submit(client, settings, inp, now=just_after_edge)
+        edge = await RunClient(client, settings, None).start_input(inp, now=just_after_edge)
         assert edge.existing and edge.workflow_id == first.workflow_id  # the bucket changed, the window did not
-        after = await runs.submit(client, settings, inp, now=late)
+        after = await RunClient(client, settings, None).start_input(inp, now=late)
         ids.append(after.workflow_id)
         assert not after.existing and after.workflow_id != first.workflow_id
-        other_media = await runs.submit(client, settings, _inp(settings, inp.topic.title, "-nobody", ["a.jpg"]))
+        other_media = await RunClient(client, settings, None).start_input(
+            _inp(settings, inp.topic.title, "-nobody", ["a.jpg"]))
         ids.append(other_media.workflow_id)
         assert not other_media.existing
         settings.pipeline.duplicate_window_h = 0  # off: every submission is a run
-        off = await runs.submit(client, settings, inp)
+        off = await RunClient(client, settings, None).start_input(inp)
         ids.append(off.workflow_id)
         assert not off.existing and off.workflow_id not in ids[:-1]
     finally:
@@ -115,11 +117,11 @@ async def test_same_topic_submitted_twice_publishes_once(
     inp = runs.pipeline_input(settings, Topic.checked("Small tests catch big bugs"), "test", autonomy="autonomous")
     inp = inp.model_copy(update={"queue_suffix": suffix})
     async with running_workers(client, settings, database, suffix):
-        first = await runs.submit(client, settings, inp)
-        second = await runs.submit(client, settings, inp)
+        first = await RunClient(client, settings, None).start_input(inp)
+        second = await RunClient(client, settings, None).start_input(inp)
         assert second.existing and second.workflow_id == first.workflow_id and second.state == "running"
         result = await client.get_workflow_handle(first.workflow_id, result_type=PipelineResult).result()
-        third = await runs.submit(client, settings, inp)
+        third = await RunClient(client, settings, None).start_input(inp)
     assert result.state == RunState.PUBLISHED
     assert third.existing and third.workflow_id == first.workflow_id and third.state == "completed"
     assert [p.platform for p in await repo.list_posts(database, first.workflow_id)] == ["local"]

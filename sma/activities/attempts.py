@@ -4,7 +4,7 @@ The workflow sees an activity only when it finally succeeds or fails; between at
 This worker interceptor, on every pool, notes each failed attempt that will be retried on the run's
 stored status (`repo.record_attempt_failure`): the step, the attempt number, the error and roughly when
 the next attempt starts. The live view gets the same facts from Temporal's pending-activity info
-(`sma.services.runs.pending_steps`); this copy is what is left when the server cannot be asked.
+(`sma.client.handles.pending_steps`); this copy is what is left when the server cannot be asked.
 Best effort: a note that cannot be written never changes the activity's outcome.
 """
 

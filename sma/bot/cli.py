@@ -33,19 +33,15 @@ def bot() -> None:
 
 def reopen(run_id: str) -> None:
     """Re-open a run whose approval expired: it asks for a decision again (bot message, dashboard, CLI)."""
-    from sma.cli import _fail, _run, settings
-    from sma.services.autonomy import actions
-    from sma.temporal_client import client_for
+    from sma.cli import _run, _runs, settings
 
     loaded = settings()
 
     async def go() -> None:
-        await actions.reopen(await client_for(loaded), run_id, f"cli:{getpass.getuser()}")
+        async with _runs(loaded) as runs:
+            await runs.reopen(run_id, by=f"cli:{getpass.getuser()}")
 
-    try:
-        _run(go())
-    except actions.NotDecidable as exc:
-        _fail(str(exc), 1)
+    _run(go())
     typer.echo(f"re-opened {run_id}; approve or reject it when the new request arrives")
 
 
@@ -75,9 +71,9 @@ def autonomy(
 
 
 async def _autonomy(loaded: object, projects: list[str], level: str | None) -> list[str]:
+    from sma.client import RunClient
     from sma.db.engine import Database
     from sma.db.migrate import upgrade
-    from sma.services.autonomy import actions
     from sma.services.autonomy.service import AutonomyService
     from sma.settings import Settings
 
@@ -93,10 +89,11 @@ async def _autonomy(loaded: object, projects: list[str], level: str | None) -> l
             return await _show(service, projects)
         client = await _client_or_none(loaded)
         by = f"cli:{getpass.getuser()}"
-        previous, told = await actions.change_level(service, client, projects[0], level, by, "cli")  # type: ignore[arg-type]
-        where = (f"{told} open run(s) told" if client
+        runs = RunClient(client, loaded, database)  # type: ignore[arg-type]
+        change = await runs.set_level(projects[0], level, by=by, source="cli", service=service)  # type: ignore[arg-type]
+        where = (f"{change.signalled} open run(s) told" if client
                  else "Temporal not reachable: open runs pick it up when they next ask")
-        return [f"{projects[0]}: {previous} -> {level} ({where})"]
+        return [f"{projects[0]}: {change.previous} -> {level} ({where})"]
     finally:
         await database.close()
 

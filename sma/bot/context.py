@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from telegram.ext import ContextTypes
 from temporalio.client import Client
 
 from sma.bot.callbacks import CallbackCodec
+from sma.client import RunClient
 from sma.db.engine import Database
 from sma.services.artifacts import ArtifactStore
 from sma.services.autonomy.service import AutonomyService
@@ -25,6 +27,11 @@ class BotDeps:
     codec: CallbackCodec
     store: ArtifactStore
     queue_suffix: str = ""  # tests route runs started from the bot to their own workers
+
+    @cached_property
+    def runs(self) -> RunClient:
+        """Every run the bot starts, reads or steers goes through the one run client."""
+        return RunClient(self.client, self.settings, self.database, queue_suffix=self.queue_suffix)
 
     def allowed(self, user_id: int | None) -> bool:
         return user_id is not None and user_id in self.settings.bot.allowed_user_ids

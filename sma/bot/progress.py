@@ -2,7 +2,7 @@
 
 The workflow updates the progress message when a step starts or ends; how far a render has got lives
 only in the render activity's heartbeats on the Temporal server. While a run renders, the bot reads them
-(`runs.activity_progress`) every few seconds and edits the same message: "… render 42%". Best effort:
+(`RunClient.progress`) every few seconds and edits the same message: "… render 42%". Best effort:
 any failure is logged and the next round tries again.
 """
 
@@ -15,12 +15,11 @@ import re
 import structlog
 from telegram import Bot
 from telegram.error import TelegramError
-from temporalio.service import RPCError
 
 from sma.bot import store
 from sma.bot.context import BotDeps
+from sma.client import RunError
 from sma.db import repo
-from sma.services import runs
 
 log = structlog.get_logger("sma.bot.progress")
 _RENDER_LINE = re.compile(r"^… render.*$", flags=re.MULTILINE)  # the workflow writes "… render" while it runs
@@ -39,8 +38,8 @@ async def refresh_render_progress(deps: BotDeps, bot: Bot) -> int:
             if row is None or not _RENDER_LINE.search(row.text):
                 continue
             try:
-                fraction = (await runs.activity_progress(deps.client, run.id)).get("render")
-            except RPCError:
+                fraction = (await deps.runs.progress(run.id)).get("render")
+            except RunError:
                 continue
             if fraction is None:
                 continue

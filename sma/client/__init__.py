@@ -2,6 +2,7 @@
 
 from sma.client.run_client import RunClient
 from sma.client.types import (
+    FORCE_HINT,
     Decision,
     LevelChange,
     NotDecidable,
@@ -11,8 +12,10 @@ from sma.client.types import (
     RunPage,
     RunStatus,
     RunSummary,
+    RunView,
     Started,
+    Unavailable,
 )
 
-__all__ = ["Decision", "LevelChange", "NotDecidable", "Retried", "RunClient", "RunError", "RunNotFound",
-           "RunPage", "RunStatus", "RunSummary", "Started"]
+__all__ = ["FORCE_HINT", "Decision", "LevelChange", "NotDecidable", "Retried", "RunClient", "RunError",
+           "RunNotFound", "RunPage", "RunStatus", "RunSummary", "RunView", "Started", "Unavailable"]

@@ -1,20 +1,30 @@
 """`RunClient`: the one typed client for pipeline runs, shared by the CLI, the bot, the dashboard and any API.
 
-It sits above the workflows (it names the workflow's signals and queries by method, never by string) and
-below every entry point. Services never import it: the pure parts (ids, inputs, duplicate keys) stay there.
+It sits above the workflows (it names the workflow's signals and queries by method, through
+`sma.client.handles`) and below every entry point. Services never import it: the pure parts (ids, the
+input of a new run, duplicate keys, the failed step of a history) stay in `sma.services.runs`/`retry`.
+
+The rules live here once: a topic starts once per window unless forced; a decision names the round the
+person saw and is refused for any other, for a finished run or an expired approval; a status falls back to
+the copy the run recorded in the database when no worker answers.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import json
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
-from temporalio.client import Client
+import structlog
+from temporalio.client import Client, WorkflowExecutionDescription, WorkflowFailureError
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
+from sma.client import handles
+from sma.client.reset import reset_to_failed_step
 from sma.client.types import (
     Decision,
     LevelChange,
@@ -25,36 +35,70 @@ from sma.client.types import (
     RunPage,
     RunStatus,
     RunSummary,
+    RunView,
     Started,
+    Unavailable,
 )
 from sma.db import repo
 from sma.db.engine import Database
 from sma.db.tables import PipelineRun
-from sma.models.autonomy import Level
-from sma.models.pipeline import PipelineInput, PipelineStatus, Script, Topic
-from sma.services import retry as retry_service
-from sma.services import runs
-from sma.services.autonomy import actions
+from sma.models.autonomy import Level, RecheckSignal, ReopenSignal, SetAutonomySignal
+from sma.models.pipeline import (
+    ApproveSignal,
+    EditScriptSignal,
+    PipelineInput,
+    PipelineStatus,
+    RejectSignal,
+    RunState,
+    Script,
+    Topic,
+)
 from sma.services.autonomy.service import AutonomyService
+from sma.services.runs import PendingStep, keyed_item_id, new_run_input, with_pending, workflow_id
 from sma.settings import Settings
 
+log = structlog.get_logger("sma.client")
 LEVELS = ("manual", "assisted", "autonomous")
+OPEN_STATES = (RunState.RUNNING, RunState.AWAITING_APPROVAL, RunState.HELD, RunState.EXPIRED)
+QUERY_TIMEOUT = timedelta(seconds=10)  # a running workflow's status query; no worker in time: Unavailable
 
 
 class RunClient:
-    """Start, read and steer runs. Construct it from a connected temporalio `Client` (or `connect`)."""
+    """Start, read and steer runs.
 
-    def __init__(self, client: Client, settings: Settings, database: Database, queue_suffix: str = "") -> None:
-        self.temporal = client
+    Construct it from a connected temporalio `Client` (or with `connect`). `client=None` (Temporal
+    unreachable) still lists runs, reads their recorded status and stores a level change; every call
+    that needs Temporal raises `Unavailable` with `unavailable` as the reason."""
+
+    def __init__(self, client: Client | None, settings: Settings, database: Database | None,
+                 queue_suffix: str = "", unavailable: str = "") -> None:
+        self._client = client
         self.settings = settings
-        self.database = database
+        self._database = database  # None: a command on a data dir with no database yet (nothing recorded)
         self.queue_suffix = queue_suffix  # routes new runs' activities to '<queue><suffix>' workers
+        self.unavailable = unavailable or "Temporal is unreachable; try again in a moment"
 
     @classmethod
-    async def connect(cls, settings: Settings, database: Database, attempts: int = 1) -> RunClient:
+    async def connect(cls, settings: Settings, database: Database | None, attempts: int = 1) -> RunClient:
         from sma.temporal_client import client_for
 
         return cls(await client_for(settings, attempts=attempts), settings, database)
+
+    @property
+    def connected(self) -> bool:
+        return self._client is not None
+
+    @property
+    def database(self) -> Database:
+        if self._database is None:
+            raise RunError("no database yet: run `sma db upgrade` (or `sma up`) first")
+        return self._database
+
+    @property
+    def temporal(self) -> Client:
+        if self._client is None:
+            raise Unavailable(self.unavailable)
+        return self._client
 
     # ------------------------------------------------------------------ start
 
@@ -68,60 +112,126 @@ class RunClient:
         gets exactly that id, and an existing run with it answers instead of a second one."""
         if autonomy is not None and autonomy not in LEVELS:
             raise RunError(f"autonomy must be manual, assisted or autonomous, not {autonomy!r}")
-        inp = await runs.new_run_input(self.settings, self.database, topic, project_id, entry=entry,
-                                       autonomy=autonomy, platforms=platforms, item_id=item_id)
+        inp = await new_run_input(self.settings, self.database, topic, project_id, entry=entry,
+                                  autonomy=autonomy, platforms=platforms, item_id=item_id)
         inp = inp.model_copy(update={"media": list(media), "queue_suffix": self.queue_suffix or inp.queue_suffix})
         if item_id is not None:
             return await self._start_exact(inp)
         return await self.start_input(inp, force=force)
 
-    async def start_input(self, inp: PipelineInput, force: bool = False) -> Started:
-        """Start a run from a built input, once per topic unless `force` (see `start`)."""
-        found = await runs.submit(self.temporal, self.settings, inp, force=force)
-        return Started(workflow_id=found.workflow_id, existing=found.existing, state=found.state,
-                       started_at=found.started_at, autonomy="" if found.existing else inp.autonomy)
+    async def start_input(self, inp: PipelineInput, force: bool = False, now: datetime | None = None) -> Started:
+        """Start a run from a built input, once: the same topic in the same project within
+        `pipeline.duplicate_window_h` answers with the first run (`existing=True`) instead of a second video.
+
+        The item id is derived from the topic and the window bucket, so Temporal's duplicate-id rejection
+        makes even two racing starts (a double click) start one workflow. The previous bucket's run also
+        counts while it is younger than the window. `force` starts a new run under the input's own id."""
+        window = timedelta(hours=self.settings.pipeline.duplicate_window_h)
+        if force or window <= timedelta(0):
+            return await self._start_exact(inp)
+        now = now or datetime.now(UTC)
+        bucket = int(now.timestamp() // window.total_seconds())
+        found = await self._existing(workflow_id(inp.project_id, keyed_item_id(inp, bucket - 1)))
+        if found is not None and found.started_at is not None and now - found.started_at < window:
+            return found
+        return await self._start_exact(inp.model_copy(update={"item_id": keyed_item_id(inp, bucket)}))
 
     async def _start_exact(self, inp: PipelineInput) -> Started:
         try:
-            wf_id = await runs.start_pipeline(self.temporal, inp)
+            return Started(workflow_id=await handles.start_pipeline(self.temporal, inp), autonomy=inp.autonomy)
         except WorkflowAlreadyStartedError:
-            wf_id = runs.workflow_id(inp.project_id, inp.item_id)
-            return Started(workflow_id=wf_id, existing=True, state="running")
-        return Started(workflow_id=wf_id, autonomy=inp.autonomy)
+            wf_id = workflow_id(inp.project_id, inp.item_id)
+            return await self._existing(wf_id) or Started(workflow_id=wf_id, existing=True, state="unknown")
+        except RPCError as exc:
+            raise Unavailable(f"Temporal refused to start it: {exc.message}") from exc
+
+    async def _existing(self, wf_id: str) -> Started | None:
+        desc = await self._describe(wf_id)
+        if desc is None:
+            return None
+        started_at = desc.start_time.astimezone(UTC) if desc.start_time else None
+        state = desc.status.name.lower() if desc.status else "unknown"
+        return Started(workflow_id=wf_id, existing=True, state=state, started_at=started_at)
+
+    async def _describe(self, wf_id: str, timeout: timedelta | None = None) -> WorkflowExecutionDescription | None:
+        try:
+            return await handles.describe(self.temporal, wf_id, timeout)
+        except RPCError as exc:
+            raise Unavailable(f"could not ask Temporal about {wf_id}: {exc.message}") from exc
 
     # ------------------------------------------------------------------ read
 
     async def status(self, run_id: str) -> RunStatus:
-        """The live status (with retrying steps and heartbeat progress); without a worker to answer, the
-        status the run last recorded in the database. `RunNotFound` when neither knows the run."""
+        """The live status (with retrying steps and heartbeat progress); without a worker to answer (or
+        without Temporal), the status the run last recorded in the database. `RunNotFound` when neither
+        knows the run."""
         try:
-            live = await runs.live_status(self.temporal, run_id)
-            try:
-                progress = await runs.activity_progress(self.temporal, run_id)
-            except RPCError:
-                progress = {}
-            return RunStatus(run_id=run_id, source="live", status=live, progress=progress)
-        except (runs.RunError, RPCError) as exc:
+            live = await self.live(run_id)
+        except RunError as exc:
             stored = await self._stored_status(run_id)
             if stored is None:
-                raise RunNotFound(run_id, getattr(exc, "message", str(exc))) from exc
-        with contextlib.suppress(RPCError):  # the server is up but no worker answered: it knows the retries
-            stored = runs.with_pending(stored, await runs.pending_steps(self.temporal, run_id))
-        return RunStatus(run_id=run_id, source="database", status=stored, running=False)
+                raise RunNotFound(run_id, str(exc)) from exc
+            if self._client is not None:  # the server may be up with no worker: it still knows the retries
+                with contextlib.suppress(RPCError):
+                    stored = with_pending(stored, await handles.pending_steps(self._client, run_id))
+            return RunStatus(run_id=run_id, source="database", status=stored, running=False)
+        try:
+            pending = await handles.pending_steps(self.temporal, run_id)
+            progress = await handles.activity_progress(self.temporal, run_id)
+        except RPCError:
+            return RunStatus(run_id=run_id, source="live", status=live)
+        return RunStatus(run_id=run_id, source="live", status=with_pending(live, pending), progress=progress)
+
+    async def live(self, run_id: str, timeout: timedelta | None = QUERY_TIMEOUT) -> PipelineStatus:
+        """The workflow's `status` query, nothing else (`Unavailable` when no worker answers in time)."""
+        try:
+            return await handles.query_status(self.temporal, run_id, timeout)
+        except RPCError as exc:
+            raise Unavailable(f"run {run_id}: {exc.message}") from exc
 
     async def _stored_status(self, run_id: str) -> PipelineStatus | None:
-        row = await repo.get_run(self.database, run_id)
+        if self._database is None:
+            return None
+        row = await repo.get_run(self._database, run_id)
         if row is None or not row.status_json or row.status_json == "{}":
             return None
         return PipelineStatus.model_validate_json(row.status_json)
 
-    async def progress(self, run_id: str) -> dict[str, float]:
-        """Heartbeat progress (0..1) of the run's running activities, e.g. {"render": 0.42}."""
-        return await runs.activity_progress(self.temporal, run_id)
+    async def view(self, run_id: str) -> RunView:
+        """Whether the workflow is open (and how it closed), and its status when a worker answers."""
+        desc = await self._describe(run_id)
+        if desc is None:
+            raise RunNotFound(run_id)
+        if not handles.is_running(desc):
+            status = await handles.closed_status(self.temporal, run_id)
+            return RunView(run_id=run_id, running=False, status=status, closed_as=handles.closed_as(desc))
+        return RunView(run_id=run_id, running=True, status=await self.live(run_id))
 
-    async def pending(self, run_id: str) -> dict[str, runs.PendingStep]:
+    async def progress(self, run_id: str, timeout: timedelta | None = None) -> dict[str, float]:
+        """Heartbeat progress (0..1) of the run's running activities, e.g. {"render": 0.42}."""
+        try:
+            return await handles.activity_progress(self.temporal, run_id, timeout)
+        except RPCError as exc:
+            raise Unavailable(f"run {run_id}: {exc.message}") from exc
+
+    async def pending(self, run_id: str, timeout: timedelta | None = None) -> dict[str, PendingStep]:
         """Temporal's view of the run's step activities between attempts (needs the server, not a worker)."""
-        return await runs.pending_steps(self.temporal, run_id)
+        try:
+            return await handles.pending_steps(self.temporal, run_id, timeout)
+        except RPCError as exc:
+            raise Unavailable(f"run {run_id}: {exc.message}") from exc
+
+    async def wait(self, run_id: str, timeout: timedelta) -> PipelineStatus:
+        """Wait for the run to end and return its final status; after `timeout`, its status then, with an
+        error saying it did not finish."""
+        try:
+            return (await asyncio.wait_for(handles.result(self.temporal, run_id), timeout.total_seconds())).status
+        except WorkflowFailureError:
+            return await self.live(run_id)
+        except TimeoutError:
+            status = await self.live(run_id)
+            status.error = f"the run did not finish within {timeout}"
+            return status
 
     async def list_runs(self, project_id: str | None = None, state: str | None = None, limit: int = 50,
                         cursor: str | None = None) -> RunPage:
@@ -136,81 +246,122 @@ class RunClient:
 
     # ------------------------------------------------------------------ decide
 
+    async def check_decidable(self, run_id: str, round: int | None = None) -> PipelineStatus:
+        """The live status when the run waits for a decision on `round` (None: whichever round it is on);
+        else `NotDecidable` saying why (finished, another round, expired, not waiting)."""
+        run = await self.view(run_id)
+        if not run.running or run.status is None:
+            state = run.status.state.value if run.status else run.closed_as
+            raise NotDecidable(f"run {run_id} already finished ({state}); nothing to decide")
+        status = run.status
+        if round is not None and status.round != round:
+            raise NotDecidable(f"you looked at round {round}; the run is on round {status.round} now")
+        if status.state == RunState.EXPIRED:
+            raise NotDecidable("this approval expired; re-open it first (Re-open button, /queue or sma reopen)")
+        if status.state != RunState.AWAITING_APPROVAL:
+            raise NotDecidable(f"the run is not waiting for a decision (it is {status.state.value}, "
+                               f"step {status.current_step or '-'}); it was already decided or is not due")
+        return status
+
     async def approve(self, run_id: str, round: int | None = None, *, by: str) -> Decision:
         """Approve the video of `round` (None: the round the run waits on now)."""
-        with _errors():
-            if round is None:
-                decided = await runs.approve(self.temporal, run_id, by=by)
-            else:
-                await actions.approve(self.temporal, run_id, round, by)
-                decided = round
+        decided = (await self.check_decidable(run_id, round)).round
+        await self._signal(run_id, ApproveSignal(round=decided, by=by))
         return Decision(run_id=run_id, action="approve", round=decided, by=by)
 
     async def reject(self, run_id: str, feedback: str, round: int | None = None, *, by: str) -> Decision:
-        """Reject the video of `round` (None: the waiting one); the script is rewritten with `feedback`."""
-        if not feedback.strip():
-            raise NotDecidable("say what to change: the feedback goes to the script writer")
-        with _errors():
-            if round is None:
-                decided = await runs.reject(self.temporal, run_id, feedback, by=by)
-            else:
-                await actions.reject(self.temporal, run_id, round, feedback, by)
-                decided = round
+        """Reject the video of `round` (None: the waiting one); the script is rewritten with `feedback`
+        (empty: a new version without a reason)."""
+        decided = (await self.check_decidable(run_id, round)).round
+        await self._signal(run_id, RejectSignal(round=decided, feedback=feedback, by=by))
         return Decision(run_id=run_id, action="reject", round=decided, by=by)
 
     async def edit_script(self, run_id: str, script: Script, round: int | None = None, *, by: str) -> Decision:
         """Replace the waiting round's script with a person's; the run records the voice again from it."""
-        with _errors():
-            decided = await runs.edit_script(self.temporal, run_id, script, by=by, round_no=round)
+        if not script.beats or not script.narration().strip():
+            raise NotDecidable("the edited script has no words to record")
+        decided = (await self.check_decidable(run_id, round)).round
+        await self._signal(run_id, EditScriptSignal(round=decided, script=script, by=by))
         return Decision(run_id=run_id, action="edit_script", round=decided, by=by)
 
     async def reopen(self, run_id: str, *, by: str) -> PipelineStatus:
         """Re-open an expired approval; returns the status the run had before."""
-        with _errors():
-            return await actions.reopen(self.temporal, run_id, by)
+        run = await self.view(run_id)
+        if not run.running and (run.closed_as == "failed" or (run.status and run.status.state == RunState.FAILED)):
+            raise NotDecidable("this run failed; retry it from the failed step instead (sma retry, /retry, "
+                               "or the run page's Retry button)")
+        if not run.running or run.status is None:
+            raise NotDecidable("this run already finished; nothing to re-open")
+        if run.status.state != RunState.EXPIRED:
+            raise NotDecidable(f"the run is not expired (it is {run.status.state.value})")
+        await self._signal(run_id, ReopenSignal(by=by))
+        return run.status
 
     async def retry(self, run_id: str, *, by: str) -> Retried:
         """Retry a failed run from its failed step, keeping every finished step."""
-        with _errors():
-            found = await retry_service.retry_run(self.temporal, run_id, by)
-        return Retried(workflow_id=found.workflow_id, step=found.step, run_id=found.run_id)
+        return await reset_to_failed_step(self.temporal, run_id, by)
 
     async def cancel(self, run_id: str, *, by: str) -> None:
         """Cancel an open run; nothing from it is published."""
-        with _errors():
-            await actions.cancel(self.temporal, run_id)
+        desc = await self._describe(run_id)
+        if desc is None:
+            raise RunNotFound(run_id)
+        if not handles.is_running(desc):
+            raise NotDecidable(f"run {run_id} already finished ({handles.closed_as(desc)}); nothing to cancel")
+        try:
+            await handles.cancel(self.temporal, run_id)
+        except RPCError as exc:
+            raise Unavailable(f"could not cancel {run_id}: {exc.message}") from exc
+        log.info("run cancelled", run=run_id, by=by)
+
+    async def _signal(self, run_id: str, arg: handles.Signal) -> None:
+        try:
+            await handles.signal(self.temporal, run_id, arg)
+        except RPCError as exc:
+            raise Unavailable(f"could not reach run {run_id}: {exc.message}; nothing changed") from exc
 
     # ------------------------------------------------------------------ project-wide
 
+    async def open_runs(self, project_id: str) -> list[str]:
+        """The project's runs the database records as open (the ones a level change or recheck tells)."""
+        found = []
+        for state in OPEN_STATES:
+            found += [r.id for r in await repo.list_runs(self.database, project_id, state=state.value, limit=500)]
+        return found
+
     async def set_level(self, project_id: str, level: Level, *, by: str, source: str,
                         service: AutonomyService | None = None) -> LevelChange:
-        """Store the project's level (with history) and tell each of its open runs."""
+        """Store the project's level (with history) and tell each of its open runs (none without Temporal:
+        they pick it up when they next ask)."""
         if level not in LEVELS:
             raise RunError(f"level must be manual, assisted or autonomous, not {level!r}")
         service = service or AutonomyService(self.settings, self.database)
-        previous, told = await actions.change_level(service, self.temporal, project_id, level, by, source)
+        previous = await service.level(project_id)
+        await service.set_level(project_id, level, by, source)
+        told = 0
+        if self._client is not None:
+            told = await self._signal_all(await self.open_runs(project_id),
+                                          SetAutonomySignal(level=level, by=by, source=source))  # type: ignore[arg-type]
         return LevelChange(project_id=project_id, previous=previous, level=level, signalled=told)
 
     async def recheck(self, project_ids: Sequence[str], *, by: str, reason: str) -> int:
         """Wake the projects' held runs after a guard changed (resume, new limits); returns runs told."""
-        return await actions.recheck(self.temporal, self.database, list(project_ids), by, reason)
+        if self._client is None:
+            return 0
+        told = 0
+        for project_id in project_ids:
+            told += await self._signal_all(await self.open_runs(project_id), RecheckSignal(by=by, reason=reason))
+        return told
 
-
-class _errors:
-    """Turn the services' errors into the client's typed ones."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
-        if isinstance(exc, actions.NotDecidable):
-            raise NotDecidable(str(exc)) from exc
-        if isinstance(exc, runs.RunError):
-            text = str(exc)
-            if text.startswith("no run "):
-                raise RunNotFound(text.split()[2].rstrip(":"), text.split(":", 1)[-1].strip()) from exc
-            raise NotDecidable(text) from exc
-        return False
+    async def _signal_all(self, run_ids: list[str], arg: handles.Signal) -> int:
+        delivered = 0
+        for run_id in run_ids:
+            try:
+                await handles.signal(self.temporal, run_id, arg)
+                delivered += 1
+            except RPCError as exc:  # finished since the row was written, or unknown to this cluster
+                log.info("signal not delivered", run=run_id, signal=type(arg).__name__, error=exc.message)
+        return delivered
 
 
 def _summary(row: PipelineRun) -> RunSummary:

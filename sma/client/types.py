@@ -9,11 +9,12 @@ from typing import Literal
 from pydantic import BaseModel, Field, computed_field
 
 from sma.models.pipeline import PipelineStatus
+from sma.services import runs
 
 FORCE_HINT = "--force"
 
 
-class RunError(Exception):
+class RunError(runs.RunError):
     """A request about a run that cannot be honoured; the message says why in plain words."""
 
 
@@ -31,6 +32,10 @@ class NotDecidable(RunError):
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(reason)
+
+
+class Unavailable(RunError):
+    """Temporal did not answer (down, or no worker in time); nothing changed, trying again may work."""
 
 
 class Started(BaseModel):
@@ -64,6 +69,15 @@ class RunStatus(BaseModel):
     status: PipelineStatus
     progress: dict[str, float] = Field(default_factory=dict)  # running activities' heartbeat, 0..1
     running: bool = True  # the workflow execution is open (False for a closed run or a database copy)
+
+
+class RunView(BaseModel):
+    """Temporal's view of a run: open or how it closed, and its status when a worker answered."""
+
+    run_id: str
+    running: bool
+    status: PipelineStatus | None = None
+    closed_as: str = ""  # completed | failed | canceled | terminated | timed_out ("" while running)
 
 
 class Decision(BaseModel):

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from fastapi import HTTPException, Request
 
+from sma.client import RunClient
 from sma.dashboard import audit, auth
 from sma.dashboard.cache import cache_for
 from sma.dashboard.sources import Sources
@@ -45,6 +46,13 @@ class Dashboard:
     extra: dict[str, object] = field(default_factory=dict)
     # token hash -> (monotonic deadline, session): saves a database read on most requests of a page's polls
     _sessions: dict[str, tuple[float, auth.SessionInfo]] = field(default_factory=dict)
+
+    async def runs(self) -> RunClient:
+        """The run client for one request: every start, decision and run action goes through it (without
+        Temporal its calls that need it raise `Unavailable` with the reason the pages show)."""
+        client = await self.temporal.client()
+        return RunClient(client, self.settings, self.database,
+                         unavailable=self.temporal.last_error or "Temporal is unreachable; try again in a moment")
 
     async def session_for(self, token: str) -> auth.SessionInfo | None:
         """The live session behind a cookie token; remembered for a few seconds (less than the idle limit)."""

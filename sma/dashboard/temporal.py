@@ -20,8 +20,9 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError
 
 from sma import queues
-from sma.models.pipeline import PipelineStatus, StatusQuery
-from sma.services import runs as run_service
+from sma.client import RunClient, RunError
+from sma.models.pipeline import PipelineStatus
+from sma.services.runs import PendingStep
 from sma.settings import Settings
 from sma.temporal_client import connect
 
@@ -129,7 +130,7 @@ class TemporalView:
             return None
         try:
             return await asyncio.wait_for(work(client), timeout or self.timeout)
-        except (RPCError, RuntimeError, TimeoutError) as exc:
+        except (RPCError, RunError, RuntimeError, TimeoutError) as exc:
             self.last_error = _short(exc)
             return None
 
@@ -152,6 +153,10 @@ class TemporalView:
         """Ask Temporal again on the next read (after the dashboard signalled or started something)."""
         self._generation += 1
         self._memo.clear()
+
+    def _runs(self, client: Client) -> RunClient:
+        """The run client for the live reads (they need no database: the pages read the record themselves)."""
+        return RunClient(client, self.settings, None)
 
     def _rpc(self) -> timedelta:
         return timedelta(seconds=self.timeout)
@@ -187,12 +192,12 @@ class TemporalView:
 
     async def progress(self, workflow_id: str) -> dict[str, float]:
         """Heartbeat progress of the run's running activities, e.g. {"render": 0.42}; {} when unknown."""
-        found = await self._shared("progress", workflow_id, lambda c: run_service.activity_progress(c, workflow_id))
+        found = await self._shared("progress", workflow_id, lambda c: self._runs(c).progress(workflow_id, self._rpc()))
         return found or {}
 
-    async def pending(self, workflow_id: str) -> dict[str, run_service.PendingStep]:
+    async def pending(self, workflow_id: str) -> dict[str, PendingStep]:
         """Steps Temporal is retrying (attempt, last error, next attempt); {} when unknown."""
-        found = await self._shared("pending", workflow_id, lambda c: run_service.pending_steps(c, workflow_id))
+        found = await self._shared("pending", workflow_id, lambda c: self._runs(c).pending(workflow_id, self._rpc()))
         return found or {}
 
     async def progress_many(self, workflow_ids: list[str]) -> dict[str, dict[str, float]]:
@@ -201,10 +206,7 @@ class TemporalView:
 
     async def status(self, workflow_id: str) -> PipelineStatus | None:
         """The live `status` query (needs a worker); None when no worker answers in time."""
-        async def work(client: Client) -> PipelineStatus:
-            return await client.get_workflow_handle(workflow_id).query(
-                "status", StatusQuery(), result_type=PipelineStatus, rpc_timeout=self._rpc())
-        return await self._shared("status", workflow_id, work)
+        return await self._shared("status", workflow_id, lambda c: self._runs(c).live(workflow_id, self._rpc()))
 
     # ------------------------------------------------------------ workers and schedules
 

@@ -6,17 +6,15 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from pydantic import ValidationError
-from temporalio import workflow as temporal_workflow
 
 from sma.db.tables import PipelineRun, StepRun
 from sma.db.tables_llm import ScriptAttempt
 from sma.models.common import QAReport
 from sma.models.pipeline import STEPS, PipelineStatus, Script, StepStatus
-from sma.workflows.content_pipeline import ContentPipelineWorkflow
 
 FINISHED_STEP_STATES = ("done", "skipped")
 OPEN_STATES = ("running", "awaiting_approval", "held", "expired")
-EDIT_SIGNAL = "edit_script"  # expected contract: EditScriptSignal(round: int, script: Script, by: str)
+EDIT_SIGNAL = "edit_script"  # how an edited script reaches a run (ScriptEdit.sent_as): RunClient.edit_script
 
 
 def recorded_status(run: PipelineRun) -> PipelineStatus | None:
@@ -110,12 +108,7 @@ def final_script(attempts: list[ScriptAttempt], round_no: int) -> Script | None:
         return None
 
 
-@lru_cache(maxsize=1)
 def edit_mode() -> str:
-    """How an edited script reaches the run: a dedicated signal when the workflow has one, else feedback
-    (fixed for the life of the process: the workflow class does not change under it)."""
-    try:
-        definition = temporal_workflow._Definition.must_from_class(ContentPipelineWorkflow)
-    except Exception:  # a private API of the SDK; without it fall back to feedback
-        return "reject_feedback"
-    return EDIT_SIGNAL if EDIT_SIGNAL in definition.signals else "reject_feedback"
+    """How an edited script reaches the run: the workflow's `edit_script` signal, which the run client sends
+    by method (a workflow without it fails the type check, not a person's edit)."""
+    return EDIT_SIGNAL

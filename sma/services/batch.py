@@ -2,26 +2,26 @@
 
 Rows are checked before anything starts, so a typo is reported with its line number instead of half a
 batch running. Each row then goes through `new_run_input` (the project's level, or the row's explicit
-`autonomy`) and `runs.submit`, so a row that was already started, in this file or by an earlier batch,
-answers with the first run instead of making a second video: running a batch again is safe.
+`autonomy`) and the run client's once-per-topic start (handed in as `start`), so a row that was already
+started, in this file or by an earlier batch, answers with the first run instead of making a second video:
+running a batch again is safe.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 import httpx
-from temporalio.client import Client
-from temporalio.service import RPCError
 
 from sma.db.engine import Database
+from sma.models.pipeline import PipelineInput
 from sma.models.topic import Topic, TopicError
 from sma.services.articles.fetch import ArticleError, check_url
-from sma.services.runs import RunError, new_run_input, submit
+from sma.services.runs import RunError, new_run_input
 from sma.settings import ConfigError, Settings
 
 COLUMNS = ("topic", "url", "summary", "project", "autonomy", "force")
@@ -29,6 +29,20 @@ ALIASES = {"title": "topic", "link": "url"}
 LEVELS = ("manual", "assisted", "autonomous")
 _YES, _NO = {"1", "yes", "y", "true", "x"}, {"", "0", "no", "n", "false"}
 Outcome = Literal["started", "existing", "refused"]
+
+
+class StartedRun(Protocol):
+    """What starting a row answers (the run client's `Started`)."""
+
+    @property
+    def workflow_id(self) -> str: ...
+    @property
+    def existing(self) -> bool: ...
+    @property
+    def state(self) -> str: ...
+
+
+Start = Callable[[PipelineInput, bool], Awaitable[StartedRun]]  # RunClient.start_input(inp, force)
 
 
 class BatchFileError(ValueError):
@@ -133,29 +147,27 @@ async def row_topic(settings: Settings, row: BatchRow, transport: httpx.AsyncBas
     return Topic.checked(row.topic, row.summary)
 
 
-async def start_rows(client: Client, settings: Settings, database: Database, rows: list[BatchRow],
+async def start_rows(start: Start, settings: Settings, database: Database, rows: list[BatchRow],
                      on_row: Callable[[RowOutcome], None] | None = None,
                      transport: httpx.AsyncBaseTransport | None = None) -> list[RowOutcome]:
     """Start each row in order; a row that fails is refused with the reason and the batch goes on."""
     outcomes: list[RowOutcome] = []
     for row in rows:
-        outcome = await _start(client, settings, database, row, transport)
+        outcome = await _start(start, settings, database, row, transport)
         outcomes.append(outcome)
         if on_row is not None:
             on_row(outcome)
     return outcomes
 
 
-async def _start(client: Client, settings: Settings, database: Database, row: BatchRow,
+async def _start(start: Start, settings: Settings, database: Database, row: BatchRow,
                  transport: httpx.AsyncBaseTransport | None) -> RowOutcome:
     try:
         topic = await row_topic(settings, row, transport)
         inp = await new_run_input(settings, database, topic, row.project, entry="batch", autonomy=row.autonomy)
-        started = await submit(client, settings, inp, force=row.force)
-    except (ArticleError, TopicError, ConfigError, RunError) as exc:
+        started = await start(inp, row.force)
+    except (ArticleError, TopicError, ConfigError, RunError) as exc:  # RunError: the client's, Temporal's refusal
         return RowOutcome(row.line, row.label, "refused", reason=str(exc))
-    except RPCError as exc:
-        return RowOutcome(row.line, row.label, "refused", reason=f"Temporal refused to start it: {exc.message}")
     if started.existing:
         return RowOutcome(row.line, row.label, "existing", started.workflow_id,
                           reason=f"{started.state}; add force=yes to the row for another video")

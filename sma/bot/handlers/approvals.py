@@ -14,16 +14,13 @@ import structlog
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, ReplyParameters, Update
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes
-from temporalio.service import RPCError
 
 from sma.bot import store
 from sma.bot.callbacks import Callback, InvalidCallback
 from sma.bot.context import BotDeps, deps, who
 from sma.bot.texts import decision_footer, stamp, with_footer
+from sma.client import NotDecidable, RunNotFound, Unavailable
 from sma.db.tables_autonomy import ApprovalMessage
-from sma.models.pipeline import ApproveSignal, RejectSignal
-from sma.services.autonomy import actions
-from sma.services.autonomy.actions import NotDecidable
 
 log = structlog.get_logger("sma.bot.approvals")
 UNREACHABLE = "I could not reach the engine; nothing changed. Please try again in a moment."
@@ -74,12 +71,12 @@ async def _usable(d: BotDeps, row: ApprovalMessage) -> str | None:
     if row.state != "sent":
         return state_answer(row)
     try:
-        await actions.check_decidable(d.client, row.run_id, row.round)
-    except NotDecidable as exc:
+        await d.runs.check_decidable(row.run_id, row.round)
+    except (NotDecidable, RunNotFound) as exc:
         assert row.id is not None
         await store.set_state(d.database, row.id, "stale", only_from=("sent",))
         return str(exc)
-    except RPCError:
+    except Unavailable:
         return UNREACHABLE
     return None
 
@@ -97,11 +94,11 @@ async def _approve(update: Update, context: ContextTypes.DEFAULT_TYPE, d: BotDep
         await query.answer(state_answer(fresh or row), show_alert=True)
         return
     try:
-        await d.client.get_workflow_handle(row.run_id).signal("approve", ApproveSignal(round=row.round, by=by))
-    except RPCError as exc:
-        log.warning("approve signal failed", run=row.run_id, error=exc.message)
+        await d.runs.approve(row.run_id, row.round, by=by)
+    except (NotDecidable, RunNotFound, Unavailable) as exc:  # the run moved on since the check, or went away
+        log.warning("approve not delivered", run=row.run_id, error=str(exc))
         await store.unclaim(d.database, row.id)
-        await query.answer(UNREACHABLE, show_alert=True)
+        await query.answer(UNREACHABLE if isinstance(exc, Unavailable) else str(exc), show_alert=True)
         return
     log.info("approved", run=row.run_id, round=row.round, by=by)
     await query.answer("Approved ✅")
@@ -169,12 +166,11 @@ async def reject_with(context: ContextTypes.DEFAULT_TYPE, d: BotDeps, row: Appro
         fresh = await store.get_approval(d.database, row.id)
         return state_answer(fresh or row)
     try:
-        await d.client.get_workflow_handle(row.run_id).signal(
-            "reject", RejectSignal(round=row.round, feedback=feedback, by=by))
-    except RPCError as exc:
-        log.warning("reject signal failed", run=row.run_id, error=exc.message)
+        await d.runs.reject(row.run_id, feedback, row.round, by=by)
+    except (NotDecidable, RunNotFound, Unavailable) as exc:  # the run moved on since the check, or went away
+        log.warning("reject not delivered", run=row.run_id, error=str(exc))
         await store.unclaim(d.database, row.id)
-        return UNREACHABLE
+        return UNREACHABLE if isinstance(exc, Unavailable) else str(exc)
     log.info("rejected", run=row.run_id, round=row.round, by=by, with_reason=bool(feedback))
     await close_prompts_and_show(context, row, approved=False, by=by, feedback=feedback)
     return ("Rejected. The script will be rewritten with your feedback." if feedback
@@ -209,12 +205,12 @@ async def _reopen(update: Update, d: BotDeps, row: ApprovalMessage) -> None:
                            show_alert=True)
         return
     try:
-        await actions.reopen(d.client, row.run_id, who(query.from_user))
-    except NotDecidable as exc:
+        await d.runs.reopen(row.run_id, by=who(query.from_user))
+    except (NotDecidable, RunNotFound) as exc:
         await store.set_state(d.database, row.id, "stale", only_from=("expired",))
         await query.answer(str(exc), show_alert=True)
         return
-    except RPCError:
+    except Unavailable:
         await query.answer(UNREACHABLE, show_alert=True)
         return
     await store.set_state(d.database, row.id, "stale", only_from=("expired",))

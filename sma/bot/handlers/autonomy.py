@@ -8,7 +8,6 @@ from telegram.ext import ContextTypes
 from sma.bot.context import BotDeps, deps, who
 from sma.bot.texts import stamp
 from sma.models.autonomy import LEVELS
-from sma.services.autonomy import actions
 
 NO_CAP = ("off", "none", "-", "0")  # /limits: every way to say "no cap"
 
@@ -47,11 +46,11 @@ async def autonomy(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await _reply(update, f"Which project? Add its id: /autonomy {level} <project> ({', '.join(projects)})")
         return
     by = who(update.effective_user)
-    previous, told = await actions.change_level(d.service, d.client, projects[0], level, by, "bot")  # type: ignore[arg-type]
-    note = f" {told} open run(s) were told." if told else ""
+    change = await d.runs.set_level(projects[0], level, by=by, source="bot", service=d.service)  # type: ignore[arg-type]
+    note = f" {change.signalled} open run(s) were told." if change.signalled else ""
     if level == "autonomous":
         note += " Waiting runs that the policy approves go on now."
-    await _reply(update, f"Autonomy of {projects[0]}: {previous} → {level}.{note}")
+    await _reply(update, f"Autonomy of {projects[0]}: {change.previous} → {level}.{note}")
 
 
 async def _describe(d: BotDeps, projects: list[str]) -> str:
@@ -83,7 +82,7 @@ async def resume(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     projects, _, _ = _targets(d, update, list(context.args or []))
     by = who(update.effective_user)
     changed = await d.service.resume(projects, by, "bot")
-    told = await actions.recheck(d.client, d.database, changed, by, "resumed")
+    told = await d.runs.recheck(changed, by=by, reason="resumed")
     if not changed:
         await _reply(update, "Publishing was not paused.")
         return
@@ -115,7 +114,7 @@ async def limits(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         hint = "" if str(exc) == "usage" or "invalid literal" in str(exc) else f" ({exc})"
         await _reply(update, f"Use /limits daily N, /limits <platform> N|off, or /limits reset{hint}.")
         return
-    await actions.recheck(d.client, d.database, [project_id], by, "limits changed")
+    await d.runs.recheck([project_id], by=by, reason="limits changed")
     await _reply(update, await _describe_limits(d, [project_id]))
 
 

@@ -5,23 +5,18 @@ from __future__ import annotations
 import structlog
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import ContextTypes
-from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
 
 from sma.bot import readmodels, store
 from sma.bot.context import BotDeps, deps, who
 from sma.bot.handlers import approvals
 from sma.bot.notifier import approval_buttons, reopen_button
 from sma.bot.texts import approval_text, help_text, start_text, status_detail, status_line
+from sma.client import RunError, RunNotFound, Started
 from sma.db import repo
 from sma.models.autonomy import ApprovalNotice
 from sma.models.pipeline import PipelineStatus, RunState, Topic
 from sma.models.topic import TopicError
-from sma.services import runs
 from sma.services.articles import ArticleError, article_topic, is_link
-from sma.services.autonomy import actions
-from sma.services.autonomy.actions import NotDecidable
-from sma.services.retry import retry_run
 from sma.settings import ProjectSettings
 
 log = structlog.get_logger("sma.bot.commands")
@@ -76,19 +71,11 @@ async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def _one_status(d: BotDeps, run_id: str) -> str:
+    """Live (with retrying steps) while a worker answers, else what the run last recorded."""
     try:
-        view = await actions.view(d.client, run_id)
-        if view.status is not None:
-            status = view.status
-            if view.running:  # retrying steps: Temporal knows why, the workflow does not
-                status = runs.with_pending(status, await runs.pending_steps(d.client, run_id))
-            return status_detail(status)
-    except RPCError:
-        pass
-    row = await repo.get_run(d.database, run_id)
-    if row is None or row.status_json in ("", "{}"):
+        return status_detail((await d.runs.status(run_id)).status)
+    except RunNotFound:
         return f"I know no run {run_id}."
-    return status_detail(PipelineStatus.model_validate_json(row.status_json))
 
 
 async def queue(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -152,7 +139,7 @@ async def new(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     started, level = await start_run(d, project, topic, [], force=force)
     if started.existing:
-        await _reply(update, f"{started.note(FORCE_HINT)}.\n{started.workflow_id}")
+        await _reply(update, f"{started.note_for(FORCE_HINT)}.\n{started.workflow_id}")
         return
     await _reply(update, f"Started '{topic.title}' in project {project.id} (autonomy {level}).\n"
                          f"{started.workflow_id}")
@@ -183,24 +170,19 @@ async def new_from_link(update: Update, d: BotDeps, project: ProjectSettings, ur
         return
     started, level = await start_run(d, project, topic, [], force=force)
     if started.existing:
-        await _reply(update, f"{started.note(FORCE_HINT)}.\n{started.workflow_id}")
+        await _reply(update, f"{started.note_for(FORCE_HINT)}.\n{started.workflow_id}")
         return
     await _reply(update, f"Started '{topic.title}' from the article in project {project.id} (autonomy {level}).\n"
                          f"{started.workflow_id}")
 
 
 async def start_run(d: BotDeps, project: ProjectSettings, topic: Topic, media: list[str],
-                    item_id: str | None = None, force: bool = False) -> tuple[runs.Started, str]:
-    """A run with the caller's business key (`item_id`), else once per topic (`runs.submit`)."""
-    inp = await runs.new_run_input(d.settings, d.database, topic, project.id, entry="bot", item_id=item_id)
-    inp = inp.model_copy(update={"media": media, "queue_suffix": d.queue_suffix})
-    if item_id is not None:
-        started = runs.Started(await runs.start_pipeline(d.client, inp))
-    else:
-        started = await runs.submit(d.client, d.settings, inp, force=force)
+                    item_id: str | None = None, force: bool = False) -> tuple[Started, str]:
+    """A run with the caller's business key (`item_id`), else once per topic (the run client's rule)."""
+    started = await d.runs.start(topic, project.id, entry="bot", media=media, force=force, item_id=item_id)
     log.info("run started from telegram", run=started.workflow_id, project=project.id, media=len(media),
              existing=started.existing)
-    return started, inp.autonomy
+    return started, started.autonomy
 
 
 async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -210,12 +192,9 @@ async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     run_id = context.args[0]
     try:
-        await actions.cancel(d.client, run_id)
-    except NotDecidable as exc:
+        await d.runs.cancel(run_id, by=who(update.effective_user))
+    except RunError as exc:  # unknown, finished, or Temporal did not answer: the message says which
         await _reply(update, str(exc))
-        return
-    except RPCError as exc:
-        await _reply(update, f"Could not cancel {run_id}: {exc.message}")
         return
     await _reply(update, f"Cancelling {run_id}. Nothing from it will be published.")
 
@@ -228,12 +207,9 @@ async def retry(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     run_id = context.args[0]
     try:
-        started = await retry_run(d.client, run_id, by=who(update.effective_user))
-    except NotDecidable as exc:
+        started = await d.runs.retry(run_id, by=who(update.effective_user))
+    except RunError as exc:  # unknown, not failed, or Temporal did not answer: the message says which
         await _reply(update, str(exc))
-        return
-    except RPCError as exc:
-        await _reply(update, f"Could not retry {run_id}: {exc.message}")
         return
     await _reply(update, f"Retrying {run_id} from {started.step}; the steps that finished are kept.")
 
@@ -265,9 +241,8 @@ async def produce_trend(d: BotDeps, trend_id: int) -> str:
                                   source_urls=[found["url"]] if found["url"] else [])
     except TopicError as exc:
         return f"That topic cannot start a video: {exc}."
-    try:
-        started, level = await start_run(d, project, topic, [], item_id=f"trend-{trend_id}")
-    except WorkflowAlreadyStartedError:
+    started, level = await start_run(d, project, topic, [], item_id=f"trend-{trend_id}")
+    if started.existing:
         return "That topic is already being produced."
     return f"Producing '{topic.title[:80]}' (autonomy {level}): {started.workflow_id}"
 

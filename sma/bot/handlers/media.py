@@ -56,7 +56,7 @@ async def on_media(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     started, level = await start_run(d, project, topic, [ref.path], force=force)
     if started.existing:
-        await message.reply_text(f"{started.note('--force at the start of the caption')}.\n{started.workflow_id}")
+        await message.reply_text(f"{started.note_for('--force at the start of the caption')}.\n{started.workflow_id}")
         return
     await message.reply_text(f"Got it. Started '{topic.title}' with your {kind} (autonomy {level}).\n"
                              f"{started.workflow_id}")

@@ -1,8 +1,8 @@
 """Approval queue: each waiting video next to its project's brand guidelines, QA reports and script;
 approve, reject with feedback, or edit the script (the edit is recorded).
 
-Decisions go through `sma.services.runs` (the API the CLI and the bot share). The form names the round
-the person saw; a run that has moved on to another round is refused with a message instead of
+Decisions go through the run client (`sma.client`, which the CLI and the bot share). The form names the
+round the person saw; a run that has moved on to another round is refused with a message instead of
 deciding a video nobody looked at.
 """
 
@@ -12,17 +12,16 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import Response
-from temporalio.client import Client
 
+from sma.client import RunError
 from sma.dashboard import audit, store
 from sma.dashboard import queries as q
-from sma.dashboard.deps import Dashboard, User, client_of, dash, require_user, user_of
+from sma.dashboard.deps import User, client_of, dash, require_user, user_of
 from sma.dashboard.templating import redirect, render
-from sma.dashboard.views import EDIT_SIGNAL, edit_mode, final_script, recorded_status
+from sma.dashboard.views import edit_mode, final_script, recorded_status
 from sma.db import repo
 from sma.db.tables_dashboard import ScriptEdit
-from sma.models.pipeline import Beat, PipelineStatus, RunState, Script
-from sma.services import runs
+from sma.models.pipeline import Beat, Script
 
 router = APIRouter(dependencies=[Depends(require_user)], tags=["approvals"])
 MAX_FEEDBACK = 2000
@@ -50,19 +49,6 @@ async def count(request: Request) -> Response:
     return render(request, "partials/approval_count.html", {"n": n})
 
 
-async def _waiting(d: Dashboard, run_id: str, round_no: int) -> tuple[Client, PipelineStatus]:
-    """The Temporal client and the live status when the run waits on exactly this round."""
-    client = await d.temporal.client()
-    if client is None:
-        raise runs.RunError(d.temporal.last_error or "Temporal is unreachable; try again in a moment")
-    status = await runs.get_status(client, run_id)
-    if status.state != RunState.AWAITING_APPROVAL:
-        raise runs.RunError(f"the run is not waiting for a decision (it is {status.state.value}); nothing changed")
-    if status.round != round_no:
-        raise runs.RunError(f"you looked at round {round_no}; the run is on round {status.round} now. Reload.")
-    return client, status
-
-
 def _answer(request: Request, run_id: str, message: str, ok: bool) -> Response:
     if request.headers.get("hx-request"):
         return render(request, "partials/decision.html", {"message": message, "ok": ok, "run_id": run_id})
@@ -83,10 +69,9 @@ async def _audit(request: Request, user: User, action: str, run_id: str, ok: boo
 async def approve(request: Request, run_id: str, round: int = Form(...)) -> Response:
     d, user = dash(request), user_of(request)
     try:
-        client, _ = await _waiting(d, run_id, round)
-        await runs.approve(client, run_id, by=user.by)
+        await (await d.runs()).approve(run_id, round, by=user.by)
         message, ok = f"Approved round {round}; publishing starts now.", True
-    except runs.RunError as exc:
+    except RunError as exc:
         message, ok = str(exc), False
     await _audit(request, user, "approve", run_id, ok, message, round=round)
     return _answer(request, run_id, message, ok)
@@ -98,11 +83,10 @@ async def reject(request: Request, run_id: str, round: int = Form(...), feedback
     feedback = feedback.strip()[:MAX_FEEDBACK]
     try:
         if not feedback:
-            raise runs.RunError("say what to change: the feedback goes to the script writer")
-        client, _ = await _waiting(d, run_id, round)
-        await runs.reject(client, run_id, feedback, by=user.by)
+            raise RunError("say what to change: the feedback goes to the script writer")
+        await (await d.runs()).reject(run_id, feedback, round, by=user.by)
         message, ok = f"Rejected round {round}; a new script is being written with your feedback.", True
-    except runs.RunError as exc:
+    except RunError as exc:
         message, ok = str(exc), False
     await _audit(request, user, "reject", run_id, ok, message, round=round, feedback=feedback)
     return _answer(request, run_id, message, ok)
@@ -116,18 +100,10 @@ def _edited(original: Script, form: dict[str, str]) -> Script:
             beats.append(Beat(narration=text[:1000], visual=beat.visual))
     hook = form.get("hook", original.hook).strip()[:500]
     if not hook or not beats:
-        raise runs.RunError("the hook and at least one beat must have words")
+        raise RunError("the hook and at least one beat must have words")
     title = form.get("title", original.title).strip()[:120] or original.title
     return original.model_copy(update={"title": title, "hook": hook, "beats": beats,
                                        "cta": form.get("cta", original.cta).strip()[:300]})
-
-
-def _as_feedback(script: Script) -> str:
-    lines = ["Use this edited script word for word.", f"Title: {script.title}", f"Hook: {script.hook}"]
-    lines += [f"Beat {i}: {b.narration}" for i, b in enumerate(script.beats, 1)]
-    if script.cta:
-        lines.append(f"Call to action: {script.cta}")
-    return "\n".join(lines)
 
 
 @router.post("/approvals/{run_id}/edit")
@@ -141,21 +117,16 @@ async def edit_script(request: Request, run_id: str, round: int = Form(...)) -> 
             raise HTTPException(404, f"no run {run_id!r}")
         original = final_script(await q.script_attempts(d.database, run_id), round)
         if original is None:
-            raise runs.RunError("this run has no recorded script to edit")
+            raise RunError("this run has no recorded script to edit")
         edited = _edited(original, form)
-        client, _ = await _waiting(d, run_id, round)
+        runs = await d.runs()
+        await runs.check_decidable(run_id, round)
         await store.record_edit(d.database, ScriptEdit(project_id=run.project_id, run_id=run_id, round=round,
                                                        by=user.by, original=original.model_dump_json(),
                                                        edited=edited.model_dump_json(), sent_as=mode))
-        if mode == EDIT_SIGNAL:
-            await runs.edit_script(client, run_id, edited, by=user.by, round_no=round)
-            message = "Script edited; the run re-records the voice and renders again from your text."
-        else:
-            await runs.reject(client, run_id, _as_feedback(edited)[:MAX_FEEDBACK * 2], by=user.by)
-            message = ("Script edit recorded and sent as feedback: the run writes the script again from your text "
-                       "and renders a new video.")
-        ok = True
-    except runs.RunError as exc:
+        await runs.edit_script(run_id, edited, round, by=user.by)
+        message, ok = "Script edited; the run re-records the voice and renders again from your text.", True
+    except RunError as exc:
         message, ok = str(exc), False
     await _audit(request, user, "edit_script", run_id, ok, message, round=round, mode=mode)
     return _answer(request, run_id, message, ok)

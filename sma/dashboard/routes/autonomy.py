@@ -1,8 +1,8 @@
 """Autonomy and guards: level per project with its history, caps, quiet hours, blocklist, kill switch.
 
 Every change goes through the autonomy service (which logs the change with who made it) and, for levels
-and guard changes, `sma.services.autonomy.actions` tells the project's open runs (`set_autonomy`,
-`recheck`) so a waiting run reacts at once.
+and guard changes, the run client (`RunClient.set_level`, `recheck`) tells the project's open runs so a
+waiting run reacts at once.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from sma.dashboard.cache import remember
 from sma.dashboard.deps import Dashboard, User, client_of, dash, require_user, user_of
 from sma.dashboard.templating import redirect, render
 from sma.models.autonomy import LEVELS
-from sma.services.autonomy import actions
 from sma.services.autonomy.service import AutonomyService
 from sma.settings import ConfigError
 
@@ -59,16 +58,17 @@ async def set_level(request: Request, project_id: str, level: str = Form(...)) -
     if level not in LEVELS:
         return await _done(request, user, "autonomy_level", project_id, False, f"unknown level {level!r}")
     try:
-        previous, told = await actions.change_level(_service(d), await d.temporal.client(), project_id,
-                                                    level, user.by, SOURCE)  # type: ignore[arg-type]
+        change = await (await d.runs()).set_level(project_id, level, by=user.by, source=SOURCE,  # type: ignore[arg-type]
+                                                  service=_service(d))
     except ConfigError as exc:
         return await _done(request, user, "autonomy_level", project_id, False, str(exc))
     return await _done(request, user, "autonomy_level", project_id, True,
-                       f"{project_id}: {previous} → {level}; {told} open run(s) told.", old=previous, new=level)
+                       f"{project_id}: {change.previous} → {level}; {change.signalled} open run(s) told.",
+                       old=change.previous, new=level)
 
 
 async def _recheck(d: Dashboard, project_ids: list[str], user: User, reason: str) -> int:
-    return await actions.recheck(await d.temporal.client(), d.database, project_ids, user.by, reason)
+    return await (await d.runs()).recheck(project_ids, by=user.by, reason=reason)
 
 
 @router.post("/autonomy/{project_id}/pause")

@@ -1,8 +1,8 @@
 """A run's own actions besides the approval decision: re-open an expired run, cancel one in flight,
 retry a failed one from its failed step.
 
-They go through sma.services.autonomy.actions and sma.services.retry, the same calls the Telegram bot
-(`/reopen`, `/cancel`, `/retry`) and the CLI make, so the rules (only an expired run re-opens, a finished
+They go through the run client (sma.client), the same calls the Telegram bot (`/reopen`, `/cancel`,
+`/retry`) and the CLI make, so the rules (only an expired run re-opens, a finished
 one cannot be cancelled, only a failed one is retried) are one.
 """
 
@@ -11,33 +11,30 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
+from sma.client import RunError
 from sma.dashboard import audit
 from sma.dashboard.deps import client_of, dash, require_user, user_of
 from sma.dashboard.templating import redirect
 from sma.db import repo
-from sma.services.autonomy import actions
-from sma.services.retry import retry_run
 
 router = APIRouter(dependencies=[Depends(require_user)], tags=["runs"])
 
 
 async def _act(request: Request, run_id: str, action: str) -> Response:
     d, user = dash(request), user_of(request)
-    client = await d.temporal.client()
+    runs = await d.runs()
     try:
-        if client is None:
-            raise actions.NotDecidable(d.temporal.last_error or "Temporal is unreachable; try again in a moment")
         if action == "reopen":
-            await actions.reopen(client, run_id, by=user.by)
+            await runs.reopen(run_id, by=user.by)
             message = "Re-opened: the video waits for a decision again."
         elif action == "retry":
-            started = await retry_run(client, run_id, by=user.by)
+            started = await runs.retry(run_id, by=user.by)
             message = f"Retrying from {started.step}: the steps that finished are kept."
         else:
-            await actions.cancel(client, run_id)
+            await runs.cancel(run_id, by=user.by)
             message = "Cancelled: the run stops; what it made so far is kept."
         ok = True
-    except actions.NotDecidable as exc:
+    except RunError as exc:
         message, ok = str(exc), False
     run = await repo.get_run(d.database, run_id)
     await audit.record(d.database, user.name, action, target=run_id, project_id=run.project_id if run else "",

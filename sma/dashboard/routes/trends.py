@@ -1,7 +1,7 @@
 """Trends: the latest scans with each item's score breakdown and sources, and a produce-now button.
 
 A video can also be started by hand from a title and a few sentences, or from an article link (the same
-`runs.submit` the CLI uses), so the page is useful before trend discovery has stored any scan.
+run client start the CLI uses: once per topic), so the page is useful before trend discovery has stored any scan.
 """
 
 from __future__ import annotations
@@ -10,14 +10,13 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
-from temporalio.service import RPCError
 
+from sma.client import RunError
 from sma.dashboard import audit
 from sma.dashboard.deps import Dashboard, User, client_of, dash, require_user, user_of
 from sma.dashboard.templating import redirect, render
 from sma.models.pipeline import Topic
 from sma.models.topic import TopicError
-from sma.services import runs
 from sma.services.articles import ArticleError, article_topic
 from sma.settings import ConfigError
 
@@ -35,26 +34,25 @@ async def trends(request: Request, project: str = "") -> Response:
 async def _start(request: Request, d: Dashboard, user: User, topic: Topic, project: str, origin: str,
                  force: bool = False) -> Response:
     try:
-        inp = await runs.new_run_input(d.settings, d.database, topic, project or d.settings.projects[0].id,
-                                       entry="dashboard")
+        project_id = d.settings.project(project or d.settings.projects[0].id).id
     except ConfigError as exc:
         return redirect("/trends", f"!{exc}")
-    client = await d.temporal.client()
-    if client is None:
-        await audit.record(d.database, user.name, "produce", target=topic.title, project_id=inp.project_id,
+    runs = await d.runs()
+    if not runs.connected:
+        await audit.record(d.database, user.name, "produce", target=topic.title, project_id=project_id,
                            outcome="error", client=client_of(request), reason="temporal unreachable")
         return redirect("/trends", "!Temporal is unreachable; nothing was started")
     try:
-        started = await runs.submit(client, d.settings, inp, force=force)
-    except RPCError as exc:
-        await audit.record(d.database, user.name, "produce", target=topic.title, project_id=inp.project_id,
-                           outcome="error", client=client_of(request), reason=exc.message)
-        return redirect("/trends", f"!could not start: {exc.message}")
+        started = await runs.start(topic, project_id, entry="dashboard", force=force)
+    except RunError as exc:
+        await audit.record(d.database, user.name, "produce", target=topic.title, project_id=project_id,
+                           outcome="error", client=client_of(request), reason=str(exc))
+        return redirect("/trends", f"!could not start: {exc}")
     wf_id = started.workflow_id
     if started.existing:
         return redirect(f"/runs?q={quote(wf_id, safe='')}",
-                        started.note(FORCE_HINT) + ".")
-    await audit.record(d.database, user.name, "produce", target=wf_id, project_id=inp.project_id,
+                        started.note_for(FORCE_HINT) + ".")
+    await audit.record(d.database, user.name, "produce", target=wf_id, project_id=project_id,
                        client=client_of(request), title=topic.title, origin=origin)
     return redirect(f"/runs?q={quote(wf_id, safe='')}", f"Started '{topic.title}' as {wf_id}.")
 

@@ -1,4 +1,5 @@
-"""`sma demo`: the whole product once, end to end, on the embedded stack and the offline tiers."""
+"""`sma demo`: the whole product once, end to end, on the embedded stack and the offline tiers (an entry
+point like the CLI: it starts the stack and drives a run through the run client)."""
 
 from __future__ import annotations
 
@@ -8,15 +9,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from temporalio.client import WorkflowFailureError
-
+from sma.client import RunClient
 from sma.db.engine import Database
-from sma.models.pipeline import PipelineResult, PipelineStatus, Topic
+from sma.models.pipeline import PipelineStatus, Topic
 from sma.runtime import Stack
-from sma.services.runs import get_status, new_run_input, start_pipeline
+from sma.services.runs import new_run_input
 from sma.settings import Settings
 from sma.temporal_client import connect
-from sma.workflows.content_pipeline import ContentPipelineWorkflow
 
 
 def summarize(status: PipelineStatus, wall_s: float, video: Path | None) -> dict[str, Any]:
@@ -47,21 +46,13 @@ async def _produce(settings: Settings, stack: Stack, topic: Topic, timeout: floa
     client = await connect(stack.address, settings.temporal.namespace, attempts=120, settings=settings)
     database = Database(settings.database_url)
     try:  # the demo shows the whole product with no human: an explicit, logged override (services/autonomy/levels.py)
+        runs = RunClient(client, settings, database)
         inp = await new_run_input(settings, database, topic, settings.projects[0].id, entry="demo",
                                   autonomy="autonomous")
+        started = await runs.start_input(inp, force=True)
+        return await runs.wait(started.workflow_id, timedelta(seconds=timeout))
     finally:
         await database.close()
-    wf_id = await start_pipeline(client, inp)
-    handle = client.get_workflow_handle(wf_id, result_type=PipelineResult)
-    try:
-        result = await asyncio.wait_for(handle.result(), timeout)
-        return result.status
-    except WorkflowFailureError:
-        return await get_status(client, wf_id)
-    except TimeoutError:
-        status = await handle.query(ContentPipelineWorkflow.status)
-        status.error = f"the run did not finish within {timedelta(seconds=timeout)}"
-        return status
 
 
 def run_demo(settings: Settings, topic: Topic, config_path: str | None = None,
