@@ -276,3 +276,4 @@ async def test_temporal_out_of_reach_answers_503_in_the_error_shape(tmp_path: Pa
         assert_error(down, 503, "temporal_unavailable")
         assert "127.0.0.1:1" in down.json()["error"]["message"]
         assert (await h.get(f"{API}/posts", headers=auth(token))).status_code == 200  # reads need no Temporal
+        assert (await h.get(f"{API}/runs", headers=auth(token))).json() == {"items": [], "next_cursor": None}

@@ -18,7 +18,7 @@ from sma.api import schemas as s
 from sma.api.context import ApiContext
 from sma.api.errors import ApiError
 from sma.api.tokens import Caller
-from sma.client import NotDecidable, RunClient, RunError, RunNotFound, Started
+from sma.client import NotDecidable, RunClient, RunError, RunNotFound, Started, Unavailable
 from sma.models.autonomy import Level
 from sma.models.pipeline import Script
 from sma.models.topic import Topic, TopicError
@@ -31,7 +31,12 @@ UPLOAD_KINDS = {"image/jpeg": ("image", ".jpg"), "image/png": ("image", ".png"),
 
 
 async def run_client(ctx: ApiContext) -> RunClient:
-    return RunClient(await ctx.client(), ctx.settings, await ctx.database(), queue_suffix=ctx.queue_suffix)
+    """The run client; with Temporal out of reach it still lists and reads recorded runs (the rest 503)."""
+    try:
+        temporal, why = await ctx.client(), ""
+    except ApiError as exc:
+        temporal, why = None, exc.message
+    return RunClient(temporal, ctx.settings, await ctx.database(), queue_suffix=ctx.queue_suffix, unavailable=why)
 
 
 async def guarded(work: Callable[[], Awaitable[T]]) -> T:
@@ -42,6 +47,8 @@ async def guarded(work: Callable[[], Awaitable[T]]) -> T:
         raise ApiError(404, str(exc), code="run_not_found") from exc
     except NotDecidable as exc:
         raise ApiError(409, str(exc), code="not_decidable") from exc
+    except Unavailable as exc:
+        raise ApiError(503, str(exc), code="temporal_unavailable", headers={"Retry-After": "5"}) from exc
     except RunError as exc:
         raise ApiError(400, str(exc), code="run_error") from exc
     except RPCError as exc:
