@@ -11,13 +11,13 @@ import uuid
 from pathlib import Path
 
 import pytest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowFailureError
 
 import sma
 from sma.client import NotDecidable, RunClient, RunNotFound
 from sma.db import repo
 from sma.db.engine import Database
-from sma.models.pipeline import PipelineResult, PipelineStatus, RunRecord, RunState, Topic
+from sma.models.pipeline import PipelineStatus, RunRecord, RunState, Topic
 from sma.settings import Settings
 from tests.conftest import wait_for
 from tests.test_autonomy_workflow import stub_pipeline
@@ -66,10 +66,14 @@ async def test_a_decision_for_a_stale_round_is_refused_and_the_current_one_is_ta
         with pytest.raises(NotDecidable, match="round 1; the run is on round 2"):
             await runs.approve(wf_id, 1, by="tester")  # a tap on round 1's buttons
         assert (await runs.approve(wf_id, by="tester")).round == 2  # no round: the one it waits on
-        done = await client.get_workflow_handle(wf_id, result_type=PipelineResult).result()
+        approved = await wait_for(client, wf_id, lambda s: s.state != RunState.AWAITING_APPROVAL)
+        assert approved.decisions[-1].by == "tester" and approved.round == 2
+        with pytest.raises(NotDecidable, match="not waiting for a decision"):
+            await runs.approve(wf_id, by="tester")
+        await runs.cancel(wf_id, by="tester")
+        await _closed(client, wf_id)
         with pytest.raises(NotDecidable, match="finished"):
             await runs.approve(wf_id, by="tester")
-    assert done.state == RunState.PUBLISHED and done.rounds == 2
     with pytest.raises(RunNotFound, match="I know no run content-test-nope"):
         await runs.cancel("content-test-nope", by="tester")
 
@@ -81,13 +85,21 @@ async def test_set_level_stores_it_and_signals_the_projects_open_runs(
         wf_id = (await runs.start(_topic("Levels"), "test", entry="test")).workflow_id
         await wait_for(client, wf_id, lambda s: s.state == RunState.AWAITING_APPROVAL)
         await _until_recorded(database, wf_id, RunState.AWAITING_APPROVAL)
-        change = await runs.set_level("test", "autonomous", by="tester", source="test")
+        with pytest.raises(sma.client.RunError, match="source must be"):
+            await runs.set_level("test", "autonomous", by="tester", source="nowhere")
+        change = await runs.set_level("test", "autonomous", by="tester", source="cli")
         assert (change.previous, change.level, change.signalled) == ("manual", "autonomous", 1)
-        done = await client.get_workflow_handle(wf_id, result_type=PipelineResult).result()
-    assert done.state == RunState.PUBLISHED and done.status.autonomy == "autonomous"
-    assert done.status.decisions[0].by == "autonomy:autonomous"
+        released = await wait_for(client, wf_id, lambda s: s.state != RunState.AWAITING_APPROVAL)
+        await runs.cancel(wf_id, by="tester")
+        await _closed(client, wf_id)
+    assert released.autonomy == "autonomous" and released.decisions[0].by == "autonomy:autonomous"
     page = await runs.list_runs("test", limit=1)
-    assert [r.id for r in page.runs] == [wf_id] and page.runs[0].state == "published"
+    assert [r.id for r in page.runs] == [wf_id]
+
+
+async def _closed(client: Client, wf_id: str) -> None:
+    with contextlib.suppress(WorkflowFailureError):
+        await client.get_workflow_handle(wf_id).result()
 
 
 async def _until_recorded(database: Database, wf_id: str, state: RunState) -> None:

@@ -31,6 +31,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from sma.activities.scheduler import SchedulerActivities, slot_workflow_id
+from sma.client import RunClient
 from sma.db.engine import Database
 from sma.db.migrate import upgrade
 from sma.db.tables import ContentItem
@@ -263,12 +264,13 @@ async def test_a_slot_moved_earlier_wakes_its_timer_and_publishes_at_the_new_tim
     async with worker(client, cal_settings, cal_db, log, queue):
         [slot] = (await run_scheduler(client, suffix, 1)).planned
         now = await skipping.get_current_time()
+        tell = RunClient(client, Settings(), None).slot_moved
         later, earlier = slot.slot_at + timedelta(hours=5), slot.slot_at + timedelta(hours=1)
         with pytest.raises(ValueError, match="too soon"):
-            await move_slot(cal_db, client, PROJECT, slot.item_id, now + timedelta(minutes=10), "tester", now=now)
-        await move_slot(cal_db, client, PROJECT, slot.item_id, later, "tester", now=now)
+            await move_slot(cal_db, tell, PROJECT, slot.item_id, now + timedelta(minutes=10), "tester", now=now)
+        await move_slot(cal_db, tell, PROJECT, slot.item_id, later, "tester", now=now)
         await timers_started(client, slot_workflow_id(PROJECT, slot.item_id), 2)  # now sleeping until `later`
-        said = await move_slot(cal_db, client, PROJECT, slot.item_id, earlier, "tester", now=now)
+        said = await move_slot(cal_db, tell, PROJECT, slot.item_id, earlier, "tester", now=now)
         assert said == f"moved to {earlier:%Y-%m-%d %H:%M} UTC"
         result = await slot_result(skipping, slot.item_id, queue)
     assert result.state == "published"
@@ -277,4 +279,4 @@ async def test_a_slot_moved_earlier_wakes_its_timer_and_publishes_at_the_new_tim
     [row] = await list_slots(cal_db, PROJECT)
     assert row.slot_at == earlier and "by tester" in row.reasons
     with pytest.raises(ValueError, match="has not published"):
-        await move_slot(cal_db, client, PROJECT, slot.item_id, earlier + timedelta(days=1), "tester", now=now)
+        await move_slot(cal_db, tell, PROJECT, slot.item_id, earlier + timedelta(days=1), "tester", now=now)

@@ -33,6 +33,7 @@ from sma.models.pipeline import (
 )
 from sma.services.runs import PendingStep, workflow_id
 from sma.workflows.content_pipeline import ContentPipelineWorkflow
+from sma.workflows.scheduler import CalendarSlotWorkflow
 
 Signal = ApproveSignal | RejectSignal | EditScriptSignal | ReopenSignal | SetAutonomySignal | RecheckSignal
 
@@ -100,6 +101,11 @@ async def signal(client: Client, wf_id: str, arg: Signal) -> None:
             await handle.signal(wf.set_autonomy, arg)
         case RecheckSignal():
             await handle.signal(wf.recheck, arg)
+
+
+async def wake_slot(client: Client, slot_wf_id: str) -> None:
+    """Tell a calendar slot's workflow that its slot moved (it checks the calendar again now)."""
+    await client.get_workflow_handle(slot_wf_id).signal(CalendarSlotWorkflow.wake)
 
 
 async def cancel(client: Client, wf_id: str) -> None:

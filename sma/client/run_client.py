@@ -15,13 +15,14 @@ import asyncio
 import base64
 import contextlib
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from datetime import UTC, datetime, timedelta
 
 import structlog
+from pydantic import ValidationError
 from temporalio.client import Client, WorkflowExecutionDescription, WorkflowFailureError
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from sma.client import handles
 from sma.client.reset import reset_to_failed_step
@@ -335,13 +336,16 @@ class RunClient:
         they pick it up when they next ask)."""
         if level not in LEVELS:
             raise RunError(f"level must be manual, assisted or autonomous, not {level!r}")
+        try:  # checked before anything is stored
+            signal = SetAutonomySignal(level=level, by=by, source=source)  # type: ignore[arg-type]
+        except ValidationError:
+            raise RunError(f"source must be bot, dashboard, cli, guard or config, not {source!r}") from None
         service = service or AutonomyService(self.settings, self.database)
         previous = await service.level(project_id)
         await service.set_level(project_id, level, by, source)
         told = 0
         if self._client is not None:
-            told = await self._signal_all(await self.open_runs(project_id),
-                                          SetAutonomySignal(level=level, by=by, source=source))  # type: ignore[arg-type]
+            told = await self._signal_all(await self.open_runs(project_id), signal)
         return LevelChange(project_id=project_id, previous=previous, level=level, signalled=told)
 
     async def recheck(self, project_ids: Sequence[str], *, by: str, reason: str) -> int:
@@ -353,6 +357,22 @@ class RunClient:
             told += await self._signal_all(await self.open_runs(project_id), RecheckSignal(by=by, reason=reason))
         return told
 
+    async def slot_moved(self, slot_workflow_id: str, run_id: str, by: str) -> bool:
+        """Tell a moved calendar slot's workflows: the slot wakes to check its new time, and a video held
+        for it (`run_id`, may be "") asks again when it may publish. A workflow that is gone needs nothing
+        (the next check reads the row); False when Temporal did not answer."""
+        if self._client is None:
+            return False
+        try:
+            await _unless_gone(handles.wake_slot(self._client, slot_workflow_id))
+            if run_id:
+                await _unless_gone(handles.signal(self._client, run_id,
+                                                  RecheckSignal(by=by, reason="calendar slot moved")))
+        except RPCError as exc:  # the server itself is down; the row is updated, so nothing is lost
+            log.warning("slot move not signalled", error=str(exc)[:200])
+            return False
+        return True
+
     async def _signal_all(self, run_ids: list[str], arg: handles.Signal) -> int:
         delivered = 0
         for run_id in run_ids:
@@ -362,6 +382,14 @@ class RunClient:
             except RPCError as exc:  # finished since the row was written, or unknown to this cluster
                 log.info("signal not delivered", run=run_id, signal=type(arg).__name__, error=exc.message)
         return delivered
+
+
+async def _unless_gone(call: Awaitable[None]) -> None:
+    try:
+        await call
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:  # finished or never started: nothing to tell
+            raise
 
 
 def _summary(row: PipelineRun) -> RunSummary:

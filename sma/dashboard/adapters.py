@@ -135,10 +135,12 @@ class StoredCalendar:
                 for r in rows if r.slot_at < end]
 
     async def reschedule(self, slot_id: str, at: datetime, by: str, client: Any = None) -> str:
+        from sma.client import RunClient
         from sma.services.scheduling.moves import move_slot
 
         project_id, _, item_id = slot_id.partition(":")
-        return await move_slot(self.database, client, project_id, item_id, at, by)
+        tell = RunClient(client, self.settings, self.database).slot_moved if client is not None else None
+        return await move_slot(self.database, tell, project_id, item_id, at, by)
 
 
 class MemoryInsights:
