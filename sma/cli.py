@@ -83,15 +83,18 @@ app.add_typer(db_app, name="db")
 
 def _register_capabilities() -> None:
     """Each capability owns its commands in its own module."""
+    from sma.api import cli as api_cli
     from sma.bot import cli as bot_cli
     from sma.dashboard import cli as dashboard_cli
+    from sma.mcp import cli as mcp_cli
     from sma.services.intelligence import cli as intelligence_cli
     from sma.services.llm import cli as llm_cli
     from sma.services.media import cli as media_cli
     from sma.services.platforms import cli as platforms_cli
     from sma.services.trends import cli as trends_cli
 
-    for module in (media_cli, llm_cli, bot_cli, platforms_cli, trends_cli, dashboard_cli, intelligence_cli):
+    for module in (media_cli, llm_cli, bot_cli, platforms_cli, trends_cli, dashboard_cli, intelligence_cli, api_cli,
+                   mcp_cli):
         module.register(app)
 
 

@@ -8,6 +8,7 @@ The lifespan opens (and migrates, when it owns it) the database, makes the store
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -23,6 +24,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 
+from sma.api.app import PREFIX as API_PREFIX
+from sma.api.app import create_api
+from sma.api.errors import body as error_body
 from sma.dashboard import auth
 from sma.dashboard.adapters import installed_sources
 from sma.dashboard.cache import cache_for
@@ -91,6 +95,7 @@ def create_app(settings: Settings, database: Database | None = None, client: Cli
     app = FastAPI(title="SMA dashboard", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.templates = make_templates()
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.mount(API_PREFIX, create_api(settings, database, client))  # bearer tokens, no session (plans/022)
     for router in ROUTERS:
         app.include_router(router)
     _install_handlers(app)
@@ -114,8 +119,9 @@ class BodyLimit:
             return
         limit = self.public_limit if scope["path"] in PUBLIC_FORMS else self.limit
         declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+        as_json = scope["path"].startswith(API_PREFIX)  # the API answers every error in its JSON shape
         if declared is not None and declared.strip().isdigit() and int(declared) > limit:
-            await _too_large(send, limit)
+            await _too_large(send, limit, as_json)
             return
         received, over, started = 0, False, False
 
@@ -144,16 +150,19 @@ class BodyLimit:
             if not over:
                 raise
         if over and not started:
-            await _too_large(send, limit)
+            await _too_large(send, limit, as_json)
 
 
 PUBLIC_FORMS = frozenset({"/login", "/setup"})
 
 
-async def _too_large(send: Send, limit: int) -> None:
-    body = f"request body too large: at most {limit // 1024} KiB here\n".encode()
+async def _too_large(send: Send, limit: int, as_json: bool = False) -> None:
+    message = f"request body too large: at most {limit // 1024} KiB here"
+    body = json.dumps(error_body("too_large", message, {"limit_kib": limit // 1024})).encode() if as_json else (
+        message + "\n").encode()
+    kind = b"application/json" if as_json else b"text/plain; charset=utf-8"
     await send({"type": "http.response.start", "status": 413, "headers": [
-        (b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode()),
+        (b"content-type", kind), (b"content-length", str(len(body)).encode()),
         (b"connection", b"close"), (b"x-content-type-options", b"nosniff"), (b"cache-control", b"no-store")]})
     await send({"type": "http.response.body", "body": body})
 

@@ -16,7 +16,7 @@ Level = Literal["manual", "assisted", "autonomous"]
 LEVELS: tuple[Level, ...] = ("manual", "assisted", "autonomous")
 Verdict = Literal["approve", "ask", "block"]
 Stage = Literal["approval", "publish"]
-Source = Literal["bot", "dashboard", "cli", "guard", "config"]
+Source = Literal["bot", "dashboard", "cli", "guard", "config", "api", "mcp"]
 
 
 def level_rank(level: str) -> int:

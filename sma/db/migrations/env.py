@@ -13,6 +13,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 from sma.db import (  # noqa: F401  (importing registers their tables)
+    tables_api,
     tables_autonomy,
     tables_dashboard,
     tables_llm,
