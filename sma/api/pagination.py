@@ -6,13 +6,13 @@ run list and the API's own lists page the same way.
 
 from __future__ import annotations
 
-import base64
 from typing import Annotated, Generic, TypeVar
 
 from fastapi import Query
 from pydantic import BaseModel
 
 from sma.api.errors import ApiError
+from sma.models.cursor import decode_cursor, encode_cursor
 
 T = TypeVar("T")
 MAX_LIMIT = 100
@@ -39,19 +39,15 @@ def page_params(limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="ite
 
 
 def encode(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode()
+    return encode_cursor(offset)
 
 
 def decode(cursor: str | None) -> int:
-    if not cursor:
-        return 0
     try:
-        kind, _, value = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
-        if kind == "o" and int(value) >= 0:
-            return int(value)
-    except (ValueError, UnicodeDecodeError):
-        pass
-    raise ApiError(400, "cursor is not one this API gave out; start again without a cursor", code="bad_cursor")
+        return decode_cursor(cursor)
+    except ValueError:
+        raise ApiError(400, "cursor is not one this API gave out; start again without a cursor",
+                       code="bad_cursor") from None
 
 
 def page_of(rows: list[T], params: PageParams) -> Page[T]:

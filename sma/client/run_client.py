@@ -12,7 +12,6 @@ the copy the run recorded in the database when no worker answers.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
 from collections.abc import Awaitable, Sequence
@@ -44,6 +43,7 @@ from sma.db import repo
 from sma.db.engine import Database
 from sma.db.tables import PipelineRun
 from sma.models.autonomy import Level, RecheckSignal, ReopenSignal, SetAutonomySignal
+from sma.models.cursor import decode_cursor, encode_cursor
 from sma.models.pipeline import (
     ApproveSignal,
     EditScriptSignal,
@@ -404,16 +404,11 @@ def _summary(row: PipelineRun) -> RunSummary:
 
 
 def _cursor(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode()
+    return encode_cursor(offset)
 
 
 def _offset(cursor: str | None) -> int:
-    if not cursor:
-        return 0
     try:
-        kind, _, value = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
-        if kind == "o" and int(value) >= 0:
-            return int(value)
-    except (ValueError, UnicodeDecodeError):
-        pass
-    raise RunError(f"cursor {cursor!r} is not one this API gave out; start again without a cursor")
+        return decode_cursor(cursor)
+    except ValueError as exc:
+        raise RunError(str(exc)) from None
