@@ -14,8 +14,9 @@ import structlog
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from sma import queues
+from sma import metrics, queues
 from sma.activities.attempts import AttemptRecorder
+from sma.activities.observe import MetricsInterceptor
 from sma.services.artifacts import ArtifactStore
 from sma.settings import Settings
 from sma.workflows import all_workflows
@@ -97,7 +98,8 @@ def build_worker(client: Client, queue: str, settings: Settings, database: Any =
         activity_executor=ThreadPoolExecutor(max_workers=concurrency + 2),
         max_concurrent_activities=concurrency,
         graceful_shutdown_timeout=timedelta(seconds=10),
-        interceptors=[AttemptRecorder(database if database is not None else _database_opener(settings))],
+        interceptors=[AttemptRecorder(database if database is not None else _database_opener(settings)),
+                      MetricsInterceptor()],
     )
 
 
@@ -115,7 +117,8 @@ async def run_worker(settings: Settings, queue: str, suffix: str = "") -> None:
     from sma.db.engine import Database
     from sma.temporal_client import client_for
 
-    client = await client_for(settings, attempts=60)
+    metrics.start(settings, queue)
+    client = await client_for(settings, attempts=60, role=queue)
     database = Database(settings.database_url) if queue == queues.WORKFLOWS else None
     artifact_store(settings).sweep_stale()
     if queue == queues.GPU:
