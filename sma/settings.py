@@ -24,6 +24,7 @@ from sma.models.language import DEFAULT_LANGUAGE, normalize_tag
 from sma.models.pipeline import Autonomy
 from sma.services.articles.config import ArticleSettings
 from sma.services.autonomy.config import GuardSettings
+from sma.services.blobs.config import ArtifactSettings
 from sma.services.intelligence.config import IntelligenceSettings
 from sma.services.llm.config import LLMSettings
 from sma.services.memory.config import MemorySettings
@@ -317,6 +318,8 @@ class Secrets(_Section):
     github_token: SecretStr | None = None  # trends: optional, raises GitHub search's rate limit
     freesound_api_key: SecretStr | None = None  # music: Freesound APIv2 token (search + previews)
     temporal_api_key: SecretStr | None = None  # a cluster at temporal.address that wants an API key (Cloud)
+    s3_access_key_id: SecretStr | None = None  # artifacts.backend s3; empty = the AWS default chain
+    s3_secret_access_key: SecretStr | None = None
 
     def values(self) -> list[str]:
         """Every secret value that is set, for the log redactor."""
@@ -331,6 +334,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     temporal: TemporalSettings = Field(default_factory=TemporalSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    artifacts: ArtifactSettings = Field(default_factory=ArtifactSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     media: MediaSettings = Field(default_factory=MediaSettings)

@@ -12,10 +12,11 @@ from typing import Any
 
 import structlog
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import Interceptor, Worker
 
 from sma import metrics, queues
 from sma.activities.attempts import AttemptRecorder
+from sma.activities.localize import ArtifactLocalizer
 from sma.activities.observe import MetricsInterceptor
 from sma.services.artifacts import ArtifactStore
 from sma.settings import Settings
@@ -29,7 +30,9 @@ CONCURRENCY = {queues.WORKFLOWS: 16, queues.CPU: 2, queues.GPU: 1}
 
 
 def artifact_store(settings: Settings) -> ArtifactStore:
-    return ArtifactStore(settings.data_dir / "artifacts")
+    from sma.services.blobs.store import artifact_store as configured
+
+    return configured(settings)
 
 
 # Modules under sma.activities that contribute to the sma-workflows worker through `build(settings, db)`.
@@ -90,6 +93,10 @@ def build_worker(client: Client, queue: str, settings: Settings, database: Any =
     else:
         raise ValueError(f"unknown task queue {queue!r}; expected one of {', '.join(queues.ALL)}")
     concurrency = CONCURRENCY[queue]
+    interceptors: list[Interceptor] = [
+        AttemptRecorder(database if database is not None else _database_opener(settings)), MetricsInterceptor()]
+    if settings.artifacts.backend == "s3":
+        interceptors.append(ArtifactLocalizer(artifact_store(settings)))
     return Worker(
         client,
         task_queue=task_queue or queue,
@@ -98,8 +105,7 @@ def build_worker(client: Client, queue: str, settings: Settings, database: Any =
         activity_executor=ThreadPoolExecutor(max_workers=concurrency + 2),
         max_concurrent_activities=concurrency,
         graceful_shutdown_timeout=timedelta(seconds=10),
-        interceptors=[AttemptRecorder(database if database is not None else _database_opener(settings)),
-                      MetricsInterceptor()],
+        interceptors=interceptors,
     )
 
 
@@ -120,7 +126,9 @@ async def run_worker(settings: Settings, queue: str, suffix: str = "") -> None:
     metrics.start(settings, queue)
     client = await client_for(settings, attempts=60, role=queue)
     database = Database(settings.database_url) if queue == queues.WORKFLOWS else None
-    artifact_store(settings).sweep_stale()
+    from sma.services.blobs.store import sweep
+
+    await asyncio.to_thread(sweep, artifact_store(settings), settings)
     if queue == queues.GPU:
         await asyncio.to_thread(warm_gpu_models, settings)
     worker = build_worker(client, queue, settings, database, task_queue=queue + suffix)

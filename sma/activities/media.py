@@ -133,7 +133,7 @@ def build_gpu(settings: Settings) -> list[Callable[..., Any]]:
 
 
 def _activities(settings: Settings, stock: bool) -> MediaActivities:
-    from sma.services.artifacts import ArtifactStore
+    from sma.services.blobs.store import artifact_store
     from sma.services.media.background import BackgroundService
     from sma.services.media.ffmpeg import FFmpeg
     from sma.services.media.imagegen import build_chain
@@ -145,7 +145,7 @@ def _activities(settings: Settings, stock: bool) -> MediaActivities:
     from sma.services.media.variants import VariantService
 
     media, secrets = settings.media, settings.secrets
-    store = ArtifactStore(settings.data_dir / "artifacts")
+    store = artifact_store(settings)
     ffmpeg = FFmpeg(media.ffmpeg, threads=media.threads)
     pexels_key = secrets.pexels_api_key.get_secret_value() if secrets.pexels_api_key and stock else None
     openai_key = secrets.openai_api_key.get_secret_value() if secrets.openai_api_key else None

@@ -18,6 +18,9 @@ from sma.api.pagination import Page, PageParams, page_of, page_params
 from sma.api.tokens import Caller
 from sma.client import RunSummary
 from sma.services.autonomy.service import AutonomyService
+from sma.services.blobs.ranges import ref_of
+from sma.services.blobs.serve import remote_response
+from sma.services.blobs.store import artifact_store
 
 router = APIRouter()
 RunId = Annotated[str, Path(max_length=300, description="the run's workflow id")]
@@ -96,7 +99,8 @@ async def get_run(run_id: RunId, ctx: Ctx, _: Read) -> s.RunOut:
 
 
 @router.get("/runs/{run_id}/artifacts/{name}", tags=["runs"], response_class=FileResponse)
-async def get_artifact(run_id: RunId, name: Annotated[str, Path(max_length=100)], ctx: Ctx, _: Read) -> FileResponse:
+async def get_artifact(run_id: RunId, name: Annotated[str, Path(max_length=100)], ctx: Ctx, _: Read,
+                       request: Request) -> Response:
     """The bytes of one artifact (the video, the voice...)."""
     row = await reads.artifact_path(await ctx.database(), run_id, name)
     if row is None:
@@ -104,9 +108,14 @@ async def get_artifact(run_id: RunId, name: Annotated[str, Path(max_length=100)]
     from pathlib import Path as FsPath
 
     path = FsPath(row.path)
-    if not path.is_file():
+    if path.is_file():
+        return FileResponse(path, media_type=row.media_type)
+    ref = ref_of(row.path, row.sha256, row.size, row.kind, row.media_type)
+    response = await remote_response(artifact_store(ctx.settings), ref, request.headers.get("range"),
+                                     row.media_type, {})
+    if response is None:
         raise ApiError(404, f"artifact {name!r} of run {run_id} is no longer on disk", code="artifact_gone")
-    return FileResponse(path, media_type=row.media_type)
+    return response
 
 
 @router.post("/runs/{run_id}/approve", response_model=s.DecisionOut, tags=["decisions"])

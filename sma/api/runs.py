@@ -110,7 +110,7 @@ async def create(ctx: ApiContext, caller: Caller, req: s.RunCreate, key: str | N
 
 def store_upload(ctx: ApiContext, content_type: str, data: bytes) -> str:
     """Keep an uploaded image or video in the artifact store; its path goes to the run's media step."""
-    from sma.services.artifacts import ArtifactStore
+    from sma.services.blobs.store import artifact_store
 
     kind = UPLOAD_KINDS.get(content_type.split(";")[0].strip().lower())
     if kind is None:
@@ -118,7 +118,7 @@ def store_upload(ctx: ApiContext, content_type: str, data: bytes) -> str:
                        code="bad_media", details={"field": "media"})
     if not data:
         raise ApiError(422, "the uploaded file is empty", code="bad_media", details={"field": "media"})
-    store = ArtifactStore(ctx.settings.data_dir / "artifacts")
+    store = artifact_store(ctx.settings)
     return str(store.put_bytes(data, kind[1], kind=kind[0]).path)
 
 

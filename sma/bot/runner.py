@@ -23,8 +23,8 @@ from sma.bot.context import BotDeps
 from sma.bot.notifier import TelegramNotifier, make_codec
 from sma.bot.progress import render_progress_loop
 from sma.db.engine import Database
-from sma.services.artifacts import ArtifactStore
 from sma.services.autonomy.service import AutonomyService
+from sma.services.blobs.store import artifact_store
 from sma.settings import ConfigError, Settings
 
 log = structlog.get_logger("sma.bot")
@@ -117,7 +117,7 @@ async def start_bot(settings: Settings, client: object, queue_suffix: str = "") 
     notifier = TelegramNotifier.from_settings(settings, database)
     deps = BotDeps(settings=settings, database=database, client=client,  # type: ignore[arg-type]
                    service=AutonomyService(settings, database, notifier), codec=make_codec(settings),
-                   store=ArtifactStore(settings.data_dir / "artifacts"), queue_suffix=queue_suffix)
+                   store=artifact_store(settings), queue_suffix=queue_suffix)
     application = build_application(deps, token)
     running = RunningBot(application, database, notifier)
     try:

@@ -8,6 +8,11 @@ that a retry could mistake for a finished result.
 Every scratch and partial file lives in `tmp/` under a `<pid>-` name. A cleanup that fails (the disk
 refuses writes) is not an error: the file stays there, unregistered, and the next staging call of this
 process, or the sweep at worker start, removes it once the disk accepts changes again.
+
+With a shared bucket (`artifacts.backend: s3`) this store is the host's cache of it: every finished object
+and every remembered step key is also written to the bucket, and `localize` fetches an artifact made on
+another host by its content hash into the same local layout. A ref's `path` names a file on the host that
+made it; `localize` answers with this host's path for the same bytes.
 """
 
 from __future__ import annotations
@@ -21,10 +26,14 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
 from sma.models.common import ArtifactRef
+
+if TYPE_CHECKING:
+    from sma.services.blobs.s3 import S3Blobs
 
 _MEDIA_TYPES = {
     ".mp4": "video/mp4",
@@ -90,8 +99,9 @@ def input_key(step: str, model: BaseModel | dict, version: str = "1") -> str:
 
 
 class ArtifactStore:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, remote: S3Blobs | None = None) -> None:
         self.root = Path(root)
+        self.remote = remote
         self.objects = self.root / "objects"
         self.keys = self.root / "keys"
         self.tmp = self.root / "tmp"
@@ -141,12 +151,15 @@ class ArtifactStore:
         target.parent.mkdir(parents=True, exist_ok=True)
         if not target.exists():
             self._replace_from_tmp(target, lambda partial: shutil.copyfile(source, partial))
+        media_type = _MEDIA_TYPES.get(suffix, "application/octet-stream")
+        if self.remote is not None:
+            self.remote.upload(target, object_name(digest, suffix), digest, media_type)
         ref = ArtifactRef(
             path=str(target.resolve()),
             sha256=digest,
             size=target.stat().st_size,
             kind=kind,
-            media_type=_MEDIA_TYPES.get(suffix, "application/octet-stream"),
+            media_type=media_type,
         )
         if key is not None:
             self.remember(key, ref)
@@ -166,24 +179,64 @@ class ArtifactStore:
     def remember(self, key: str, ref: ArtifactRef) -> None:
         blob = ref.model_dump_json()
         self._replace_from_tmp(self.keys / f"{key}.json", lambda partial: partial.write_text(blob))
+        if self.remote is not None:
+            self.remote.put_bytes(f"keys/{key}.json", blob.encode())
 
     def lookup(self, key: str) -> ArtifactRef | None:
-        """The artifact made earlier from the same inputs, if it is still intact."""
+        """The artifact made earlier from the same inputs (on any host sharing the bucket), if intact."""
         path = self.keys / f"{key}.json"
-        if not path.is_file():
+        if path.is_file():
+            blob: str | None = path.read_text()
+        elif self.remote is not None:
+            data = self.remote.get_bytes(f"keys/{key}.json")
+            blob = data.decode() if data is not None else None
+        else:
+            blob = None
+        if blob is None:
             return None
-        ref = ArtifactRef.model_validate_json(path.read_text())
-        if not self.verify(ref):
+        ref = self.localize(ArtifactRef.model_validate_json(blob))
+        if ref is None:
             path.unlink(missing_ok=True)
-            return None
         return ref
 
+    def local_path(self, ref: ArtifactRef) -> Path:
+        """Where this host keeps (or would keep) the bytes of `ref`."""
+        return self.objects / ref.sha256[:2] / f"{ref.sha256}{Path(ref.path).suffix.lower()}"
+
     def verify(self, ref: ArtifactRef) -> bool:
-        target = Path(ref.path)
-        return target.is_file() and target.stat().st_size == ref.size and target.name.startswith(ref.sha256)
+        """The bytes of `ref` are on this host, at its recorded path or in this store."""
+        return any(_intact(path, ref) for path in (Path(ref.path), self.local_path(ref)))
+
+    def localize(self, ref: ArtifactRef) -> ArtifactRef | None:
+        """`ref` with a path on this host: this store's copy, else the bucket's bytes fetched into it, else
+        the recorded path; None when the bytes are nowhere (deleted, or made on a host with no bucket)."""
+        target = self.local_path(ref)
+        if not _intact(target, ref):
+            remote, name = self.remote, object_name(ref.sha256, target.suffix)
+            if remote is None or remote.size(name) != ref.size:
+                return ref if _intact(Path(ref.path), ref) else None
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self._replace_from_tmp(target, lambda partial: remote.download(name, partial, ref.sha256))
+        return ref.model_copy(update={"path": str(target.resolve())})
 
     def read_json(self, ref: ArtifactRef) -> object:
-        return json.loads(Path(ref.path).read_text())
+        local = self.localize(ref)
+        if local is None:
+            raise FileNotFoundError(f"artifact {ref.sha256[:12]} is not on this host or in the bucket")
+        return json.loads(Path(local.path).read_text())
+
+    def read_range(self, ref: ArtifactRef, start: int, end: int) -> bytes:
+        """Bytes start..end (inclusive) of an artifact: from this store, else straight from the bucket (no
+        copy of the whole file), else from the recorded path."""
+        target = self.local_path(ref)
+        if self.remote is not None and not _intact(target, ref):
+            return self.remote.read_range(object_name(ref.sha256, target.suffix), start, end)
+        for path in (target, Path(ref.path)):
+            if _intact(path, ref):
+                with path.open("rb") as fh:
+                    fh.seek(start)
+                    return fh.read(end - start + 1)
+        raise FileNotFoundError(f"artifact {ref.sha256[:12]} is not on this host")
 
     def sweep_stale(self) -> int:
         """Remove scratch files left by processes that died mid-write (a kill -9 during a render), and this
@@ -223,6 +276,18 @@ class ArtifactStore:
 
     def count(self) -> int:
         return sum(1 for p in self.objects.rglob("*") if p.is_file() and not p.name.endswith(".partial"))
+
+
+def object_name(sha256: str, suffix: str) -> str:
+    """An artifact's name in the bucket: its content hash, so equal bytes share one object."""
+    return f"objects/{sha256}{suffix.lower()}"
+
+
+def _intact(path: Path, ref: ArtifactRef) -> bool:
+    try:
+        return path.is_file() and path.stat().st_size == ref.size and path.name.startswith(ref.sha256)
+    except OSError:
+        return False
 
 
 def _alive(pid: int) -> bool:

@@ -15,7 +15,12 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, Response
 
 from sma.dashboard import queries
-from sma.dashboard.deps import dash, require_user
+from sma.dashboard.deps import Dashboard, dash, require_user
+from sma.db.tables import Artifact
+from sma.services.artifacts import ArtifactStore
+from sma.services.blobs.ranges import ref_of
+from sma.services.blobs.serve import remote_response
+from sma.services.blobs.store import artifact_store
 
 router = APIRouter(dependencies=[Depends(require_user)], tags=["files"])
 INLINE = frozenset({"video/mp4", "video/webm", "audio/wav", "audio/x-wav", "audio/mpeg", "audio/mp4", "audio/ogg",
@@ -44,15 +49,30 @@ async def artifact_file(request: Request, run_id: str, name: str) -> Response:
     row = await queries.artifact(d.database, run_id, name)
     if row is None:
         raise HTTPException(404, "no such artifact")
-    path = await asyncio.to_thread(safe_path, row.path, allowed_roots(d.settings.data_dir))
-    if path is None:
-        raise HTTPException(404, "the artifact file is not in the artifact store")
     media_type = row.media_type if row.media_type in INLINE else (
         "text/plain; charset=utf-8" if row.media_type in TEXT else "application/octet-stream")
     if media_type in ("text/plain", "application/json"):
         media_type = "text/plain; charset=utf-8"
     inline = media_type != "application/octet-stream"
-    filename = f"{name}{path.suffix}"
+    filename = f"{name}{Path(row.path).suffix}"
+    path = await asyncio.to_thread(safe_path, row.path, allowed_roots(d.settings.data_dir))
+    if path is None:
+        return await _from_bucket(d, request, row, media_type, filename, inline)
     return FileResponse(path, media_type=media_type, filename=filename,
                         content_disposition_type="inline" if inline else "attachment",
                         headers={"Cache-Control": "private, max-age=3600"})
+
+
+async def _from_bucket(d: Dashboard, request: Request, row: Artifact, media_type: str, filename: str,
+                       inline: bool) -> Response:
+    """Another host made this artifact: serve it from the shared bucket (the player's ranges included)."""
+    store = d.extra.get("artifact_store")
+    if not isinstance(store, ArtifactStore):
+        store = d.extra["artifact_store"] = artifact_store(d.settings)
+    ref = ref_of(row.path, row.sha256, row.size, row.kind, row.media_type)
+    disposition = "inline" if inline else "attachment"
+    response = await remote_response(store, ref, request.headers.get("range"), media_type, {
+        "Cache-Control": "private, max-age=3600", "Content-Disposition": f'{disposition}; filename="{filename}"'})
+    if response is None:
+        raise HTTPException(404, "the artifact file is not in the artifact store")
+    return response

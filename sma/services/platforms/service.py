@@ -15,6 +15,7 @@ import structlog
 from sma.db.engine import Database
 from sma.models.pipeline import PostResult, PublishRequest
 from sma.services.artifacts import ArtifactStore
+from sma.services.blobs.store import artifact_store
 from sma.services.media.ffmpeg import FFmpeg
 from sma.services.platforms.base import PublishContext
 from sma.services.platforms.credentials import CredentialError, CredentialStore, split_keys
@@ -100,7 +101,7 @@ def credential_store(settings: Settings, database: Database) -> CredentialStore 
 
 
 def build_registry(settings: Settings, database: Database, store: ArtifactStore | None = None) -> PlatformRegistry:
-    artifacts = store or ArtifactStore(settings.data_dir / "artifacts")
+    artifacts = store or artifact_store(settings)
     media = MediaPreparer(artifacts, FFmpeg(settings.media.ffmpeg))
     bot = settings.secrets.telegram_bot_token
     return PlatformRegistry(settings.publishing, credential_store(settings, database), media,
