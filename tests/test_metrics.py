@@ -3,7 +3,6 @@ counts read from results, provider calls, runs by state, queue backlog, the SDK'
 
 from __future__ import annotations
 
-import socket
 import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -24,12 +23,7 @@ from sma.models.pipeline import PostResult
 from sma.services import fleet_metrics
 from sma.settings import ConfigError, Settings
 from sma.temporal_client import connect
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.s3_server import free_port
 
 
 def value(name: str, **labels: str) -> float:
