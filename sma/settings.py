@@ -79,6 +79,19 @@ class DatabaseSettings(_Section):
     url: str | None = Field(None, description="SQLAlchemy async URL; empty = SQLite file in the data dir")
 
 
+class MetricsSettings(_Section):
+    """Prometheus metrics of each process (sma.metrics) and optional OpenTelemetry tracing."""
+
+    enabled: bool = False
+    host: str = Field("127.0.0.1", description="address the metrics servers bind; 0.0.0.0 in containers")
+    port: int = Field(9464, description="SMA's metrics; each process role adds its offset (sma.metrics)")
+    sdk_port: int = Field(9474, description="the Temporal SDK's runtime metrics, same offsets")
+    tracing: bool = Field(False, description="OpenTelemetry spans for workflows and activities "
+                                             "(pip install 'sma[otel]')")
+    otlp_endpoint: str | None = Field(None, description="OTLP/HTTP traces endpoint, e.g. "
+                                                        "http://otel-collector:4318/v1/traces")
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -323,6 +336,7 @@ class Settings(BaseSettings):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     artifacts: ArtifactSettings = Field(default_factory=ArtifactSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     media: MediaSettings = Field(default_factory=MediaSettings)
     tts: TTSSettings = Field(default_factory=TTSSettings)
     captions: CaptionSettings = Field(default_factory=CaptionSettings)

@@ -15,6 +15,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import TLSConfig
 
+from sma import metrics, tracing
 from sma.settings import ConfigError, Settings
 
 
@@ -47,10 +48,15 @@ def connect_options(settings: Settings | None) -> dict[str, Any]:
 
 
 async def connect(address: str, namespace: str = "default", attempts: int = 1, delay: float = 0.5,
-                  settings: Settings | None = None) -> Client:
+                  settings: Settings | None = None, role: str | None = None) -> Client:
     """Connect, retrying while a server that was just started comes up. With `settings`, a configured
-    cluster gets its TLS and API key (`connect_options`)."""
+    cluster gets its TLS and API key (`connect_options`), and tracing its interceptor; with a process
+    `role` too, the SDK's metrics are exported (sma.metrics)."""
     options = connect_options(settings)
+    options["interceptors"] = tracing.interceptors(settings)
+    runtime = metrics.sdk_runtime(settings, role) if settings is not None and role is not None else None
+    if runtime is not None:
+        options["runtime"] = runtime
     for attempt in range(1, attempts + 1):
         try:
             return await Client.connect(address, namespace=namespace, data_converter=pydantic_data_converter,
@@ -62,9 +68,9 @@ async def connect(address: str, namespace: str = "default", attempts: int = 1, d
     raise AssertionError("unreachable")
 
 
-async def client_for(settings: Settings, attempts: int = 1) -> Client:
+async def client_for(settings: Settings, attempts: int = 1, role: str | None = None) -> Client:
     return await connect(settings.temporal_address, settings.temporal.namespace, attempts=attempts,
-                         settings=settings)
+                         settings=settings, role=role)
 
 
 async def pollers(client: Client, task_queue: str, workflow_queue: bool = False) -> int:
@@ -78,6 +84,19 @@ async def pollers(client: Client, task_queue: str, workflow_queue: bool = False)
         DescribeTaskQueueRequest(namespace=client.namespace, task_queue=TaskQueue(name=task_queue),
                                  task_queue_type=kind))
     return len(response.pollers)
+
+
+async def backlog(client: Client, task_queue: str, workflow_queue: bool = False) -> int:
+    """Tasks waiting on a task queue (the server's approximate count), for the backlog metric."""
+    from temporalio.api.enums.v1 import TaskQueueType
+    from temporalio.api.taskqueue.v1 import TaskQueue
+    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
+    kind = TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW if workflow_queue else TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY
+    response = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(namespace=client.namespace, task_queue=TaskQueue(name=task_queue),
+                                 task_queue_type=kind, report_stats=True))
+    return int(response.stats.approximate_backlog_count)
 
 
 async def wait_for_pollers(client: Client, task_queues: list[str], timeout: float = 120.0) -> None:

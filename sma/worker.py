@@ -14,9 +14,10 @@ import structlog
 from temporalio.client import Client
 from temporalio.worker import Interceptor, Worker
 
-from sma import queues
+from sma import metrics, queues
 from sma.activities.attempts import AttemptRecorder
 from sma.activities.localize import ArtifactLocalizer
+from sma.activities.observe import MetricsInterceptor
 from sma.services.artifacts import ArtifactStore
 from sma.settings import Settings
 from sma.workflows import all_workflows
@@ -93,7 +94,7 @@ def build_worker(client: Client, queue: str, settings: Settings, database: Any =
         raise ValueError(f"unknown task queue {queue!r}; expected one of {', '.join(queues.ALL)}")
     concurrency = CONCURRENCY[queue]
     interceptors: list[Interceptor] = [
-        AttemptRecorder(database if database is not None else _database_opener(settings))]
+        AttemptRecorder(database if database is not None else _database_opener(settings)), MetricsInterceptor()]
     if settings.artifacts.backend == "s3":
         interceptors.append(ArtifactLocalizer(artifact_store(settings)))
     return Worker(
@@ -122,7 +123,8 @@ async def run_worker(settings: Settings, queue: str, suffix: str = "") -> None:
     from sma.db.engine import Database
     from sma.temporal_client import client_for
 
-    client = await client_for(settings, attempts=60)
+    metrics.start(settings, queue)
+    client = await client_for(settings, attempts=60, role=queue)
     database = Database(settings.database_url) if queue == queues.WORKFLOWS else None
     from sma.services.blobs.store import sweep
 

@@ -17,6 +17,7 @@ import structlog
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import Application
 
+from sma import metrics
 from sma.bot.app import build_application
 from sma.bot.context import BotDeps
 from sma.bot.notifier import TelegramNotifier, make_codec
@@ -109,6 +110,7 @@ async def poll(application: Application, stop: asyncio.Event, timeout_s: int) ->
 async def start_bot(settings: Settings, client: object, queue_suffix: str = "") -> RunningBot:
     """Build the application, wait for Telegram, and start polling in the background."""
     token = token_of(settings)
+    metrics.start(settings, "bot")
     if not settings.bot.allowed_user_ids:
         log.warning("bot.allowed_user_ids is empty: every message will be refused")
     database = Database(settings.database_url)
@@ -147,7 +149,7 @@ async def run_bot(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    client = await client_for(settings, attempts=120)
+    client = await client_for(settings, attempts=120, role="bot")
     running = await start_bot(settings, client)
     try:
         await stop.wait()

@@ -8,6 +8,7 @@ The lifespan opens (and migrates, when it owns it) the database, makes the store
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Callable
@@ -24,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 
+from sma import metrics
 from sma.api.app import PREFIX as API_PREFIX
 from sma.api.app import create_api
 from sma.api.errors import body as error_body
@@ -36,6 +38,7 @@ from sma.dashboard.sources import Sources
 from sma.dashboard.templating import make_templates, render
 from sma.dashboard.temporal import TemporalView
 from sma.db.engine import Database
+from sma.services import fleet_metrics
 from sma.settings import Settings
 
 log = structlog.get_logger("sma.dashboard")
@@ -86,11 +89,14 @@ def create_app(settings: Settings, database: Database | None = None, client: Cli
             setup_token=token, started=time.time())
         if after_start is not None:
             after_start()
-        try:
-            yield
-        finally:
-            if database is None:
-                await db.close()
+        async with contextlib.AsyncExitStack() as stack:
+            if metrics.start(settings, "dashboard") is not None:
+                await stack.enter_async_context(fleet_metrics.running(db, app.state.dashboard.temporal.client))
+            try:
+                yield
+            finally:
+                if database is None:
+                    await db.close()
 
     app = FastAPI(title="SMA dashboard", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.templates = make_templates()

@@ -113,7 +113,8 @@ class TemporalView:
     async def _connect(self) -> None:
         try:
             self._client = await asyncio.wait_for(
-                connect(self.settings.temporal_address, self.settings.temporal.namespace, settings=self.settings),
+                connect(self.settings.temporal_address, self.settings.temporal.namespace, settings=self.settings,
+                        role="dashboard"),
                 self.timeout * 2)
             self.last_error = ""
         except Exception as exc:  # a background attempt: any failure means "unreachable"

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
+from sma import metrics
 from sma.models.common import ArtifactRef, QAReport, Word
 from sma.models.language import primary_language
 from sma.models.pipeline import EngineAttempt, VoiceRequest, VoiceResult
@@ -460,10 +461,12 @@ class VoiceService:
             produced = outcome != "failed" if spoke is None else spoke
             audio_s = _duration_or_zero(wav) if wav is not None else 0.0
             characters = len(req.text)
+            cost = cost_usd(self.settings, engine.name, characters) if produced else 0.0
+            metrics.provider_call("tts", engine.name, outcome, cost)
             self.usage.record(TTSCallRecord(
                 project_id=req.project_id, run_id=req.run_id, engine=engine.name, model=engine_model(engine),
                 characters=characters, audio_s=audio_s, wall_s=round(wall_s, 3), outcome=outcome,
-                error=error[:500], cost_usd=cost_usd(self.settings, engine.name, characters) if produced else 0.0,
+                error=error[:500], cost_usd=cost,
             ))
         except Exception as exc:
             log.warning("tts usage not recorded", engine=engine.name, run_id=req.run_id,

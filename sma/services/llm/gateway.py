@@ -18,6 +18,7 @@ from typing import Generic, TypeVar
 import structlog
 from pydantic import BaseModel
 
+from sma import metrics
 from sma.models.llm import CallContext, CallRecord, ChatMessage, Completion, LLMRequest, LLMResult, Outcome
 from sma.services.llm.breaker import CircuitBreaker
 from sma.services.llm.budget import BudgetGuard, cost_usd, worst_case_usd
@@ -254,6 +255,7 @@ class LLMGateway:
 
     async def _save(self, trail: list[CallRecord], record: CallRecord) -> None:
         trail.append(record)
+        metrics.provider_call("llm", record.provider, record.outcome, record.cost_usd)
         await self.store.record_call(record)
 
 
