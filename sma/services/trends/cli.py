@@ -148,13 +148,13 @@ def _result_dict(row: TrendResult) -> dict[str, Any]:
 @trends_app.command("schedules")
 def schedules() -> None:
     """Create or update the trend-scan (4 h) and content-scheduler (12 h) Temporal Schedules of every project."""
-    from sma.services.trends.schedules import ensure_trend_schedules
+    from sma.schedules import TREND_KINDS, ensure_schedules
     from sma.temporal_client import client_for
 
     loaded = _settings()
 
     async def go() -> dict[str, str]:
-        return await ensure_trend_schedules(await client_for(loaded), loaded)
+        return await ensure_schedules(await client_for(loaded), loaded, kinds=TREND_KINDS)
 
     for schedule_id, outcome in _run(go()).items():
         typer.echo(f"{schedule_id}: {outcome}")
