@@ -7,14 +7,24 @@ with the same name overrides the built-in one field by field.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from sma.models.section import Section
 
 ProviderKind = Literal["openai", "anthropic", "openai_compatible"]
 StructuredMode = Literal["auto", "json_schema", "json_object", "tools", "prompt"]
+# Keys of the in-gateway retry loop; the step's Temporal retry policy retries LLM calls now.
+RETIRED_KEYS = ("max_retries", "backoff_initial_s", "backoff_max_s")
+
+
+def _refuse_retired(data: Any) -> Any:
+    found = [k for k in RETIRED_KEYS if isinstance(data, dict) and k in data]
+    if found:
+        raise ValueError(f"{', '.join(found)}: no longer settings (LLM calls are retried by the step's Temporal "
+                         "retry policy, a failing provider hands over to the next one at once); remove them")
+    return data
 
 
 class ProviderSettings(Section):
@@ -25,13 +35,14 @@ class ProviderSettings(Section):
     api_key_secret: str | None = Field(None, description="field of `secrets` with the key; default per kind")
     enabled: bool = True
     timeout_s: float = 60.0
-    max_retries: int = Field(2, ge=0, le=6, description="extra attempts on 429/5xx/timeouts")
     max_tokens: int = 2000
     temperature: float | None = 0.7
     structured: StructuredMode = "auto"
     vision: bool = False
     input_usd_per_mtok: float = 0.0
     output_usd_per_mtok: float = 0.0
+
+    _retired = model_validator(mode="before")(_refuse_retired)
 
     @field_validator("name")
     @classmethod
@@ -71,8 +82,6 @@ class LLMSettings(Section):
         default_factory=lambda: {"script": ["openai", "anthropic"], "vision": ["openai", "anthropic"]})
     daily_budget_usd: float | None = Field(1.0, description="per project per UTC day; null = unlimited")
     project_budgets: dict[str, float] = Field(default_factory=dict)
-    backoff_initial_s: float = 1.0
-    backoff_max_s: float = 20.0
     stage_timeout_s: float = Field(150.0, description="whole chain; below the write_script activity timeout")
     repair_attempts: int = Field(1, ge=0, le=3, description="corrective re-asks after invalid JSON")
     breaker: BreakerSettings = Field(default_factory=BreakerSettings)
@@ -81,6 +90,8 @@ class LLMSettings(Section):
     vision_frames: int = Field(4, ge=1, le=16)
     memories: int = Field(5, description="how many memories to put in the script prompt")
     qa: ScriptQASettings = Field(default_factory=ScriptQASettings)
+
+    _retired = model_validator(mode="before")(_refuse_retired)
 
     def provider_settings(self) -> dict[str, ProviderSettings]:
         """Built-in providers overlaid by the configured ones (same name: configured fields win)."""
