@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sma.models.ids import (
     content_scheduler_id,
     content_workflow_id,
     keyed_item_id,
+    manual_run_id,
     new_item_id,
     slot_workflow_id,
     slug,
@@ -18,6 +21,8 @@ def test_ids_keep_their_business_key_shapes() -> None:
     assert slot_workflow_id("acme", "ai-news-1a2b3c") == "slot-acme-ai-news-1a2b3c"
     assert trend_scan_id("acme") == "trend-scan-acme"
     assert content_scheduler_id("acme") == "content-scheduler-acme"
+    assert manual_run_id(trend_scan_id("acme"), datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)) == \
+        "trend-scan-acme-cli-20260102T030405"
 
 
 def test_slug_is_ascii_dashes_within_the_limit() -> None:

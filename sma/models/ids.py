@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import datetime
 
 CONTENT_PREFIX = "content-"
 
@@ -46,3 +47,8 @@ def new_item_id(title: str) -> str:
 def keyed_item_id(title: str, key: str, *, limit: int = 40, key_chars: int = 8) -> str:
     """The item id of a topic with a known key: same title and key, same item (and so the same run)."""
     return f"{slug(title, limit)}-{key[:key_chars]}"
+
+
+def manual_run_id(base: str, now: datetime) -> str:
+    """A one-off run started by hand (`sma trends scan`), beside the schedule's runs of the same base."""
+    return f"{base}-cli-{now:%Y%m%dT%H%M%S}"
