@@ -7,24 +7,14 @@ with the same name overrides the built-in one field by field.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
 from sma.models.section import Section
 
 ProviderKind = Literal["openai", "anthropic", "openai_compatible"]
 StructuredMode = Literal["auto", "json_schema", "json_object", "tools", "prompt"]
-# Keys of the in-gateway retry loop; the step's Temporal retry policy retries LLM calls now.
-RETIRED_KEYS = ("max_retries", "backoff_initial_s", "backoff_max_s")
-
-
-def _refuse_retired(data: Any) -> Any:
-    found = [k for k in RETIRED_KEYS if isinstance(data, dict) and k in data]
-    if found:
-        raise ValueError(f"{', '.join(found)}: no longer settings (LLM calls are retried by the step's Temporal "
-                         "retry policy, a failing provider hands over to the next one at once); remove them")
-    return data
 
 
 class ProviderSettings(Section):
@@ -41,8 +31,6 @@ class ProviderSettings(Section):
     vision: bool = False
     input_usd_per_mtok: float = 0.0
     output_usd_per_mtok: float = 0.0
-
-    _retired = model_validator(mode="before")(_refuse_retired)
 
     @field_validator("name")
     @classmethod
@@ -90,8 +78,6 @@ class LLMSettings(Section):
     vision_frames: int = Field(4, ge=1, le=16)
     memories: int = Field(5, description="how many memories to put in the script prompt")
     qa: ScriptQASettings = Field(default_factory=ScriptQASettings)
-
-    _retired = model_validator(mode="before")(_refuse_retired)
 
     def provider_settings(self) -> dict[str, ProviderSettings]:
         """Built-in providers overlaid by the configured ones (same name: configured fields win)."""
