@@ -14,19 +14,19 @@ from temporalio.worker import Worker
 from sma import queues
 from sma.activities.analytics import AnalyticsActivities
 from sma.db.engine import Database
-from sma.schedules import SCHEDULES, ensure_schedules
+from sma.schedules import ensure_schedules
 from sma.services.analytics.collector import build_analytics_service
 from sma.services.platforms.config import AnalyticsSettings
 from sma.settings import Settings
 from sma.workflows.analytics import AnalyticsCollectorWorkflow
 
-ANALYTICS = tuple(d for d in SCHEDULES if d.id == "analytics-collector")
+ANALYTICS = ["analytics-collector"]
 
 
 async def test_the_default_table_also_creates_trend_scheduler_and_intelligence_schedules(
     client: Client, settings: Settings, suffix: str
 ) -> None:
-    outcome = await ensure_schedules(client, settings, suffix=suffix)
+    outcome = await ensure_schedules(client, settings, suffix)
     assert set(outcome) == {f"analytics-collector{suffix}", f"intelligence{suffix}",
                             f"trend-scan-test{suffix}", f"content-scheduler-test{suffix}"}
     assert set(outcome.values()) == {"created"}
@@ -39,10 +39,10 @@ def _with(settings: Settings, **analytics: object) -> Settings:
 async def test_ensure_schedules_creates_updates_and_deletes_idempotently(client: Client, settings: Settings,
                                                                          suffix: str) -> None:
     sid = f"analytics-collector{suffix}"
-    assert await ensure_schedules(client, settings, suffix=suffix,
-                                  schedules=ANALYTICS) == {sid: "created"}
-    assert await ensure_schedules(client, settings, suffix=suffix,
-                                  schedules=ANALYTICS) == {sid: "unchanged"}
+    assert await ensure_schedules(client, settings, suffix,
+                                  kinds=ANALYTICS) == {sid: "created"}
+    assert await ensure_schedules(client, settings, suffix,
+                                  kinds=ANALYTICS) == {sid: "unchanged"}
     handle = client.get_schedule_handle(sid)
     described = await handle.describe()
     assert described.schedule.spec.intervals[0].every == timedelta(hours=4)
@@ -51,24 +51,24 @@ async def test_ensure_schedules_creates_updates_and_deletes_idempotently(client:
     assert action.workflow == "AnalyticsCollectorWorkflow" and action.task_queue == queues.WORKFLOWS + suffix
 
     await handle.pause(note="paused by a person")
-    assert await ensure_schedules(client, _with(settings, interval_h=2), suffix=suffix,
-                                  schedules=ANALYTICS) == {sid: "updated"}
+    assert await ensure_schedules(client, _with(settings, interval_h=2), suffix,
+                                  kinds=ANALYTICS) == {sid: "updated"}
     described = await handle.describe()
     assert described.schedule.spec.intervals[0].every == timedelta(hours=2)
     assert described.schedule.state.paused  # the person's pause survives the update
 
-    assert await ensure_schedules(client, _with(settings, enabled=False), suffix=suffix,
-                                  schedules=ANALYTICS) == {sid: "deleted"}
+    assert await ensure_schedules(client, _with(settings, enabled=False), suffix,
+                                  kinds=ANALYTICS) == {sid: "deleted"}
     with pytest.raises(RPCError):
         await handle.describe()
-    assert await ensure_schedules(client, _with(settings, enabled=False), suffix=suffix,
-                                  schedules=ANALYTICS) == {sid: "off"}
+    assert await ensure_schedules(client, _with(settings, enabled=False), suffix,
+                                  kinds=ANALYTICS) == {sid: "off"}
 
 
 async def test_the_schedule_starts_a_collector_run(client: Client, settings: Settings, database: Database,
                                                    suffix: str) -> None:
     fast = _with(settings, interval_h=2 / 3600, replan_min=0.5 / 60)  # a 2 s horizon, re-planning every 0.5 s
-    await ensure_schedules(client, fast, suffix=suffix)
+    await ensure_schedules(client, fast, suffix)
     handle = client.get_schedule_handle(f"analytics-collector{suffix}")
     acts = AnalyticsActivities(build_analytics_service(fast, database))
     try:

@@ -22,12 +22,12 @@ from temporalio.client import Client
 from typer.testing import CliRunner
 
 import sma
-from sma.activities.scheduler import slot_workflow_id
 from sma.cli import app
 from sma.dashboard.app import create_app
 from sma.dashboard.testing import alogin
 from sma.db.engine import Database
 from sma.db.tables_trends import CalendarSlot
+from sma.models.ids import slot_workflow_id
 from sma.models.pipeline import PipelineInput, PipelineResult, RunState, Topic
 from sma.models.schedule import SlotInput, SlotResult
 from sma.services.autonomy.levels import level_for_new_run

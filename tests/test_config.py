@@ -61,6 +61,14 @@ def test_unknown_key(tmp_path: Path) -> None:
     assert "temporal.adress" in message and "unknown key" in message
 
 
+def test_retired_llm_retry_keys_are_refused_by_name(tmp_path: Path) -> None:
+    # LLM calls are retried by the step's Temporal retry policy; the gateway's own retry knobs are gone.
+    message = _error(tmp_path, "llm:\n  backoff_max_s: 20\n")
+    assert "llm.backoff_max_s" in message and "unknown key" in message
+    message = _error(tmp_path, "llm:\n  providers:\n    - name: ollama\n      max_retries: 2\n")
+    assert "llm.providers.0.max_retries" in message and "unknown key" in message
+
+
 def test_missing_required(tmp_path: Path) -> None:
     message = _error(tmp_path, "projects:\n  - name: x\n")
     assert "projects.0.id" in message and "required" in message

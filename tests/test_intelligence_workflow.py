@@ -21,8 +21,7 @@ from sma import queues
 from sma.activities.intelligence import IntelligenceActivities, build
 from sma.db.engine import Database
 from sma.models.intelligence import IntelligenceInput, IntelligenceResult
-from sma.schedules import ScheduleDef, ensure_schedules
-from sma.services.intelligence import schedule as intelligence_schedule
+from sma.schedules import ensure_schedules, schedule_defs
 from sma.services.intelligence.config import IntelligenceSettings
 from sma.services.intelligence.guidance import guidance_for
 from sma.services.intelligence.history import AnalyticsHistory
@@ -108,20 +107,17 @@ def test_worker_module_builds_its_activities(settings: Settings) -> None:
 
 async def test_schedule_runs_every_24_hours(client: Client, settings: Settings) -> None:
     suffix = f"-s{uuid.uuid4().hex[:6]}"
-    definition = ScheduleDef(id=intelligence_schedule.SCHEDULE_ID, workflow=intelligence_schedule.WORKFLOW,
-                             interval=intelligence_schedule.interval, make_input=intelligence_schedule.make_input,
-                             enabled=intelligence_schedule.enabled)
+    (definition,) = [d for d in schedule_defs(settings, suffix) if d.kind == "intelligence"]
     try:
-        assert await ensure_schedules(client, settings, suffix=suffix, schedules=(definition,)) == {
+        assert await ensure_schedules(client, settings, suffix, defs=[definition]) == {
             f"intelligence{suffix}": "created"}
-        assert await ensure_schedules(client, settings, suffix=suffix, schedules=(definition,)) == {
+        assert await ensure_schedules(client, settings, suffix, defs=[definition]) == {
             f"intelligence{suffix}": "unchanged"}
         described = await client.get_schedule_handle(f"intelligence{suffix}").describe()
         assert described.schedule.spec.intervals[0].every == timedelta(hours=24)
         action = described.schedule.action
         assert action.workflow == "IntelligenceWorkflow"  # type: ignore[attr-defined]
         assert action.task_queue == queues.WORKFLOWS + suffix  # type: ignore[attr-defined]
-        assert intelligence_schedule.make_input(settings, suffix) == IntelligenceInput(project_ids=["test"],
-                                                                                        queue_suffix=suffix)
+        assert definition.arg == IntelligenceInput(project_ids=["test"], queue_suffix=suffix)
     finally:
         await client.get_schedule_handle(f"intelligence{suffix}").delete()

@@ -47,7 +47,6 @@ def _llm(url: str, budget: str = "1.0") -> str:
     - name: openai
       kind: openai
       base_url: {url}
-      max_retries: 0
 """
 
 

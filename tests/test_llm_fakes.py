@@ -245,13 +245,11 @@ def llm_settings(tmp_path: Any, *, openai_url: str | None = None, anthropic_url:
 
     providers = []
     if openai_url:
-        providers.append(ProviderSettings(name="openai", kind="openai", base_url=openai_url, timeout_s=5,
-                                          max_retries=1))
+        providers.append(ProviderSettings(name="openai", kind="openai", base_url=openai_url, timeout_s=5))
     if anthropic_url:
-        providers.append(ProviderSettings(name="anthropic", kind="anthropic", base_url=anthropic_url, timeout_s=5,
-                                          max_retries=1))
+        providers.append(ProviderSettings(name="anthropic", kind="anthropic", base_url=anthropic_url, timeout_s=5))
     defaults: dict[str, Any] = {
-        "providers": providers, "daily_budget_usd": budget, "backoff_initial_s": 0.01, "backoff_max_s": 0.05,
+        "providers": providers, "daily_budget_usd": budget,
         "chains": {"script": chain or ["openai", "anthropic"], "vision": chain or ["openai", "anthropic"]},
     }
     return Settings(

@@ -33,25 +33,14 @@ def ant() -> Iterator[FakeLLMServer]:
         yield server
 
 
-class Sleeps:
-    """Records backoff delays instead of sleeping them (the calls still go over real HTTP)."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
-
-
 @pytest.fixture
 async def make_gateway(tmp_path: Path) -> AsyncIterator[Any]:
     gateways: list[LLMGateway] = []
 
     def make(**kwargs: Any) -> LLMGateway:
-        sleep = kwargs.pop("sleep", None)
         clock = kwargs.pop("clock", None)
         settings = llm_settings(tmp_path, **kwargs)
-        extra = {k: v for k, v in (("sleep", sleep), ("clock", clock)) if v is not None}
+        extra = {"clock": clock} if clock is not None else {}
         gateway = LLMGateway(settings.llm, settings.secrets, MemoryUsageStore(), **extra)
         gateways.append(gateway)
         return gateway
@@ -98,30 +87,36 @@ async def test_anthropic_forced_tool_call_is_parsed(ant: FakeLLMServer, make_gat
     assert _store(gateway).call_records[0].cost_usd == pytest.approx((1200 * 1.0 + 400 * 5.0) / 1e6)
 
 
-async def test_provider_500_falls_through_to_the_next_provider(oai: FakeLLMServer, ant: FakeLLMServer,
-                                                              make_gateway: Any) -> None:
+async def test_provider_500_hands_over_to_the_next_provider_at_once(oai: FakeLLMServer, ant: FakeLLMServer,
+                                                                    make_gateway: Any) -> None:
     oai.script({"status": 500}, {"status": 500})
-    sleeps = Sleeps()
-    gateway = make_gateway(openai_url=oai.url, anthropic_url=ant.url, sleep=sleeps)
+    gateway = make_gateway(openai_url=oai.url, anthropic_url=ant.url)
     out = await gateway.structured(CTX, REQUEST, ScriptDraft)
 
     assert out.result.tier == "anthropic:claude-haiku-4-5"
-    assert len(oai.requests) == 2 and len(ant.requests) == 1  # one retry with backoff, then the next provider
-    assert len(sleeps.delays) == 1
+    assert len(oai.requests) == 1 and len(ant.requests) == 1  # no retry inside the gateway: Temporal retries
     outcomes = [(c.provider, c.attempt, c.outcome) for c in _store(gateway).call_records]
-    assert outcomes == [("openai", 1, "server_error"), ("openai", 2, "server_error"), ("anthropic", 1, "ok")]
+    assert outcomes == [("openai", 1, "server_error"), ("anthropic", 1, "ok")]
     assert "HTTP 500" in _store(gateway).call_records[0].error
 
 
-async def test_429_is_retried_after_retry_after(oai: FakeLLMServer, make_gateway: Any) -> None:
-    oai.script({"status": 429, "retry_after": 0.04})
-    sleeps = Sleeps()
-    gateway = make_gateway(openai_url=oai.url, chain=["openai"], sleep=sleeps)
-    out = await gateway.structured(CTX, REQUEST, ScriptDraft)
+async def test_gateway_does_not_retry_a_429_and_says_the_failure_is_transient(oai: FakeLLMServer,
+                                                                             make_gateway: Any) -> None:
+    oai.script({"status": 429, "retry_after": 7})
+    gateway = make_gateway(openai_url=oai.url, chain=["openai"])
+    with pytest.raises(AllProvidersFailed) as caught:
+        await gateway.structured(CTX, REQUEST, ScriptDraft)
 
-    assert out.result.provider == "openai" and len(oai.requests) == 2
-    assert sleeps.delays and sleeps.delays[0] >= 0.04
-    assert [c.outcome for c in _store(gateway).call_records] == ["rate_limited", "ok"]
+    assert len(oai.requests) == 1 and [c.outcome for c in _store(gateway).call_records] == ["rate_limited"]
+    assert caught.value.transient and caught.value.retry_after == 7  # for the activity's retry
+
+
+async def test_a_client_error_everywhere_is_not_transient(oai: FakeLLMServer, make_gateway: Any) -> None:
+    oai.script({"status": 400})
+    gateway = make_gateway(openai_url=oai.url, chain=["openai"])
+    with pytest.raises(AllProvidersFailed) as caught:
+        await gateway.structured(CTX, REQUEST, ScriptDraft)
+    assert not caught.value.transient and caught.value.retry_after is None
 
 
 async def test_client_error_is_not_retried(oai: FakeLLMServer, ant: FakeLLMServer, make_gateway: Any) -> None:
@@ -136,8 +131,7 @@ async def test_timeout_moves_on_to_the_next_provider(oai: FakeLLMServer, ant: Fa
                                                      make_gateway: Any) -> None:
     oai.script({"delay": 1.5}, {"delay": 1.5})
     gateway = make_gateway(openai_url=oai.url, anthropic_url=ant.url,
-                           providers=[ProviderSettings(name="openai", kind="openai", base_url=oai.url, timeout_s=0.3,
-                                                       max_retries=0),
+                           providers=[ProviderSettings(name="openai", kind="openai", base_url=oai.url, timeout_s=0.3),
                                       ProviderSettings(name="anthropic", kind="anthropic", base_url=ant.url)])
     started = time.monotonic()
     out = await gateway.structured(CTX, REQUEST, ScriptDraft)
@@ -153,7 +147,7 @@ async def test_circuit_breaker_opens_and_skips_a_failing_provider(oai: FakeLLMSe
     now = [1000.0]
     oai.default = {"status": 503}
     gateway = make_gateway(openai_url=oai.url, anthropic_url=ant.url, clock=lambda: now[0],
-                           providers=[ProviderSettings(name="openai", kind="openai", base_url=oai.url, max_retries=0),
+                           providers=[ProviderSettings(name="openai", kind="openai", base_url=oai.url),
                                       ProviderSettings(name="anthropic", kind="anthropic", base_url=ant.url)],
                            breaker={"failures": 2, "reset_s": 60})
     for _ in range(2):

@@ -6,11 +6,15 @@ import copy
 import json
 import re
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
 
 from sma.activities.script import ScriptActivities, build_services
 from sma.db.engine import Database
@@ -210,6 +214,45 @@ async def test_every_provider_failing_falls_back_to_the_template(oai: FakeLLMSer
     [note] = result.notes
     assert "LLM tiers failed, used the template" in note and "HTTP 500" in note
     assert result.script.prompt_version == "template-v3"
+
+
+def _attempt(number: int, maximum: int = 3) -> ActivityEnvironment:
+    env = ActivityEnvironment()
+    env.info = replace(env.info, attempt=number, retry_policy=RetryPolicy(maximum_attempts=maximum))
+    return env
+
+
+async def test_transient_llm_failure_is_left_to_temporals_retry_policy(oai: FakeLLMServer, tmp_path: Path,
+                                                                      services: Any) -> None:
+    oai.default = {"status": 503}
+    acts = ScriptActivities(services(llm_settings(tmp_path, openai_url=oai.url, chain=["openai"])),
+                            vision=None)  # type: ignore[arg-type]
+    with pytest.raises(ApplicationError) as caught:
+        await _attempt(1).run(acts.write_script, _req())
+    assert caught.value.type == "LLMUnavailable" and not caught.value.non_retryable
+    assert "HTTP 503" in caught.value.message and len(oai.requests) == 1  # one call, no in-activity retry
+
+    last = await _attempt(3).run(acts.write_script, _req())  # the last attempt: the template, not a failure
+    assert last.tier == "template" and "LLM tiers failed, used the template" in last.notes[0]
+
+
+async def test_retry_after_of_a_rate_limit_sets_temporals_next_retry_delay(oai: FakeLLMServer, tmp_path: Path,
+                                                                          services: Any) -> None:
+    oai.default = {"status": 429, "retry_after": 5}
+    acts = ScriptActivities(services(llm_settings(tmp_path, openai_url=oai.url, chain=["openai"])),
+                            vision=None)  # type: ignore[arg-type]
+    with pytest.raises(ApplicationError) as caught:
+        await _attempt(2).run(acts.write_script, _req())
+    assert caught.value.type == "LLMUnavailable" and caught.value.next_retry_delay == timedelta(seconds=5)
+
+
+async def test_a_permanent_llm_failure_uses_the_template_at_once(oai: FakeLLMServer, tmp_path: Path,
+                                                                 services: Any) -> None:
+    oai.default = {"status": 400}
+    acts = ScriptActivities(services(llm_settings(tmp_path, openai_url=oai.url, chain=["openai"])),
+                            vision=None)  # type: ignore[arg-type]
+    result = await _attempt(1).run(acts.write_script, _req())
+    assert result.tier == "template" and len(oai.requests) == 1  # retrying a 400 cannot help
 
 
 async def test_budget_stop_fails_the_activity_for_good(oai: FakeLLMServer, tmp_path: Path, services: Any,

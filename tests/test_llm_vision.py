@@ -6,12 +6,16 @@ import base64
 import io
 import subprocess
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import imageio_ffmpeg
 import pytest
 from PIL import Image
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
 
 from sma.activities.script import ScriptActivities, build_services
 from sma.models.pipeline import MediaRequest
@@ -132,4 +136,18 @@ async def test_unreadable_media_and_failing_providers_skip_cleanly(oai: FakeLLMS
     failed = await acts.analyse_media(_req(photo))
     assert failed.skipped and failed.notes[-1].startswith("vision failed: every provider")
     assert isinstance(acts.vision.gateway.store, MemoryUsageStore)
-    assert [c.outcome for c in acts.vision.gateway.store.call_records] == ["server_error", "server_error"]
+    assert [c.outcome for c in acts.vision.gateway.store.call_records] == ["server_error"]  # no in-gateway retry
+
+
+async def test_transient_vision_failure_is_retried_by_temporal_not_skipped(oai: FakeLLMServer, photo: Path,
+                                                                          tmp_path: Path, activities: Any) -> None:
+    acts = activities(llm_settings(tmp_path, openai_url=oai.url, chain=["openai"]))
+    oai.default = {"status": 503}
+    env = ActivityEnvironment()
+    env.info = replace(env.info, attempt=1, retry_policy=RetryPolicy(maximum_attempts=3))
+    with pytest.raises(ApplicationError) as caught:
+        await env.run(acts.analyse_media, _req(photo))
+    assert caught.value.type == "LLMUnavailable" and not caught.value.non_retryable
+    env.info = replace(env.info, attempt=3)
+    last = await env.run(acts.analyse_media, _req(photo))
+    assert last.skipped and last.notes[-1].startswith("vision failed: every provider")

@@ -30,11 +30,12 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from sma.activities.scheduler import SchedulerActivities, slot_workflow_id
+from sma.activities.scheduler import SchedulerActivities
 from sma.client import RunClient
 from sma.db.engine import Database
 from sma.db.migrate import upgrade
 from sma.db.tables import ContentItem
+from sma.models.ids import slot_workflow_id
 from sma.models.pipeline import PipelineInput, PipelineResult, PipelineStatus, RunState
 from sma.models.schedule import SchedulerInput, SchedulerResult, SlotHold, SlotHoldRequest, SlotResult
 from sma.models.trends import RankedTrend, ScoreBreakdown, StoreScanRequest, TrendLink

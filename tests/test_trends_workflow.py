@@ -18,8 +18,8 @@ from sma import queues
 from sma.db.engine import Database
 from sma.db.migrate import upgrade
 from sma.models.trends import TrendScanInput, TrendScanResult
+from sma.schedules import TREND_KINDS, ensure_schedules, schedule_defs
 from sma.services.trends.config import ProjectTrends, SourceEndpoints, SourceOptions, TrendSettings
-from sma.services.trends.schedules import ensure_trend_schedules, schedule_defs
 from sma.services.trends.store import latest_scan, scan_results
 from sma.settings import ProjectSettings, Secrets, Settings
 from tests.conftest import running_workers
@@ -106,16 +106,16 @@ async def test_every_source_down_still_stores_an_empty_scan(client: Client, scan
 async def test_schedules_are_created_idempotently_and_fire(client: Client, scan_settings: Settings,
                                                            scan_db: Database, suffix: str) -> None:
     scan_settings.projects.append(ProjectSettings(id="other"))
-    first = await ensure_trend_schedules(client, scan_settings, queue_suffix=suffix)
+    first = await ensure_schedules(client, scan_settings, suffix, kinds=TREND_KINDS)
     assert set(first.values()) == {"created"} and len(first) == 4
     ids = list(first)
     try:
-        again = await ensure_trend_schedules(client, scan_settings, queue_suffix=suffix)
-        assert set(again.values()) == {"updated"} and list(again) == ids  # idempotent
+        again = await ensure_schedules(client, scan_settings, suffix, kinds=TREND_KINDS)
+        assert set(again.values()) == {"unchanged"} and list(again) == ids  # idempotent
         scan_id = f"trend-scan-test{suffix}"
         described = await client.get_schedule_handle(scan_id).describe()
         assert described.schedule.spec.intervals[0].every.total_seconds() == 4 * 3600
-        every = {d.schedule_id: d.every.total_seconds() / 3600 for d, _ in schedule_defs(scan_settings, suffix)}
+        every = {d.id: d.every.total_seconds() / 3600 for d in schedule_defs(scan_settings, suffix)}
         assert every[f"content-scheduler-test{suffix}"] == 12
         async with running_workers(client, scan_settings, scan_db, suffix, pools=POOLS):
             await client.get_schedule_handle(scan_id).trigger()
@@ -128,7 +128,7 @@ async def test_schedules_are_created_idempotently_and_fire(client: Client, scan_
             result = await client.get_workflow_handle(started.workflow_id).result()
         assert result["project_id"] == "test" and result["answered"]
         scan_settings.scheduler.enabled = False
-        off = await ensure_trend_schedules(client, scan_settings, queue_suffix=suffix)
+        off = await ensure_schedules(client, scan_settings, suffix, kinds=TREND_KINDS)
         assert off[f"content-scheduler-test{suffix}"] == "deleted"
     finally:
         for schedule_id in ids:

@@ -12,6 +12,7 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
+from sma.models.ids import slot_workflow_id
 from sma.models.schedule import (
     PlanCalendarRequest,
     PlanCalendarResult,
@@ -28,10 +29,6 @@ from sma.settings import ConfigError, Settings
 
 if TYPE_CHECKING:
     from sma.services.scheduling.calendar import CalendarService
-
-
-def slot_workflow_id(project_id: str, item_id: str) -> str:
-    return f"slot-{project_id}-{item_id}"
 
 
 class SchedulerActivities:

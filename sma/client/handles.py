@@ -21,6 +21,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from sma import queues
 from sma.models.autonomy import RecheckSignal, ReopenSignal, SetAutonomySignal
+from sma.models.ids import content_workflow_id
 from sma.models.pipeline import (
     STEPS,
     ApproveSignal,
@@ -31,7 +32,7 @@ from sma.models.pipeline import (
     RejectSignal,
     StatusQuery,
 )
-from sma.services.runs import PendingStep, workflow_id
+from sma.services.runs import PendingStep
 from sma.workflows.content_pipeline import ContentPipelineWorkflow
 from sma.workflows.scheduler import CalendarSlotWorkflow
 
@@ -40,7 +41,7 @@ Signal = ApproveSignal | RejectSignal | EditScriptSignal | ReopenSignal | SetAut
 
 async def start_pipeline(client: Client, inp: PipelineInput) -> str:
     """Start the run under its business key; a second start with the same id is refused by Temporal."""
-    wf_id = workflow_id(inp.project_id, inp.item_id)
+    wf_id = content_workflow_id(inp.project_id, inp.item_id)
     await client.start_workflow(
         ContentPipelineWorkflow.run, inp, id=wf_id, task_queue=queues.WORKFLOWS + inp.queue_suffix,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,

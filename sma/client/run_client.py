@@ -44,6 +44,7 @@ from sma.db.engine import Database
 from sma.db.tables import PipelineRun
 from sma.models.autonomy import Level, RecheckSignal, ReopenSignal, SetAutonomySignal
 from sma.models.cursor import decode_cursor, encode_cursor
+from sma.models.ids import content_workflow_id
 from sma.models.pipeline import (
     ApproveSignal,
     EditScriptSignal,
@@ -55,7 +56,7 @@ from sma.models.pipeline import (
     Topic,
 )
 from sma.services.autonomy.service import AutonomyService
-from sma.services.runs import PendingStep, keyed_item_id, new_run_input, with_pending, workflow_id
+from sma.services.runs import PendingStep, keyed_item_id, new_run_input, with_pending
 from sma.settings import Settings
 
 log = structlog.get_logger("sma.client")
@@ -132,7 +133,7 @@ class RunClient:
             return await self._start_exact(inp)
         now = now or datetime.now(UTC)
         bucket = int(now.timestamp() // window.total_seconds())
-        found = await self._existing(workflow_id(inp.project_id, keyed_item_id(inp, bucket - 1)))
+        found = await self._existing(content_workflow_id(inp.project_id, keyed_item_id(inp, bucket - 1)))
         if found is not None and found.started_at is not None and now - found.started_at < window:
             return found
         return await self._start_exact(inp.model_copy(update={"item_id": keyed_item_id(inp, bucket)}))
@@ -141,7 +142,7 @@ class RunClient:
         try:
             return Started(workflow_id=await handles.start_pipeline(self.temporal, inp), autonomy=inp.autonomy)
         except WorkflowAlreadyStartedError:
-            wf_id = workflow_id(inp.project_id, inp.item_id)
+            wf_id = content_workflow_id(inp.project_id, inp.item_id)
             return await self._existing(wf_id) or Started(workflow_id=wf_id, existing=True, state="unknown")
         except RPCError as exc:
             raise Unavailable(f"Temporal refused to start it: {exc.message}") from exc

@@ -16,6 +16,7 @@ from sqlalchemy import insert
 
 from sma.db.engine import Database
 from sma.db.tables import PipelineRun, Post, Project, StepRun, utcnow
+from sma.models.ids import content_workflow_id
 from sma.models.pipeline import STEPS, PipelineStatus, StepStatus
 
 STATES = (("published", 70), ("rejected", 8), ("failed", 7), ("running", 5), ("awaiting_approval", 5),
@@ -50,7 +51,7 @@ async def seed_runs(db: Database, n: int, projects: tuple[str, ...] = ("default"
     runs: list[dict[str, Any]] = []
     for i in range(n):
         project = projects[i % len(projects)]
-        run_id, state = f"content-{project}-seed-{i:06d}", _state(rng)
+        run_id, state = content_workflow_id(project, f"seed-{i:06d}"), _state(rng)
         started = now - timedelta(minutes=rng.randint(5, 60 * 24 * 30))
         title = f"{rng.choice(TOPICS)} #{i}"
         finished = started + timedelta(seconds=rng.randint(40, 600)) if state in ("published", "rejected",

@@ -32,6 +32,7 @@ from sma.services.caption_timing import TIER as SCRIPT_TIER
 from sma.services.caption_timing import script_timings
 from sma.services.media.look import CaptionLook, caption_look, highlight_tag, style_line
 from sma.services.qa_audio import normalize_words, voiced_spans, wav_duration
+from sma.services.step_cache import StepCache
 from sma.services.whisper_models import resolve_source
 from sma.settings import CaptionSettings, MediaSettings
 
@@ -698,6 +699,8 @@ class CaptionService:
         languages: Callable[[str], str] | None = None,
     ) -> None:
         self.store = store
+        self.results = StepCache(store, CaptionResult, STEP, CACHE_VERSION, primary=lambda r: r.ass,
+                                 extras=lambda r: [r.words])
         self.transcriber = transcriber
         self.settings = settings
         self.media = media
@@ -726,12 +729,12 @@ class CaptionService:
         if language != "en":  # English keys stay as they were, so stored English captions are still found
             payload["language"] = language
             payload["font"] = str(self.font(req.script_text, language).file)
-        return input_key(STEP, payload, version=CACHE_VERSION)
+        return self.results.key(payload)
 
     def captions(self, req: CaptionRequest) -> CaptionResult:
         started = time.perf_counter()
         key = self.cache_key(req)
-        cached = self._cached(key)
+        cached = self.results.get(key)
         if cached is not None:
             return cached.model_copy(
                 update={"seconds": round(time.perf_counter() - started, 3), "notes": ["reused from store"]}
@@ -784,24 +787,5 @@ class CaptionService:
             word_count=len(words),
             qa=qa,
         )
-        self._remember(key, result)
+        self.results.put(key, result)
         return result
-
-    @staticmethod
-    def _meta_key(key: str) -> str:
-        return input_key(f"{STEP}-result", {"key": key}, version=CACHE_VERSION)
-
-    def _cached(self, key: str) -> CaptionResult | None:
-        ass = self.store.lookup(key)
-        meta = self.store.lookup(self._meta_key(key)) if ass is not None else None
-        if ass is None or meta is None:
-            return None
-        result = CaptionResult.model_validate(self.store.read_json(meta))
-        if result.ass.sha256 != ass.sha256 or not self.store.verify(result.words):
-            return None
-        return result
-
-    def _remember(self, key: str, result: CaptionResult) -> None:
-        # The sidecar first, the ASS key last: a crash in between leaves a miss, never a half result.
-        self.store.put_json(result.model_dump(mode="json"), kind="captions-result", key=self._meta_key(key))
-        self.store.remember(key, result.ass)

@@ -4,12 +4,12 @@ new run, the once-per-topic duplicate key, and the retry view of a status. Nothi
 from __future__ import annotations
 
 import hashlib
-import re
-import uuid
 from dataclasses import dataclass
 
 from sma.db.engine import Database
 from sma.models.common import StepState
+from sma.models.ids import keyed_item_id as topic_item_id
+from sma.models.ids import new_item_id
 from sma.models.pipeline import Autonomy, PipelineInput, PipelineStatus, Topic
 from sma.models.topic import normalise
 from sma.services.autonomy.levels import level_for_new_run
@@ -20,19 +20,6 @@ from sma.settings import Settings
 class RunError(Exception):
     """A request about a run that cannot be honoured; the message says why in plain words. The run client's
     errors derive from it, so a service handed a way to start runs catches them without importing the client."""
-
-
-def slug(text: str, limit: int = 40) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:limit].strip("-") or "topic"
-
-
-def workflow_id(project_id: str, item_id: str) -> str:
-    """Business key (DESIGN.md convention 6)."""
-    return f"content-{project_id}-{item_id}"
-
-
-def new_item_id(title: str) -> str:
-    return f"{slug(title)}-{uuid.uuid4().hex[:6]}"
 
 
 def pipeline_input(settings: Settings, topic: Topic, project_id: str = "default", autonomy: Autonomy | None = None,
@@ -71,7 +58,7 @@ def duplicate_key(inp: PipelineInput, bucket: int) -> str:
 
 def keyed_item_id(inp: PipelineInput, bucket: int) -> str:
     """The item id of a once-per-topic run: the topic's slug and its duplicate key in that window bucket."""
-    return f"{slug(inp.topic.title)}-{duplicate_key(inp, bucket)[:8]}"
+    return topic_item_id(inp.topic.title, duplicate_key(inp, bucket))
 
 
 @dataclass(frozen=True)

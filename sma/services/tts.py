@@ -25,8 +25,9 @@ from sma.models.common import ArtifactRef, QAReport, Word
 from sma.models.language import primary_language
 from sma.models.pipeline import EngineAttempt, VoiceRequest, VoiceResult
 from sma.models.voice_usage import TTSCallRecord, TTSOutcome
-from sma.services.artifacts import ArtifactStore, input_key
+from sma.services.artifacts import ArtifactStore
 from sma.services.qa_audio import check_voice, wav_duration
+from sma.services.step_cache import StepCache
 from sma.services.voices.base import EngineContext
 from sma.services.voices.usage import TTSUsageRecorder, TTSUsageStore, budget_reason, cost_usd, engine_model
 from sma.settings import TTSSettings
@@ -294,6 +295,7 @@ class VoiceService:
         languages: Callable[[str], str] | None = None,
     ) -> None:
         self.store = store
+        self.results = StepCache(store, VoiceResult, STEP, CACHE_VERSION, primary=lambda r: r.audio)
         # Project id -> its BCP-47 language (Settings.project_language); English when not given.
         self.languages = languages or (lambda _project: "en")
         # One chain for every project, or a function giving each project its own (ProjectChains).
@@ -336,14 +338,14 @@ class VoiceService:
         language = self.languages(req.project_id)
         if language != "en":  # English keys stay as they were, so stored English takes are still found
             payload["language"] = language
-        return input_key(STEP, payload, version=CACHE_VERSION)
+        return self.results.key(payload)
 
     def speak(self, req: VoiceRequest) -> VoiceResult:
         started = time.perf_counter()
         if not req.text.strip():
             raise ValueError("voiceover text is empty")
         key = self.cache_key(req)
-        cached = self._cached(key)
+        cached = self.results.get(key)
         if cached is not None:
             return cached.model_copy(
                 update={"seconds": round(time.perf_counter() - started, 3), "notes": ["reused from store"]}
@@ -394,7 +396,7 @@ class VoiceService:
             attempts=attempts,
             qa=qa,
         )
-        self._remember(key, voice)
+        self.results.put(key, voice)
         return voice
 
     # ------------------------------------------------------------ one engine
@@ -503,21 +505,3 @@ class VoiceService:
             recogniser=recogniser,
         )
 
-    # ------------------------------------------------------------ idempotency
-
-    @staticmethod
-    def _meta_key(key: str) -> str:
-        return input_key(f"{STEP}-result", {"key": key}, version=CACHE_VERSION)
-
-    def _cached(self, key: str) -> VoiceResult | None:
-        audio = self.store.lookup(key)
-        meta = self.store.lookup(self._meta_key(key)) if audio is not None else None
-        if audio is None or meta is None:
-            return None
-        result = VoiceResult.model_validate(self.store.read_json(meta))
-        return result if result.audio.sha256 == audio.sha256 else None
-
-    def _remember(self, key: str, result: VoiceResult) -> None:
-        # The sidecar first, the audio key last: a crash in between leaves a miss, never a half result.
-        self.store.put_json(result.model_dump(mode="json"), kind="voice-result", key=self._meta_key(key))
-        self.store.remember(key, result.audio)

@@ -24,6 +24,7 @@ from temporalio.exceptions import ChildWorkflowError, WorkflowAlreadyStartedErro
 with workflow.unsafe.imports_passed_through():
     from sma import queues
     from sma.activities.scheduler import SchedulerActivities
+    from sma.models.ids import content_workflow_id
     from sma.models.pipeline import PipelineResult
     from sma.models.schedule import (
         PlanCalendarRequest,
@@ -102,7 +103,7 @@ class CalendarSlotWorkflow:
     async def _produce(self, inp: SlotInput, check: SlotCheck) -> SlotResult:
         pipeline = check.pipeline
         assert pipeline is not None
-        wf_id = f"content-{pipeline.project_id}-{pipeline.item_id}"
+        wf_id = content_workflow_id(pipeline.project_id, pipeline.item_id)
         try:
             handle = await workflow.start_child_workflow(
                 PIPELINE, pipeline, id=wf_id, task_queue=queues.WORKFLOWS + inp.queue_suffix,

@@ -25,7 +25,6 @@ class ProviderSettings(Section):
     api_key_secret: str | None = Field(None, description="field of `secrets` with the key; default per kind")
     enabled: bool = True
     timeout_s: float = 60.0
-    max_retries: int = Field(2, ge=0, le=6, description="extra attempts on 429/5xx/timeouts")
     max_tokens: int = 2000
     temperature: float | None = 0.7
     structured: StructuredMode = "auto"
@@ -71,8 +70,6 @@ class LLMSettings(Section):
         default_factory=lambda: {"script": ["openai", "anthropic"], "vision": ["openai", "anthropic"]})
     daily_budget_usd: float | None = Field(1.0, description="per project per UTC day; null = unlimited")
     project_budgets: dict[str, float] = Field(default_factory=dict)
-    backoff_initial_s: float = 1.0
-    backoff_max_s: float = 20.0
     stage_timeout_s: float = Field(150.0, description="whole chain; below the write_script activity timeout")
     repair_attempts: int = Field(1, ge=0, le=3, description="corrective re-asks after invalid JSON")
     breaker: BreakerSettings = Field(default_factory=BreakerSettings)

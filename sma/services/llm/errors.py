@@ -30,7 +30,15 @@ class InvalidOutput(LLMError):
 
 
 class AllProvidersFailed(LLMError):
-    """Every provider of a stage's chain failed or was unavailable; the message lists why, per provider."""
+    """Every provider of a stage's chain failed or was unavailable; the message lists why, per provider.
+
+    `transient`: at least one failure (429, 5xx, timeout) may pass, so a later attempt of the activity may
+    succeed; `retry_after`: the longest wait a provider asked for, if any."""
+
+    def __init__(self, message: str, transient: bool = False, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.transient = transient
+        self.retry_after = retry_after
 
 
 class NoProvider(AllProvidersFailed):

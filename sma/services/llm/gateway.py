@@ -2,16 +2,23 @@
 
 For each chain entry (`provider` or `provider:model`): skip it if unavailable or its circuit is open;
 reserve its worst-case cost against the project's daily budget (BudgetExceeded stops everything); call it
-under a hard timeout; retry 429/5xx/timeouts with exponential backoff; validate structured output and
-re-ask once with the validation errors; otherwise move to the next entry. Every attempt is recorded.
+once under a hard timeout; validate structured output and re-ask once with the validation errors;
+otherwise move to the next entry. Every call is recorded.
+
+Retries: the gateway never waits and asks the same provider again. A 429, a 5xx or a timeout moves on to
+the next provider at once; when the whole chain failed and at least one failure was transient, the
+AllProvidersFailed it raises says so (`transient`, with the longest `retry_after` a provider asked for).
+The activity turns that into a retryable ApplicationError, so Temporal's retry policy of the step is the
+one retry layer (backoff, attempt cap, visible in the run's pending-activity info); only its last attempt
+falls back (the template script, a skipped media analysis). Nesting a second retry loop inside the
+activity would multiply the attempts and hide them from Temporal.
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -57,7 +64,6 @@ class LLMGateway:
         secrets: Secrets,
         store: UsageStore,
         providers: dict[str, Provider] | None = None,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
@@ -67,7 +73,6 @@ class LLMGateway:
         self.breaker = CircuitBreaker(settings.breaker.failures, settings.breaker.reset_s, clock)
         self._providers: dict[str, Provider] = dict(providers or {})
         self._provider_settings = settings.provider_settings()
-        self._sleep = sleep
         self._clock = clock
 
     # ------------------------------------------------------------ chain
@@ -137,6 +142,7 @@ class LLMGateway:
             raise NoProvider(f"no provider for stage {ctx.stage!r}: " + ("; ".join(reasons) or "empty chain"))
         deadline = self._clock() + self.settings.stage_timeout_s
         trail: list[CallRecord] = []
+        transient: list[ProviderError] = []
         for entry in entries:
             if self._clock() >= deadline:
                 reasons.append(f"{entry.name}: stage deadline of {self.settings.stage_timeout_s:.0f} s reached")
@@ -144,46 +150,40 @@ class LLMGateway:
             try:
                 completion = await self._try_entry(ctx, entry, request, check, deadline, trail)
             except (ProviderError, InvalidOutput) as exc:
+                if isinstance(exc, ProviderError) and exc.retryable:
+                    transient.append(exc)
                 reasons.append(f"{entry.key}: {exc}")
                 log.warning("llm provider failed", stage=ctx.stage, provider=entry.name, model=entry.model,
                             error=str(exc))
                 continue
             return LLMResult(provider=entry.name, model=entry.model, completion=completion,
                              cost_usd=trail[-1].cost_usd, calls=trail)
-        raise AllProvidersFailed(f"every provider of stage {ctx.stage!r} failed: " + "; ".join(reasons))
+        hints = [e.retry_after for e in transient if e.retry_after is not None]
+        raise AllProvidersFailed(f"every provider of stage {ctx.stage!r} failed: " + "; ".join(reasons),
+                                 transient=bool(transient), retry_after=max(hints, default=None))
 
     async def _try_entry(self, ctx: CallContext, entry: _Entry, request: LLMRequest,
                          check: Callable[[Completion], None], deadline: float, trail: list[CallRecord]) -> Completion:
-        """Retries and corrective re-asks against one provider; raises when it is given up on."""
+        """One call and its corrective re-asks against one provider; raises when it is given up on."""
         repairs = 0
         while True:
             try:
-                return await self._call_with_retries(ctx, entry, request, check, deadline, trail)
+                return await self._call_once(ctx, entry, request, check, deadline, trail)
             except InvalidOutput as exc:
                 if repairs >= self.settings.repair_attempts or self._clock() >= deadline:
                     raise
                 repairs += 1
                 request = _corrective(request, exc)
 
-    async def _call_with_retries(self, ctx: CallContext, entry: _Entry, request: LLMRequest,
-                                 check: Callable[[Completion], None], deadline: float,
-                                 trail: list[CallRecord]) -> Completion:
-        """One logical call: the first attempt plus up to max_retries retries on retryable errors."""
-        retries = 0
-        while True:
-            if not self.breaker.allow(entry.key):
-                wait = self.breaker.retry_in(entry.key)
-                await self._save(trail, self._record(ctx, entry, trail, "circuit_open",
-                                                     error=f"circuit open; next trial in {wait:.0f} s"))
-                raise ProviderError("skipped: circuit open after repeated failures", "circuit_open", False)
-            try:
-                return await self._attempt(ctx, entry, request, check, deadline, trail)
-            except ProviderError as exc:
-                delay = self._backoff(retries, exc.retry_after)
-                if not exc.retryable or retries >= entry.settings.max_retries or self._clock() + delay >= deadline:
-                    raise
-                retries += 1
-                await self._sleep(delay)
+    async def _call_once(self, ctx: CallContext, entry: _Entry, request: LLMRequest,
+                         check: Callable[[Completion], None], deadline: float, trail: list[CallRecord]) -> Completion:
+        """One call, unless the provider's circuit is open (then it is skipped without a request)."""
+        if not self.breaker.allow(entry.key):
+            wait = self.breaker.retry_in(entry.key)
+            await self._save(trail, self._record(ctx, entry, trail, "circuit_open",
+                                                 error=f"circuit open; next trial in {wait:.0f} s"))
+            raise ProviderError("skipped: circuit open after repeated failures", "circuit_open", False)
+        return await self._attempt(ctx, entry, request, check, deadline, trail)
 
     async def _attempt(self, ctx: CallContext, entry: _Entry, request: LLMRequest,
                        check: Callable[[Completion], None], deadline: float, trail: list[CallRecord]) -> Completion:
@@ -233,13 +233,6 @@ class LLMGateway:
         return completion
 
     # ------------------------------------------------------------ helpers
-
-    def _backoff(self, retries: int, retry_after: float | None) -> float:
-        base = self.settings.backoff_initial_s * (2 ** retries)
-        delay = min(self.settings.backoff_max_s, base * (1 + random.random() * 0.25))
-        if retry_after is not None:
-            delay = min(self.settings.backoff_max_s, max(delay, retry_after))
-        return delay
 
     def _record(self, ctx: CallContext, entry: _Entry, trail: list[CallRecord], outcome: Outcome, *,
                 completion: Completion | None = None, latency: float = 0.0, error: str = "") -> CallRecord:

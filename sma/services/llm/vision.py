@@ -86,7 +86,9 @@ class VisionService:
                 notes.append(f"{path.name}: not readable as image or video ({type(exc).__name__})")
         return images
 
-    async def analyse(self, req: MediaRequest) -> MediaAnalysis:
+    async def analyse(self, req: MediaRequest, may_retry: bool = False) -> MediaAnalysis:
+        """`may_retry`: the caller retries later, so a transient failure of every provider raises
+        AllProvidersFailed instead of skipping the step."""
         started = time.perf_counter()
         if not req.media:
             return MediaAnalysis(skipped=True, tier="none", notes=["no media sent with this run"])
@@ -101,6 +103,8 @@ class VisionService:
         except BudgetExceeded:
             raise
         except Exception as exc:  # step 1 is optional: any failure skips it with the reason
+            if may_retry and isinstance(exc, AllProvidersFailed) and exc.transient:
+                raise
             if not isinstance(exc, AllProvidersFailed | PromptError):
                 log.exception("vision crashed; step skipped", run_id=req.run_id)
             log.warning("vision failed; step skipped", run_id=req.run_id, error=str(exc))

@@ -196,7 +196,7 @@ class ScriptService:
         self.store = store
         self.llm = llm
 
-    async def _write(self, req: ScriptRequest, project: ProjectSettings) -> Written:
+    async def _write(self, req: ScriptRequest, project: ProjectSettings, may_retry: bool) -> Written:
         notes: list[str] = []
         if self.llm is not None and self.llm.available():
             try:
@@ -208,6 +208,8 @@ class ScriptService:
             except BudgetExceeded:
                 raise
             except (AllProvidersFailed, PromptError) as exc:
+                if may_retry and isinstance(exc, AllProvidersFailed) and exc.transient:
+                    raise
                 notes.append(f"LLM tiers failed, used the template: {exc}")
                 log.warning("llm script tiers failed; using the template", run_id=req.run_id, error=str(exc))
             except Exception as exc:  # a bug in an LLM tier must not stop content: the template always works
@@ -233,10 +235,12 @@ class ScriptService:
         written.notes += [f"feedback not honoured by the LLM: {m}" for m in missed]
         return written
 
-    async def write(self, req: ScriptRequest) -> ScriptResult:
+    async def write(self, req: ScriptRequest, may_retry: bool = False) -> ScriptResult:
+        """One attempt. `may_retry`: the caller retries later (a Temporal attempt that is not the last), so a
+        transient failure of every LLM provider raises AllProvidersFailed instead of using the template."""
         started = time.perf_counter()
         project = self.settings.project(req.project_id)
-        written = await self._write(req, project)
+        written = await self._write(req, project, may_retry)
         written.script = credit_sources(written.script, req.topic)  # any tier: the post names its sources
         qa = check_script(written.script, project, self.settings.pipeline, req.topic, self.settings.llm.qa)
         cost = written.llm.total_cost_usd if written.llm else 0.0

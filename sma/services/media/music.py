@@ -24,9 +24,10 @@ import numpy as np
 import structlog
 
 from sma.models.pipeline import EngineAttempt, MusicRequest, MusicResult
-from sma.services.artifacts import ArtifactStore, input_key
+from sma.services.artifacts import ArtifactStore
 from sma.services.media.ffmpeg import FFmpeg, FFmpegError
 from sma.services.music_sources.base import Fetched, MusicJob, MusicSource, MusicSourceError
+from sma.services.step_cache import StepCache
 from sma.services.voices.base import secret_value
 from sma.settings import MusicSettings
 
@@ -159,6 +160,7 @@ class MusicService:
         sources: list[MusicSource] | None = None,
     ) -> None:
         self.store = store
+        self.results = StepCache(store, MusicResult, "music", VERSION, primary=lambda r: r.audio)
         self.ffmpeg = ffmpeg
         self.settings = settings or MusicSettings()
         self.sources = sources if sources is not None else build_sources(self.settings, secrets, ffmpeg)
@@ -169,7 +171,7 @@ class MusicService:
             "tiers": [s.name for s in self.sources],
             "settings": self.settings.model_dump(mode="json"),
         }
-        return input_key("music", payload, version=VERSION)
+        return self.results.key(payload)
 
     def make(self, req: MusicRequest) -> MusicResult:
         """Same request, same file: a retried step finds its artifact instead of fetching again."""
@@ -177,7 +179,7 @@ class MusicService:
         if not req.duration_s > 0:
             raise ValueError(f"music duration must be positive, got {req.duration_s}")
         key = self.cache_key(req)
-        cached = self._cached(key)
+        cached = self.results.get(key)
         if cached is not None:
             return cached.model_copy(
                 update={"seconds": round(time.perf_counter() - started, 3), "notes": ["reused", *cached.notes]}
@@ -195,7 +197,7 @@ class MusicService:
                     notes=[*(f"{a.engine}: {a.outcome} ({a.reason})" for a in attempts[:-1]), *notes],
                     attempts=attempts,
                 )
-                self._remember(key, result)
+                self.results.put(key, result)
                 return result
         raise MusicSourceError(
             "no music tier produced audio: " + "; ".join(f"{a.engine}: {a.reason}" for a in attempts)
@@ -261,26 +263,6 @@ class MusicService:
         if mean < SILENT_DB:
             raise MusicSourceError(f"the audio is silent (mean {mean:.1f} dB)")
         return mean
-
-    # ------------------------------------------------------------ idempotency
-
-    @staticmethod
-    def _meta_key(key: str) -> str:
-        return input_key("music-result", {"key": key}, version=VERSION)
-
-    def _cached(self, key: str) -> MusicResult | None:
-        audio = self.store.lookup(key)
-        meta = self.store.lookup(self._meta_key(key)) if audio is not None else None
-        if audio is None or meta is None:
-            return None
-        result = MusicResult.model_validate(self.store.read_json(meta))
-        return result if result.audio is not None and result.audio.sha256 == audio.sha256 else None
-
-    def _remember(self, key: str, result: MusicResult) -> None:
-        # The sidecar first, the audio key last: a crash in between leaves a miss, never a half result.
-        self.store.put_json(result.model_dump(mode="json"), kind="music-result", key=self._meta_key(key))
-        assert result.audio is not None
-        self.store.remember(key, result.audio)
 
 
 class Pad:

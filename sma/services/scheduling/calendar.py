@@ -18,6 +18,7 @@ import structlog
 
 from sma.db.engine import Database
 from sma.db.tables_trends import CalendarSlot
+from sma.models.ids import content_workflow_id, keyed_item_id
 from sma.models.pipeline import PipelineInput, Topic
 from sma.models.schedule import (
     PlanCalendarResult,
@@ -26,7 +27,7 @@ from sma.models.schedule import (
     SlotUpdate,
 )
 from sma.models.topic import TopicError
-from sma.services.runs import new_run_input, slug, workflow_id
+from sma.services.runs import new_run_input
 from sma.services.scheduling import store
 from sma.services.scheduling.history import EngagementHistory
 from sma.services.scheduling.optimizer import (
@@ -146,10 +147,10 @@ class CalendarService:
 
     def _row(self, project_id: str, topic: dict, slot_at: datetime, score: float, lead: timedelta,
              platforms: list[str], model: EngagementModel) -> CalendarSlot:
-        item_id = f"{slug(topic['title'], 30)}-{topic['key'][:6]}"
+        item_id = keyed_item_id(topic["title"], topic["key"], limit=30, key_chars=6)
         title = topic["title"]
         return CalendarSlot(
-            project_id=project_id, item_id=item_id, workflow_id=workflow_id(project_id, item_id),
+            project_id=project_id, item_id=item_id, workflow_id=content_workflow_id(project_id, item_id),
             trend_key=topic["key"], title=title,
             topic=topic["topic"].model_dump_json(),
             platforms=json.dumps(platforms), score=topic["score"], slot_score=score, slot_at=slot_at,

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from sma.models.ids import content_scheduler_id, manual_run_id, trend_scan_id
+
 if TYPE_CHECKING:
     from sma.db.tables_trends import CalendarSlot, TrendResult, TrendScan
     from sma.settings import Settings
@@ -80,7 +82,7 @@ def scan(project: Project = "default", wait: Annotated[bool, typer.Option(help="
 
     async def go() -> TrendScanResult | str:
         client = await client_for(loaded)
-        wf_id = f"trend-scan-{project}-cli-{datetime.now(UTC):%Y%m%dT%H%M%S}"
+        wf_id = manual_run_id(trend_scan_id(project), datetime.now(UTC))
         handle = await client.start_workflow("TrendScanWorkflow", TrendScanInput(project_id=project), id=wf_id,
                                              task_queue=queues.WORKFLOWS, result_type=TrendScanResult)
         return await handle.result() if wait else wf_id
@@ -148,13 +150,13 @@ def _result_dict(row: TrendResult) -> dict[str, Any]:
 @trends_app.command("schedules")
 def schedules() -> None:
     """Create or update the trend-scan (4 h) and content-scheduler (12 h) Temporal Schedules of every project."""
-    from sma.services.trends.schedules import ensure_trend_schedules
+    from sma.schedules import TREND_KINDS, ensure_schedules
     from sma.temporal_client import client_for
 
     loaded = _settings()
 
     async def go() -> dict[str, str]:
-        return await ensure_trend_schedules(await client_for(loaded), loaded)
+        return await ensure_schedules(await client_for(loaded), loaded, kinds=TREND_KINDS)
 
     for schedule_id, outcome in _run(go()).items():
         typer.echo(f"{schedule_id}: {outcome}")
@@ -206,7 +208,7 @@ def plan(project: Project = "default", as_json: AsJson = False) -> None:
 
     async def go() -> SchedulerResult:
         client = await client_for(loaded)
-        wf_id = f"content-scheduler-{project}-cli-{datetime.now(UTC):%Y%m%dT%H%M%S}"
+        wf_id = manual_run_id(content_scheduler_id(project), datetime.now(UTC))
         return await client.execute_workflow("ContentSchedulerWorkflow", SchedulerInput(project_id=project),
                                              id=wf_id, task_queue=queues.WORKFLOWS, result_type=SchedulerResult)
 
