@@ -40,7 +40,7 @@ TOPIC = Topic(
 )
 
 
-def _union(intervals: list[tuple[datetime, datetime]]) -> float:
+def union_seconds(intervals: list[tuple[datetime, datetime]]) -> float:
     total, end = 0.0, None
     for start, stop in sorted(intervals):
         if end is None or start > end:
@@ -52,7 +52,7 @@ def _union(intervals: list[tuple[datetime, datetime]]) -> float:
     return total
 
 
-async def _timings(client: Client, wf_id: str) -> tuple[float, float, int]:
+async def history_timings(client: Client, wf_id: str) -> tuple[float, float, int]:
     history = await client.get_workflow_handle(wf_id).fetch_history()
     events = history.events
     wall = (events[-1].event_time.ToDatetime() - events[0].event_time.ToDatetime()).total_seconds()
@@ -67,7 +67,7 @@ async def _timings(client: Client, wf_id: str) -> tuple[float, float, int]:
             intervals.append((started[attrs.scheduled_event_id], event.event_time.ToDatetime()))
         elif event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
             markers += 1
-    return wall, _union(intervals), markers
+    return wall, union_seconds(intervals), markers
 
 
 async def _bench(settings: Settings, stack: Stack, runs: int) -> list[tuple[PipelineResult, float, float, int]]:
@@ -76,7 +76,7 @@ async def _bench(settings: Settings, stack: Stack, runs: int) -> list[tuple[Pipe
     for _ in range(runs):
         wf_id = await start_pipeline(client, pipeline_input(settings, TOPIC, autonomy="autonomous"))
         result = await client.get_workflow_handle(wf_id, result_type=PipelineResult).result()
-        out.append((result, *await _timings(client, wf_id)))
+        out.append((result, *await history_timings(client, wf_id)))
     return out
 
 
