@@ -96,15 +96,15 @@ def timed(rows: list[Row], name: str, work: Callable[[], T], detail: Callable[[T
 
 def build(settings: Settings, store: ArtifactStore) -> dict[str, Any]:
     """The services, wired like the workers wire them (one shared transcriber for QA_TTS and captions)."""
-    from sma.services import captions as cap
+    from sma.services.captions import service as cap
     from sma.services.media.background import BackgroundService
     from sma.services.media.ffmpeg import FFmpeg
     from sma.services.media.imagegen import build_chain
     from sma.services.media.images import ImageService
-    from sma.services.media.music import MusicService
     from sma.services.media.pexels import PexelsClient
     from sma.services.media.render import RenderService
-    from sma.services.tts import VoiceService, build_engines
+    from sma.services.music.service import MusicService
+    from sma.services.voice.service import VoiceService, build_engines
 
     media = settings.media
     ffmpeg = FFmpeg(media.ffmpeg, threads=media.threads)
@@ -166,7 +166,7 @@ def run(settings: Settings, out: Path, platforms: list[str], qa: bool) -> list[R
                       overlays=images.overlays, platforms=platforms)),
         lambda r: f"{r.encoder}, {r.duration_s:.1f} s, {r.video.size / 1e6:.1f} MB -> {r.video.path}")
     if qa:
-        from sma.services.qa_video import check_video
+        from sma.services.qa.video import check_video
 
         timed(rows, "qa (extra)", lambda: check_video(s["ffmpeg"], Path(render.video.path), render.duration_s,
                                                       target_lufs=settings.media.target_lufs),

@@ -35,9 +35,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sma.services.captions import Transcriber
-from sma.services.qa_audio import _edit_distance, normalize_words, word_error_rate
-from sma.services.tts import PiperEngine
+from sma.services.captions.service import Transcriber
+from sma.services.qa.audio import _edit_distance, normalize_words, word_error_rate
+from sma.services.voice.service import PiperEngine
 from sma.settings import CaptionSettings
 
 FIXTURE = Path(__file__).with_name("fixtures") / "qa_tts_narrations.json"

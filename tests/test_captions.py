@@ -11,7 +11,7 @@ import pytest
 from sma.models.common import Word
 from sma.models.pipeline import CaptionRequest
 from sma.services.artifacts import ArtifactStore
-from sma.services.captions import (
+from sma.services.captions.service import (
     CaptionService,
     Transcriber,
     align_to_script,
@@ -23,7 +23,7 @@ from sma.services.captions import (
     snap_to_voice,
     tokenize_script,
 )
-from sma.services.tts import PiperEngine
+from sma.services.voice.service import PiperEngine
 from sma.settings import CaptionSettings, MediaSettings
 
 FONT = fonts_dir() / "DejaVuSans-Bold.ttf"

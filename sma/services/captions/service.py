@@ -27,12 +27,12 @@ from sma.models.common import QAReport, Word
 from sma.models.language import primary_language
 from sma.models.pipeline import CaptionRequest, CaptionResult
 from sma.services.artifacts import ArtifactStore, input_key, sha256_file
-from sma.services.caption_fonts import CaptionFont, caption_font, font_missing
-from sma.services.caption_timing import TIER as SCRIPT_TIER
-from sma.services.caption_timing import script_timings
+from sma.services.captions.fonts import CaptionFont, caption_font, font_missing
+from sma.services.captions.timing import TIER as SCRIPT_TIER
+from sma.services.captions.timing import script_timings
 from sma.services.media.look import CaptionLook, caption_look, highlight_tag, style_line
-from sma.services.qa_audio import normalize_words, voiced_spans, wav_duration
-from sma.services.whisper_models import resolve_source
+from sma.services.qa.audio import normalize_words, voiced_spans, wav_duration
+from sma.services.speech.models import resolve_source
 from sma.settings import CaptionSettings, MediaSettings
 
 if TYPE_CHECKING:

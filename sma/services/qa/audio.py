@@ -17,7 +17,7 @@ import numpy as np
 
 from sma.models.common import QAReport
 from sma.models.language import UNSPACED, primary_language
-from sma.services.text_normalize import normalize_text
+from sma.services.qa.normalize import normalize_text
 
 GATE = "QA_TTS"
 
@@ -193,7 +193,7 @@ def _compound_edit_distance(ref: list[str], hyp: list[str], run: int = COMPOUND_
 def word_error_rate(reference: str, hypothesis: str, language: str = "en") -> float:
     """(substitutions + deletions + insertions) / reference words, on text_normalize's words, compounds matched.
 
-    Both sides go through sma.services.text_normalize (numbers, contractions, symbols, spelling), so only
+    Both sides go through sma.services.qa.normalize (numbers, contractions, symbols, spelling), so only
     differences a listener would hear count as errors.
     """
     ref, hyp = normalize_text(reference, language), normalize_text(hypothesis, language)

@@ -21,15 +21,15 @@ from sma.models.pipeline import Beat, HookStyle, Script, ScriptRequest, Topic, V
 from sma.services.intelligence.guidance import HookGuidance, HookPreference, NoGuidance, pick, use_preferred
 from sma.services.llm.config import ScriptQASettings
 from sma.services.media.storyboard import key_words
-from sma.services.qa_script import duration_band
-from sma.services.script_feedback import (
+from sma.services.qa.script import duration_band
+from sma.services.script.feedback import (
     LONGER_THAN_PREVIOUS,
     SHORTER_THAN_PREVIOUS,
     FeedbackPlan,
     has_term,
     plan_feedback,
 )
-from sma.services.script_languages import ScriptPhrases, phrases_for
+from sma.services.script.languages import ScriptPhrases, phrases_for
 from sma.settings import PipelineSettings, ProjectSettings
 
 PROMPT_VERSION = "template-v3"

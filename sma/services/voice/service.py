@@ -25,9 +25,9 @@ from sma.models.language import primary_language
 from sma.models.pipeline import EngineAttempt, VoiceRequest, VoiceResult
 from sma.models.voice_usage import TTSCallRecord, TTSOutcome
 from sma.services.artifacts import ArtifactStore, input_key
-from sma.services.qa_audio import check_voice, wav_duration
-from sma.services.voices.base import EngineContext
-from sma.services.voices.usage import TTSUsageRecorder, TTSUsageStore, budget_reason, cost_usd, engine_model
+from sma.services.qa.audio import check_voice, wav_duration
+from sma.services.voice.engines.base import EngineContext
+from sma.services.voice.usage import TTSUsageRecorder, TTSUsageStore, budget_reason, cost_usd, engine_model
 from sma.settings import TTSSettings
 
 if TYPE_CHECKING:
@@ -176,31 +176,31 @@ class UnavailableEngine:
 
 
 def _xtts(ctx: EngineContext) -> TTSEngine:
-    from sma.services.voices.xtts import XTTSEngine
+    from sma.services.voice.engines.xtts import XTTSEngine
 
     return XTTSEngine.from_context(ctx)
 
 
 def _kokoro(ctx: EngineContext) -> TTSEngine:
-    from sma.services.voices.kokoro import KokoroEngine
+    from sma.services.voice.engines.kokoro import KokoroEngine
 
     return KokoroEngine.from_context(ctx)
 
 
 def _elevenlabs(ctx: EngineContext) -> TTSEngine:
-    from sma.services.voices.elevenlabs import ElevenLabsEngine
+    from sma.services.voice.engines.elevenlabs import ElevenLabsEngine
 
     return ElevenLabsEngine.from_context(ctx)
 
 
 def _edge(ctx: EngineContext) -> TTSEngine:
-    from sma.services.voices.edge import EdgeEngine
+    from sma.services.voice.engines.edge import EdgeEngine
 
     return EdgeEngine.from_context(ctx)
 
 
 def _espeak(ctx: EngineContext) -> TTSEngine:
-    from sma.services.voices.espeak import EspeakEngine
+    from sma.services.voice.engines.espeak import EspeakEngine
 
     return EspeakEngine.from_context(ctx)
 
