@@ -96,7 +96,7 @@ def timed(rows: list[Row], name: str, work: Callable[[], T], detail: Callable[[T
 
 def build(settings: Settings, store: ArtifactStore) -> dict[str, Any]:
     """The services, wired like the workers wire them (one shared transcriber for QA_TTS and captions)."""
-    from sma.services.captions import service as cap
+    from sma.services.captions.service import CaptionService
     from sma.services.media.background import BackgroundService
     from sma.services.media.ffmpeg import FFmpeg
     from sma.services.media.imagegen import build_chain
@@ -104,13 +104,13 @@ def build(settings: Settings, store: ArtifactStore) -> dict[str, Any]:
     from sma.services.media.pexels import PexelsClient
     from sma.services.media.render import RenderService
     from sma.services.music.service import MusicService
-    from sma.services.voice.service import VoiceService, build_engines
+    from sma.services.speech.whisper import CachedTranscriber, Transcriber
+    from sma.services.voice.chain import build_engines
+    from sma.services.voice.service import VoiceService
 
     media = settings.media
     ffmpeg = FFmpeg(media.ffmpeg, threads=media.threads)
-    transcriber: Any = cap.Transcriber(settings.captions)
-    if hasattr(cap, "CachedTranscriber"):
-        transcriber = cap.CachedTranscriber(transcriber, store)
+    transcriber = CachedTranscriber(Transcriber(settings.captions), store)
     pexels_key = settings.secrets.pexels_api_key
     openai_key = settings.secrets.openai_api_key
     stock = PexelsClient(media.visuals, pexels_key.get_secret_value()) if pexels_key else None
@@ -118,7 +118,7 @@ def build(settings: Settings, store: ArtifactStore) -> dict[str, Any]:
         "ffmpeg": ffmpeg,
         "transcriber": transcriber,
         "voice": VoiceService(store, build_engines(settings.tts), settings.tts, transcriber=transcriber),
-        "captions": cap.CaptionService(store, transcriber, settings.captions, media),
+        "captions": CaptionService(store, transcriber, settings.captions, media),
         "music": MusicService(store, ffmpeg),
         "background": BackgroundService(store, ffmpeg, media, stock=stock),
         "images": ImageService(store, media, generators=build_chain(

@@ -19,8 +19,9 @@ from sma.db.engine import Database
 from sma.models.language import language_name, normalize_tag, primary_language
 from sma.models.pipeline import CaptionRequest, PipelineResult, RunState, ScriptRequest, Topic, VoiceRequest
 from sma.services.artifacts import ArtifactStore
-from sma.services.captions.fonts import NOTO_CJK, caption_font
-from sma.services.captions.service import CachedTranscriber, CaptionService, Transcriber, fonts_dir, tokenize_script
+from sma.services.captions.align import tokenize_script
+from sma.services.captions.fonts import NOTO_CJK, caption_font, fonts_dir
+from sma.services.captions.service import CaptionService
 from sma.services.captions.timing import TIER as SCRIPT_TIER
 from sma.services.captions.timing import script_timings
 from sma.services.llm.config import ScriptQASettings
@@ -31,8 +32,11 @@ from sma.services.runs import pipeline_input
 from sma.services.script.languages import SPANISH, template_language_notes
 from sma.services.script.llm import LLMScriptWriter
 from sma.services.script.template import TemplateScriptWriter
+from sma.services.speech.whisper import CachedTranscriber, Transcriber
+from sma.services.voice.chain import build_engines, chain_names
 from sma.services.voice.engines.espeak import EspeakEngine, espeak_binary
-from sma.services.voice.service import PiperEngine, VoiceService, build_engines, chain_names
+from sma.services.voice.engines.piper import PiperEngine
+from sma.services.voice.service import VoiceService
 from sma.settings import CaptionSettings, ConfigError, MediaSettings, PipelineSettings, ProjectSettings, Settings
 from tests.conftest import running_workers
 

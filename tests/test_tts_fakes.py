@@ -153,7 +153,7 @@ def piper_wav(text: str) -> bytes:
     """Real Piper audio of `text` as WAV bytes, made once per process."""
     import tempfile
 
-    from sma.services.voice.service import PiperEngine
+    from sma.services.voice.engines.piper import PiperEngine
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "take.wav"

@@ -17,7 +17,7 @@ from PIL import Image
 from sma.models.common import Word
 from sma.models.pipeline import Beat, ImagesRequest, Overlay, RenderRequest, ScriptRequest, Topic, Visual
 from sma.services.artifacts import ArtifactStore
-from sma.services.captions.service import build_ass, paginate
+from sma.services.captions.ass import build_ass, paginate
 from sma.services.media.cards import parse_stat, rgb, stat_sheet, text_card, title_card
 from sma.services.media.cover import cover_spec, make_cover
 from sma.services.media.ffmpeg import FFmpeg

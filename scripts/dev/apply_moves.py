@@ -59,21 +59,34 @@ class Moves:
             else:
                 modules[old] = new
         new_modules = {*modules.values(), *(n.rsplit(".", 1)[0] for n in names.values())}
+        for old, new in names.items():
+            if new in names:
+                raise SystemExit(f"{path}: {old} -> {new} -> {names[new]}: map {old} straight to the end")
+            if old in new_modules:
+                raise SystemExit(f"{path}: {old} is both a moved name and a new module: leave the name out "
+                                 "of the map and edit its imports by hand")
         return cls(modules, names, frozenset(new_modules))
 
     def _is_new(self, dotted: str) -> bool:
         return any(dotted == m or dotted.startswith(m + ".") for m in self.new_modules)
 
     def resolve(self, dotted: str) -> str:
-        """Where `dotted` (a module, or a name under one) lives now; unchanged when it did not move."""
-        if self._is_new(dotted):
-            return dotted
+        """Where `dotted` (a module, or a name under one) lives now; unchanged when it did not move.
+
+        A moved name wins over everything; a path already under a new module is left alone (that keeps a
+        second run from moving `sma.a.b` -> `sma.a.b.c` again when a module became a package of the same name).
+        """
         parts = dotted.split(".")
         for end in range(len(parts), 0, -1):
-            head, rest = ".".join(parts[:end]), parts[end:]
-            target = self.names.get(head) or self.modules.get(head)
+            target = self.names.get(".".join(parts[:end]))
             if target is not None:
-                return ".".join([target, *rest])
+                return ".".join([target, *parts[end:]])
+        if self._is_new(dotted):
+            return dotted
+        for end in range(len(parts), 0, -1):
+            target = self.modules.get(".".join(parts[:end]))
+            if target is not None:
+                return ".".join([target, *parts[end:]])
         return dotted
 
 

@@ -111,9 +111,9 @@ def _shared_audio_command() -> Callable[[Path, Path, bool], int] | None:
 
 def qa_audio_command(path: Path, script: Path, as_json: bool) -> int:
     """Minimal QA_TTS by hand: transcribe with the configured Whisper model, then `check_voice`."""
-    from sma.services.captions.service import Transcriber
     from sma.services.media.ffmpeg import FFmpeg, FFmpegError
     from sma.services.qa.audio import check_voice
+    from sma.services.speech.whisper import Transcriber
 
     if not path.is_file():
         _fail(f"{path}: no such file")
