@@ -96,21 +96,21 @@ def timed(rows: list[Row], name: str, work: Callable[[], T], detail: Callable[[T
 
 def build(settings: Settings, store: ArtifactStore) -> dict[str, Any]:
     """The services, wired like the workers wire them (one shared transcriber for QA_TTS and captions)."""
-    from sma.services import captions as cap
+    from sma.services.captions.service import CaptionService
     from sma.services.media.background import BackgroundService
     from sma.services.media.ffmpeg import FFmpeg
     from sma.services.media.imagegen import build_chain
     from sma.services.media.images import ImageService
-    from sma.services.media.music import MusicService
     from sma.services.media.pexels import PexelsClient
     from sma.services.media.render import RenderService
-    from sma.services.tts import VoiceService, build_engines
+    from sma.services.music.service import MusicService
+    from sma.services.speech.whisper import CachedTranscriber, Transcriber
+    from sma.services.voice.chain import build_engines
+    from sma.services.voice.service import VoiceService
 
     media = settings.media
     ffmpeg = FFmpeg(media.ffmpeg, threads=media.threads)
-    transcriber: Any = cap.Transcriber(settings.captions)
-    if hasattr(cap, "CachedTranscriber"):
-        transcriber = cap.CachedTranscriber(transcriber, store)
+    transcriber = CachedTranscriber(Transcriber(settings.captions), store)
     pexels_key = settings.secrets.pexels_api_key
     openai_key = settings.secrets.openai_api_key
     stock = PexelsClient(media.visuals, pexels_key.get_secret_value()) if pexels_key else None
@@ -118,7 +118,7 @@ def build(settings: Settings, store: ArtifactStore) -> dict[str, Any]:
         "ffmpeg": ffmpeg,
         "transcriber": transcriber,
         "voice": VoiceService(store, build_engines(settings.tts), settings.tts, transcriber=transcriber),
-        "captions": cap.CaptionService(store, transcriber, settings.captions, media),
+        "captions": CaptionService(store, transcriber, settings.captions, media),
         "music": MusicService(store, ffmpeg),
         "background": BackgroundService(store, ffmpeg, media, stock=stock),
         "images": ImageService(store, media, generators=build_chain(
@@ -166,7 +166,7 @@ def run(settings: Settings, out: Path, platforms: list[str], qa: bool) -> list[R
                       overlays=images.overlays, platforms=platforms)),
         lambda r: f"{r.encoder}, {r.duration_s:.1f} s, {r.video.size / 1e6:.1f} MB -> {r.video.path}")
     if qa:
-        from sma.services.qa_video import check_video
+        from sma.services.qa.video import check_video
 
         timed(rows, "qa (extra)", lambda: check_video(s["ffmpeg"], Path(render.video.path), render.duration_s,
                                                       target_lufs=settings.media.target_lufs),

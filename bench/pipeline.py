@@ -22,12 +22,12 @@ from temporalio.client import Client
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sma.client.handles import start_pipeline  # noqa: E402
-from sma.models.pipeline import PipelineResult, Topic  # noqa: E402
-from sma.runtime import Stack  # noqa: E402
-from sma.services.runs import pipeline_input  # noqa: E402
-from sma.settings import PipelineSettings, Settings  # noqa: E402
-from sma.temporal_client import connect  # noqa: E402
+from sma.client.handles import start_pipeline
+from sma.models.pipeline import PipelineResult, Topic
+from sma.runtime import Stack
+from sma.services.runs import pipeline_input
+from sma.settings import PipelineSettings, Settings
+from sma.temporal_client import connect
 
 TOPIC = Topic(
     title="Why short feedback loops win",
@@ -100,7 +100,7 @@ def main() -> None:
         for step in result.status.steps.values():
             print(f"| {step.name} | {step.tier} | {step.seconds:.2f} |")
         overhead = wall - busy
-        print(f"\n| measure | seconds | share of wall |\n|---|---:|---:|")
+        print("\n| measure | seconds | share of wall |\n|---|---:|---:|")
         print(f"| workflow wall time | {wall:.2f} | 100.0 % |")
         print(f"| activities (union of executions) | {busy:.2f} | {100 * busy / wall:.1f} % |")
         print(f"| orchestration overhead ({markers} local DB writes incl.) | {overhead:.2f} | "

@@ -13,7 +13,7 @@ prints the WER distribution for:
   narration, judged against the original script.
 
 Each column is one way of normalising the text: `basic` is the old lowercase-and-strip-punctuation
-normaliser, `new` is qa_audio.word_error_rate (text_normalize + compound matching), and `whisper-norm` is
+normaliser, `new` is qa.audio.word_error_rate (qa.normalize + compound matching), and `whisper-norm` is
 the whisper-normalizer package's EnglishTextNormalizer when it is importable (reference only).
 
 Transcripts are cached in --out by the spoken text, so a rerun only recomputes the numbers (Piper takes
@@ -35,9 +35,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sma.services.captions import Transcriber
-from sma.services.qa_audio import _edit_distance, normalize_words, word_error_rate
-from sma.services.tts import PiperEngine
+from sma.services.qa.audio import _edit_distance, normalize_words, word_error_rate
+from sma.services.speech.whisper import Transcriber
+from sma.services.voice.engines.piper import PiperEngine
 from sma.settings import CaptionSettings
 
 FIXTURE = Path(__file__).with_name("fixtures") / "qa_tts_narrations.json"
@@ -47,7 +47,7 @@ Scorer = Callable[[str, str], float]
 
 
 def basic_wer(reference: str, hypothesis: str) -> float:
-    """The gate before text_normalize: lowercase, punctuation stripped, plain word edit distance."""
+    """The gate before qa.normalize: lowercase, punctuation stripped, plain word edit distance."""
     ref, hyp = normalize_words(reference), normalize_words(hypothesis)
     return _edit_distance(ref, hyp) / len(ref) if ref else float(bool(hyp))
 

@@ -33,9 +33,9 @@ from sma.services.artifacts import ArtifactStore
 from sma.services.media.background import BackgroundService
 from sma.services.media.ffmpeg import FFmpeg
 from sma.services.media.images import ImageService
-from sma.services.media.music import MusicService
 from sma.services.media.render import RenderService
-from sma.services.qa_video import check_video
+from sma.services.music.service import MusicService
+from sma.services.qa.video import check_video
 from sma.settings import MediaSettings
 
 SCRIPT = (

@@ -28,16 +28,16 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline import TOPIC, history_timings  # noqa: E402
+from pipeline import TOPIC, history_timings
 
-from sma import queues  # noqa: E402
-from sma.client import RunClient  # noqa: E402
-from sma.db.engine import Database  # noqa: E402
-from sma.models.pipeline import Topic  # noqa: E402
-from sma.runtime import Stack  # noqa: E402
-from sma.services.runs import new_run_input  # noqa: E402
-from sma.settings import PipelineSettings, Settings  # noqa: E402
-from sma.temporal_client import connect  # noqa: E402
+from sma import queues
+from sma.client import RunClient
+from sma.db.engine import Database
+from sma.models.pipeline import Topic
+from sma.runtime import Stack
+from sma.services.runs import new_run_input
+from sma.settings import PipelineSettings, Settings
+from sma.temporal_client import connect
 
 
 @dataclass

@@ -28,10 +28,10 @@ from sma.services.blobs.config import ArtifactSettings
 from sma.services.intelligence.config import IntelligenceSettings
 from sma.services.llm.config import LLMSettings
 from sma.services.memory.config import MemorySettings
-from sma.services.music_sources.config import FreesoundSettings, MusicGenSettings, SoundGenSettings
+from sma.services.music.sources.config import FreesoundSettings, MusicGenSettings, SoundGenSettings
 from sma.services.platforms.config import AnalyticsSettings, PublishingSettings
 from sma.services.trends.config import SchedulerSettings, TrendSettings
-from sma.services.voices.config import EdgeSettings, ElevenLabsVoiceSettings, KokoroSettings, XTTSSettings
+from sma.services.voice.engines.config import EdgeSettings, ElevenLabsVoiceSettings, KokoroSettings, XTTSSettings
 
 ENV_PREFIX = "SMA_"
 ENV_DELIMITER = "__"

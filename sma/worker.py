@@ -53,8 +53,9 @@ def workflow_activities(settings: Settings, database: Any) -> list[Callable]:
 def gpu_activities(settings: Settings) -> list[Callable]:
     from sma.activities import media
     from sma.activities.voice import VoiceActivities
-    from sma.services.captions import CachedTranscriber, CaptionService, Transcriber
-    from sma.services.tts import VoiceService
+    from sma.services.captions.service import CaptionService
+    from sma.services.speech.whisper import CachedTranscriber, Transcriber
+    from sma.services.voice.service import VoiceService
 
     store = artifact_store(settings)
     transcriber = CachedTranscriber(Transcriber(settings.captions), store)  # QA_TTS words reused by captions
@@ -73,8 +74,8 @@ def cpu_activities(settings: Settings) -> list[Callable]:
 
 def warm_gpu_models(settings: Settings) -> None:
     """Load the voice and Whisper models before polling, so the first run does not pay for it."""
-    from sma.services.captions import Transcriber
-    from sma.services.tts import PiperEngine, load_piper_voice
+    from sma.services.speech.whisper import Transcriber
+    from sma.services.voice.engines.piper import PiperEngine, load_piper_voice
 
     load_piper_voice(PiperEngine.from_settings(settings.tts).voice_path)
     Transcriber(settings.captions).model()

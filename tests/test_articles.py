@@ -10,7 +10,7 @@ import pytest
 
 from sma.models.pipeline import Script, ScriptRequest
 from sma.services.articles import ArticleError, ArticleSettings, article_topic, check_url, is_link
-from sma.services.scriptwriter import TemplateScriptWriter
+from sma.services.script.template import TemplateScriptWriter
 from sma.services.source_credit import credit_sources
 from sma.settings import PipelineSettings, ProjectSettings
 from tests.article_server import ARTICLE_TITLE, FACTS, ArticleSite, serve_articles

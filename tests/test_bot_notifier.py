@@ -17,7 +17,7 @@ from sma.models.autonomy import ApprovalNotice
 from sma.models.common import QAReport
 from sma.models.pipeline import NotifyRequest
 from sma.services.artifacts import ArtifactStore
-from sma.services.notify import LogNotifier
+from sma.services.notify.notifier import LogNotifier
 from sma.settings import Settings
 from tests.test_autonomy_workflow import CHAT, make_settings, open_db
 from tests.test_bot_server import FakeBotAPI

@@ -11,19 +11,13 @@ import pytest
 from sma.models.common import Word
 from sma.models.pipeline import CaptionRequest
 from sma.services.artifacts import ArtifactStore
-from sma.services.captions import (
-    CaptionService,
-    Transcriber,
-    align_to_script,
-    build_ass,
-    caption_font_file,
-    check_captions,
-    fonts_dir,
-    paginate,
-    snap_to_voice,
-    tokenize_script,
-)
-from sma.services.tts import PiperEngine
+from sma.services.captions.align import align_to_script, snap_to_voice, tokenize_script
+from sma.services.captions.ass import build_ass, paginate
+from sma.services.captions.fonts import caption_font_file, fonts_dir
+from sma.services.captions.service import CaptionService
+from sma.services.qa.captions import check_captions
+from sma.services.speech.whisper import Transcriber
+from sma.services.voice.engines.piper import PiperEngine
 from sma.settings import CaptionSettings, MediaSettings
 
 FONT = fonts_dir() / "DejaVuSans-Bold.ttf"

@@ -13,7 +13,7 @@ from sma import queues
 from sma.client.handles import start_pipeline
 from sma.db.engine import Database
 from sma.models.pipeline import PipelineResult, RunState, Topic
-from sma.services.music_sources.config import MusicGenSettings
+from sma.services.music.sources.config import MusicGenSettings
 from sma.services.routing import gpu_steps
 from sma.services.runs import pipeline_input
 from sma.settings import MediaSettings, MusicSettings, Settings, VisualSettings

@@ -13,7 +13,7 @@ from sma.services.intelligence.fingerprint import FingerprintHours
 from sma.services.intelligence.guidance import HookPreference, StaticGuidance, pick, use_preferred
 from sma.services.intelligence.reports import ReportStore
 from sma.services.llm.config import ScriptQASettings
-from sma.services.scriptwriter import TemplateScriptWriter
+from sma.services.script.template import TemplateScriptWriter
 from sma.settings import PipelineSettings, ProjectSettings
 from tests.intelligence_sim import history
 

@@ -20,10 +20,10 @@ from sma.services.intelligence.guidance import guidance_for
 from sma.services.intelligence.history import StaticHistory
 from sma.services.intelligence.reports import ReportStore
 from sma.services.intelligence.service import IntelligenceService
-from sma.services.llm.writer import ScriptService
 from sma.services.memory.config import MemorySettings
 from sma.services.memory.providers import MemoryContext
 from sma.services.memory.service import MemoryService
+from sma.services.script.llm import ScriptService
 from tests.intelligence_sim import history
 from tests.memory_fixtures import new_project, settings_for, shared_backend
 

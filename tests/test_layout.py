@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from sma.models.common import Word
-from sma.services.captions import build_ass
+from sma.services.captions.ass import build_ass
 from sma.services.media.ffmpeg import FFmpeg
 from sma.services.media.layout import SAFE_ZONES, Rect, layout_for, position_captions, zones_for
 from sma.services.media.render import FONTS_DIR, escape_filter_path

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from sma.cli import app
 from sma.services.media import cli as media_cli
 from sma.services.media.ffmpeg import FFmpeg
-from sma.services.tts import PiperEngine
+from sma.services.voice.engines.piper import PiperEngine
 
 runner = CliRunner()
 SCRIPT = "Short videos win when every second earns the next one."

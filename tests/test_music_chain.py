@@ -17,9 +17,9 @@ import pytest
 from sma.models.pipeline import MusicRequest
 from sma.services.artifacts import ArtifactStore
 from sma.services.media.ffmpeg import FFmpeg
-from sma.services.media.music import MusicService, fades, job_for
-from sma.services.music_sources.config import FreesoundSettings, MusicGenSettings, SoundGenSettings
-from sma.services.music_sources.musicgen import MusicGenSource, make_loopable
+from sma.services.music.service import MusicService, fades, job_for
+from sma.services.music.sources.config import FreesoundSettings, MusicGenSettings, SoundGenSettings
+from sma.services.music.sources.musicgen import MusicGenSource, make_loopable
 from sma.settings import MusicSettings, Secrets, Settings
 from tests.test_tts_fakes import LocalAPI, Reply, Request, tone_mp3, tone_wav
 

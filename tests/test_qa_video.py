@@ -10,7 +10,7 @@ import pytest
 
 from sma.models.common import QAReport
 from sma.services.media.ffmpeg import FFmpeg
-from sma.services.qa_video import check_video, is_faststart, parse_analysis, top_level_atoms
+from sma.services.qa.video import check_video, is_faststart, parse_analysis, top_level_atoms
 
 W, H = 270, 480  # small fixtures keep the suite fast; the gates take the expected size as arguments
 

@@ -31,10 +31,10 @@ from sma.services.media.background import LOOP_SECONDS, BackgroundService, Scene
 from sma.services.media.ffmpeg import FFmpeg, FFmpegError
 from sma.services.media.images import ImageService, beat_spans, render_code_image
 from sma.services.media.layout import Rect, layout_for
-from sma.services.media.music import MusicService, Pad
 from sma.services.media.render import RenderService, escape_filter_path
 from sma.services.media.storyboard import MIN_SHOT_S
-from sma.services.qa_video import check_video, is_faststart
+from sma.services.music.service import MusicService, Pad
+from sma.services.qa.video import check_video, is_faststart
 from sma.settings import MediaSettings, VisualSettings
 
 T = TypeVar("T")

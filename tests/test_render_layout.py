@@ -11,7 +11,7 @@ from PIL import Image
 from sma.models.common import Word
 from sma.models.pipeline import Overlay, RenderRequest
 from sma.services.artifacts import ArtifactStore
-from sma.services.captions import build_ass
+from sma.services.captions.ass import build_ass
 from sma.services.media.ffmpeg import FFmpeg
 from sma.services.media.layout import layout_for
 from sma.services.media.render import RenderService

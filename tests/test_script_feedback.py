@@ -13,9 +13,9 @@ import pytest
 
 from sma.models.pipeline import Script, ScriptRequest, Topic
 from sma.services.llm.config import ScriptQASettings
-from sma.services.qa_script import check_script
-from sma.services.script_feedback import FeedbackChange, has_term, parse_feedback, plan_feedback, unmet
-from sma.services.scriptwriter import TemplateScriptWriter
+from sma.services.qa.script import check_script
+from sma.services.script.feedback import FeedbackChange, has_term, parse_feedback, plan_feedback, unmet
+from sma.services.script.template import TemplateScriptWriter
 from sma.settings import PipelineSettings, ProjectSettings
 
 PROJECT = ProjectSettings(id="p", niche="developer tools", platforms=["local", "youtube"])

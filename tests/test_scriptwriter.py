@@ -6,8 +6,8 @@ import pytest
 
 from sma.models.pipeline import Beat, Script, ScriptRequest, Topic
 from sma.services.llm.config import ScriptQASettings
-from sma.services.qa_script import check_script, duration_band
-from sma.services.scriptwriter import TemplateScriptWriter, clean_title
+from sma.services.qa.script import check_script, duration_band
+from sma.services.script.template import TemplateScriptWriter, clean_title
 from sma.settings import PipelineSettings, ProjectSettings
 
 PIPELINE = PipelineSettings(target_seconds=20, words_per_minute=160)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sma.services.qa_audio import _compound_edit_distance, word_error_rate
-from sma.services.text_normalize import normalize_text, numbers_to_digits
+from sma.services.qa.audio import _compound_edit_distance, word_error_rate
+from sma.services.qa.normalize import normalize_text, numbers_to_digits
 
 
 def words(text: str) -> str:

@@ -15,12 +15,14 @@ import pytest
 
 from sma.models.pipeline import CaptionRequest, VoiceRequest
 from sma.services.artifacts import ArtifactStore
-from sma.services.captions import CachedTranscriber, CaptionService, Transcriber
-from sma.services.qa_audio import wav_duration
-from sma.services.tts import ProjectChains, VoiceService, build_engines, chain_names
-from sma.services.voices.config import EdgeSettings, ElevenLabsVoiceSettings, KokoroSettings, XTTSSettings
-from sma.services.voices.edge import EdgeEngine
-from sma.services.voices.xtts import XTTSEngine, package_installed, reference_wavs
+from sma.services.captions.service import CaptionService
+from sma.services.qa.audio import wav_duration
+from sma.services.speech.whisper import CachedTranscriber, Transcriber
+from sma.services.voice.chain import ProjectChains, build_engines, chain_names
+from sma.services.voice.engines.config import EdgeSettings, ElevenLabsVoiceSettings, KokoroSettings, XTTSSettings
+from sma.services.voice.engines.edge import EdgeEngine
+from sma.services.voice.engines.xtts import XTTSEngine, package_installed, reference_wavs
+from sma.services.voice.service import VoiceService
 from sma.settings import CaptionSettings, MediaSettings, Secrets, Settings, TTSSettings
 from tests.test_tts_fakes import (
     OTHER_WORDS,

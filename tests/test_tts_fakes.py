@@ -153,7 +153,7 @@ def piper_wav(text: str) -> bytes:
     """Real Piper audio of `text` as WAV bytes, made once per process."""
     import tempfile
 
-    from sma.services.tts import PiperEngine
+    from sma.services.voice.engines.piper import PiperEngine
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "take.wav"
@@ -165,7 +165,7 @@ def wav_at(data: bytes, rate: int) -> bytes:
     """The WAV resampled to `rate` (providers answer at their own rates)."""
     import tempfile
 
-    from sma.services.voices.audio import decode_to_wav
+    from sma.services.voice.engines.audio import decode_to_wav
 
     with tempfile.TemporaryDirectory() as tmp:
         return decode_to_wav(data, Path(tmp) / "r.wav", rate=rate).read_bytes()

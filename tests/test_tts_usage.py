@@ -33,9 +33,10 @@ from sma.models.pipeline import VoiceRequest
 from sma.models.voice_usage import TTSCallRecord
 from sma.services.artifacts import ArtifactStore
 from sma.services.llm.store import DBUsageStore
-from sma.services.tts import VoiceService, build_engines
-from sma.services.voices.config import ElevenLabsVoiceSettings
-from sma.services.voices.usage import TTSUsageStore, budget_reason, cost_usd, start_of_day
+from sma.services.voice.chain import build_engines
+from sma.services.voice.engines.config import ElevenLabsVoiceSettings
+from sma.services.voice.service import VoiceService
+from sma.services.voice.usage import TTSUsageStore, budget_reason, cost_usd, start_of_day
 from sma.settings import Secrets, Settings, TTSSettings
 from tests.test_dashboard_auth import PASSWORD, make_settings
 from tests.test_tts_engines import KEY, eleven_speaks, fails

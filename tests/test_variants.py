@@ -12,7 +12,7 @@ from sma.models.common import ArtifactRef, Word
 from sma.services.artifacts import ArtifactStore
 from sma.services.media.ffmpeg import FFmpeg
 from sma.services.media.variants import PROFILES, VariantService, profile_for
-from sma.services.qa_video import check_video, is_faststart
+from sma.services.qa.video import check_video, is_faststart
 from sma.settings import MediaSettings
 
 SECONDS = 6.0

@@ -17,7 +17,7 @@ from PIL import Image
 from sma.models.common import Word
 from sma.models.pipeline import Beat, ImagesRequest, Overlay, RenderRequest, ScriptRequest, Topic, Visual
 from sma.services.artifacts import ArtifactStore
-from sma.services.captions import build_ass, paginate
+from sma.services.captions.ass import build_ass, paginate
 from sma.services.media.cards import parse_stat, rgb, stat_sheet, text_card, title_card
 from sma.services.media.cover import cover_spec, make_cover
 from sma.services.media.ffmpeg import FFmpeg
@@ -26,8 +26,8 @@ from sma.services.media.layout import Rect, layout_for
 from sma.services.media.look import caption_look, layout_for_look, resolve
 from sma.services.media.render import RenderService, logo_placement
 from sma.services.media.storyboard import key_words, storyboard
-from sma.services.qa_video import check_video, longest_static
-from sma.services.scriptwriter import TemplateScriptWriter, fill_visuals
+from sma.services.qa.video import check_video, longest_static
+from sma.services.script.template import TemplateScriptWriter, fill_visuals
 from sma.settings import BrandKit, CaptionStyle, LookSettings, MediaSettings, PipelineSettings, ProjectSettings
 
 W, H = 540, 960

@@ -10,15 +10,11 @@ import pytest
 
 from sma.models.pipeline import VoiceRequest
 from sma.services.artifacts import ArtifactStore
-from sma.services.captions import Transcriber
-from sma.services.qa_audio import check_voice, normalize_words, wav_duration, word_error_rate
-from sma.services.tts import (
-    PiperEngine,
-    UnavailableEngine,
-    VoiceChainError,
-    VoiceService,
-    build_engines,
-)
+from sma.services.qa.audio import check_voice, normalize_words, wav_duration, word_error_rate
+from sma.services.speech.whisper import Transcriber
+from sma.services.voice.chain import UnavailableEngine, build_engines
+from sma.services.voice.engines.piper import PiperEngine
+from sma.services.voice.service import VoiceChainError, VoiceService
 from sma.settings import CaptionSettings, TTSSettings
 
 # Mid-band speaking rate for Piper Joe (~155 wpm); strings of monosyllables run near the 240 wpm limit.

@@ -29,9 +29,9 @@ if TYPE_CHECKING:
     from sma.services.media.background import BackgroundService
     from sma.services.media.ffmpeg import FFmpeg
     from sma.services.media.images import ImageService
-    from sma.services.media.music import MusicService
     from sma.services.media.render import RenderService
     from sma.services.media.variants import PublishCap, VariantService
+    from sma.services.music.service import MusicService
     from sma.services.platforms.config import PublishingSettings
     from sma.settings import Settings
 
@@ -81,7 +81,7 @@ class MediaActivities:
 
     @activity.defn(name="check_video")
     def check_video(self, req: VideoCheckRequest) -> VideoCheckResult:
-        from sma.services.qa_video import check_video
+        from sma.services.qa.video import check_video
 
         started = time.perf_counter()
         with keepalive(detail="check_video"):
@@ -138,11 +138,11 @@ def _activities(settings: Settings, stock: bool) -> MediaActivities:
     from sma.services.media.ffmpeg import FFmpeg
     from sma.services.media.imagegen import build_chain
     from sma.services.media.images import ImageService
-    from sma.services.media.music import MusicService
     from sma.services.media.pexels import PexelsClient
     from sma.services.media.render import RenderService
     from sma.services.media.usage import BackgroundUsage
     from sma.services.media.variants import VariantService
+    from sma.services.music.service import MusicService
 
     media, secrets = settings.media, settings.secrets
     store = artifact_store(settings)

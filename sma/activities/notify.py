@@ -10,7 +10,7 @@ from __future__ import annotations
 from temporalio import activity
 
 from sma.models.pipeline import NotifyRequest, NotifyResult
-from sma.services.notify import Notifier
+from sma.services.notify.notifier import Notifier
 from sma.settings import Settings
 
 
@@ -25,7 +25,7 @@ class NotifyActivities:
 
 def make_notifier(settings: Settings, database: object) -> Notifier:
     """The Telegram notifier when a token is configured (and a database holds its messages), else the log."""
-    from sma.services.notify import LogNotifier
+    from sma.services.notify.notifier import LogNotifier
 
     if settings.secrets.telegram_bot_token is None or database is None:
         return LogNotifier()

@@ -22,7 +22,7 @@ from sma.settings import Settings
 
 if TYPE_CHECKING:
     from sma.services.llm.vision import VisionService
-    from sma.services.llm.writer import ScriptService
+    from sma.services.script.llm import ScriptService
 
 
 def _budget_error(exc: Exception) -> ApplicationError:
@@ -81,11 +81,11 @@ def build_services(settings: Settings, database: Any = None) -> tuple[ScriptServ
     from sma.services.llm.prompts import PromptLibrary
     from sma.services.llm.store import DBUsageStore, MemoryUsageStore, UsageStore
     from sma.services.llm.vision import VisionService
-    from sma.services.llm.writer import LLMScriptWriter, ScriptService
     from sma.services.memory.config import memory_settings
     from sma.services.memory.providers import MemoryContext
     from sma.services.memory.service import build_memory_service
-    from sma.services.scriptwriter import TemplateScriptWriter
+    from sma.services.script.llm import LLMScriptWriter, ScriptService
+    from sma.services.script.template import TemplateScriptWriter
 
     store: UsageStore = DBUsageStore(database) if database is not None else MemoryUsageStore()
     gateway = LLMGateway(settings.llm, settings.secrets, store)

@@ -11,8 +11,8 @@ from sma.activities.heartbeat import keepalive
 from sma.models.pipeline import CaptionRequest, CaptionResult, VoiceRequest, VoiceResult
 
 if TYPE_CHECKING:
-    from sma.services.captions import CaptionService
-    from sma.services.tts import VoiceService
+    from sma.services.captions.service import CaptionService
+    from sma.services.voice.service import VoiceService
 
 
 class VoiceActivities:

@@ -25,7 +25,7 @@ from sma.bot.texts import approval_text, clip, decision_footer, expired_footer, 
 from sma.db.engine import Database
 from sma.models.autonomy import ApprovalNotice
 from sma.models.pipeline import NotifyRequest, NotifyResult
-from sma.services.notify import LogNotifier
+from sma.services.notify.notifier import LogNotifier
 from sma.settings import ConfigError, Settings
 
 log = structlog.get_logger("sma.bot.notifier")

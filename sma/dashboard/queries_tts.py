@@ -12,7 +12,7 @@ from datetime import datetime
 from sma.dashboard.cache import AGGREGATE_S, cached
 from sma.dashboard.queries import DB, guarded, reading, start_of_day
 from sma.models.voice_usage import TTSUsageDay
-from sma.services.voices.usage import spend_by_project_query, usage_by_day_query, usage_days
+from sma.services.voice.usage import spend_by_project_query, usage_by_day_query, usage_days
 
 
 @cached(ttl_s=AGGREGATE_S)

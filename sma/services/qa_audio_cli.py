@@ -56,9 +56,9 @@ def _is_plain_wav(path: Path) -> bool:
 
 def check_file(path: Path, text: str, settings: Settings) -> tuple[QAReport, str]:
     """QA_TTS on `path` (any format FFmpeg reads) against `text`; returns the report and the transcript."""
-    from sma.services.captions import Transcriber
-    from sma.services.qa_audio import check_voice
-    from sma.services.voices.audio import AudioDecodeError, decode_to_wav
+    from sma.services.qa.audio import check_voice
+    from sma.services.speech.whisper import Transcriber
+    from sma.services.voice.engines.audio import AudioDecodeError, decode_to_wav
 
     if not path.is_file():
         raise InputError(f"audio file not found: {path}")

@@ -24,7 +24,7 @@ from sma.services.autonomy import guards as g
 from sma.services.autonomy import store
 from sma.services.autonomy.levels import project_level
 from sma.services.autonomy.policy import Situation, effective_level, evaluate
-from sma.services.notify import Notifier
+from sma.services.notify.notifier import Notifier
 from sma.settings import ProjectSettings, Settings
 
 log = structlog.get_logger("sma.autonomy")

@@ -71,7 +71,7 @@ def qa_video(
 ) -> None:
     """QA_RENDER and QA_VISUAL: streams, size, duration, faststart, loudness, black and frozen stretches."""
     from sma.services.media.ffmpeg import FFmpeg, FFmpegError
-    from sma.services.qa_video import check_video
+    from sma.services.qa.video import check_video
 
     if not path.is_file():
         _fail(f"{path}: no such file")
@@ -111,9 +111,9 @@ def _shared_audio_command() -> Callable[[Path, Path, bool], int] | None:
 
 def qa_audio_command(path: Path, script: Path, as_json: bool) -> int:
     """Minimal QA_TTS by hand: transcribe with the configured Whisper model, then `check_voice`."""
-    from sma.services.captions import Transcriber
     from sma.services.media.ffmpeg import FFmpeg, FFmpegError
-    from sma.services.qa_audio import check_voice
+    from sma.services.qa.audio import check_voice
+    from sma.services.speech.whisper import Transcriber
 
     if not path.is_file():
         _fail(f"{path}: no such file")

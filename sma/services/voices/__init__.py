@@ -1,1 +1,1 @@
-"""TTS engines of the voiceover chain (step 4), one module per provider; the chain lives in sma.services.tts."""
+"""The `sma tts usage` command module; the voiceover chain, its engines and usage live in the voice package."""

@@ -40,7 +40,7 @@ def usage_command(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Calls, failures, characters, audio seconds and cost per day and engine; today's spend per project."""
-    from sma.services.voices.usage import TTSUsageStore, start_of_day
+    from sma.services.voice.usage import TTSUsageStore, start_of_day
 
     loaded = _settings()
     _migrated(loaded)

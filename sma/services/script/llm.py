@@ -22,10 +22,10 @@ from sma.services.llm.errors import AllProvidersFailed, BudgetExceeded
 from sma.services.llm.gateway import LLMGateway
 from sma.services.llm.prompts import Prompt, PromptError, PromptLibrary, data_block
 from sma.services.llm.store import UsageStore
-from sma.services.qa_script import check_script, duration_band
-from sma.services.script_feedback import FeedbackPlan, plan_feedback, unmet
-from sma.services.script_languages import template_language_notes
-from sma.services.scriptwriter import TemplateScriptWriter
+from sma.services.qa.script import check_script, duration_band
+from sma.services.script.feedback import FeedbackPlan, plan_feedback, unmet
+from sma.services.script.languages import template_language_notes
+from sma.services.script.template import TemplateScriptWriter
 from sma.services.source_credit import credit_sources
 from sma.settings import ProjectSettings, Settings
 

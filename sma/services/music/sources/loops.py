@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sma.services.music_sources.base import AUDIO_SUFFIXES, Fetched, MusicJob
+from sma.services.music.sources.base import AUDIO_SUFFIXES, Fetched, MusicJob
 
 
 class LoopsSource:

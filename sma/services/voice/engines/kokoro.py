@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sma.services.voices.audio import decode_to_wav
-from sma.services.voices.base import EngineContext, voice_for_language
-from sma.services.voices.config import KokoroSettings
+from sma.services.voice.engines.audio import decode_to_wav
+from sma.services.voice.engines.base import EngineContext, voice_for_language
+from sma.services.voice.engines.config import KokoroSettings
 
 PLACEHOLDER_KEY = "sk-local-no-key"
 """The SDK insists on a key; self-hosted Kokoro servers ignore it. Never the real OpenAI key."""

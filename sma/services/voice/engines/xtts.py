@@ -13,9 +13,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sma.services.voices.audio import write_wav
-from sma.services.voices.base import EngineContext
-from sma.services.voices.config import XTTSSettings
+from sma.services.voice.engines.audio import write_wav
+from sma.services.voice.engines.base import EngineContext
+from sma.services.voice.engines.config import XTTSSettings
 
 OUTPUT_RATE = 24000
 _MODELS: dict[str, tuple[Any, Any]] = {}

@@ -12,8 +12,8 @@ from typing import Any
 
 import httpx
 
-from sma.services.music_sources.base import Fetched, MusicJob, MusicSourceError
-from sma.services.music_sources.config import FreesoundSettings
+from sma.services.music.sources.base import Fetched, MusicJob, MusicSourceError
+from sma.services.music.sources.config import FreesoundSettings
 
 PREVIEWS = ("preview-hq-mp3", "preview-hq-ogg", "preview-lq-mp3", "preview-lq-ogg")
 MAX_PREVIEW_BYTES = 40 << 20

@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from sma.services.music_sources.base import Fetched, MusicJob
-from sma.services.music_sources.config import MusicGenSettings
-from sma.services.voices.audio import write_wav
-from sma.services.voices.xtts import cuda_device_count
+from sma.services.music.sources.base import Fetched, MusicJob
+from sma.services.music.sources.config import MusicGenSettings
+from sma.services.voice.engines.audio import write_wav
+from sma.services.voice.engines.xtts import cuda_device_count
 
 _MODELS: dict[str, tuple[Any, Any]] = {}
 _LOCK = threading.Lock()

@@ -1,10 +1,10 @@
 """Script writing: the offline template tier (always available, deterministic).
 
 It builds a real script from the topic's own title, summary and facts, so the whole product runs with no
-provider keys; runs show tier "template". The LLM tiers (sma/services/llm/writer.py) sit in front of it.
+provider keys; runs show tier "template". The LLM tiers (script/llm.py) sit in front of it.
 Same topic, project and feedback: same script, byte for byte.
 
-Reviewer feedback is parsed by `script_feedback` and applied measurably (length, hook style, terms said or
+Reviewer feedback is parsed by `script.feedback` and applied measurably (length, hook style, terms said or
 not, plainer words, energy, another example); whatever it asks, the next round's narration differs from the
 round it is about, so a rejection never returns the same voice and video.
 """
@@ -21,15 +21,15 @@ from sma.models.pipeline import Beat, HookStyle, Script, ScriptRequest, Topic, V
 from sma.services.intelligence.guidance import HookGuidance, HookPreference, NoGuidance, pick, use_preferred
 from sma.services.llm.config import ScriptQASettings
 from sma.services.media.storyboard import key_words
-from sma.services.qa_script import duration_band
-from sma.services.script_feedback import (
+from sma.services.qa.script import duration_band
+from sma.services.script.feedback import (
     LONGER_THAN_PREVIOUS,
     SHORTER_THAN_PREVIOUS,
     FeedbackPlan,
     has_term,
     plan_feedback,
 )
-from sma.services.script_languages import ScriptPhrases, phrases_for
+from sma.services.script.languages import ScriptPhrases, phrases_for
 from sma.settings import PipelineSettings, ProjectSettings
 
 PROMPT_VERSION = "template-v3"

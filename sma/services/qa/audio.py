@@ -17,7 +17,7 @@ import numpy as np
 
 from sma.models.common import QAReport
 from sma.models.language import UNSPACED, primary_language
-from sma.services.text_normalize import normalize_text
+from sma.services.qa.normalize import normalize_text
 
 GATE = "QA_TTS"
 
@@ -139,7 +139,7 @@ _SPACE_LIKE = re.compile(r"[\s\u2010-\u2015/]+")
 def normalize_words(text: str) -> list[str]:
     """Lowercase words with punctuation removed, one per written word (word counts, caption alignment).
 
-    The word error rate uses text_normalize.normalize_text instead, which also rewrites numbers and forms.
+    The word error rate uses qa.normalize.normalize_text instead, which also rewrites numbers and forms.
     """
     words = []
     for token in _SPACE_LIKE.split(text.lower()):
@@ -191,9 +191,9 @@ def _compound_edit_distance(ref: list[str], hyp: list[str], run: int = COMPOUND_
 
 
 def word_error_rate(reference: str, hypothesis: str, language: str = "en") -> float:
-    """(substitutions + deletions + insertions) / reference words, on text_normalize's words, compounds matched.
+    """(substitutions + deletions + insertions) / reference words, on qa.normalize's words, compounds matched.
 
-    Both sides go through sma.services.text_normalize (numbers, contractions, symbols, spelling), so only
+    Both sides go through sma.services.qa.normalize (numbers, contractions, symbols, spelling), so only
     differences a listener would hear count as errors.
     """
     ref, hyp = normalize_text(reference, language), normalize_text(hypothesis, language)

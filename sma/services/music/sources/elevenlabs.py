@@ -9,10 +9,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from sma.services.music_sources.base import Fetched, MusicJob
-from sma.services.music_sources.config import SoundGenSettings
-from sma.services.voices.audio import pcm_to_wav
-from sma.services.voices.elevenlabs import NO_RETRIES, collect, make_client
+from sma.services.music.sources.base import Fetched, MusicJob
+from sma.services.music.sources.config import SoundGenSettings
+from sma.services.voice.engines.audio import pcm_to_wav
+from sma.services.voice.engines.elevenlabs import NO_RETRIES, collect, make_client
 
 MIN_S = 0.5
 

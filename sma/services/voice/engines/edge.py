@@ -12,9 +12,9 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sma.services.voices.audio import decode_to_wav
-from sma.services.voices.base import EngineContext, voice_for_language
-from sma.services.voices.config import EdgeSettings
+from sma.services.voice.engines.audio import decode_to_wav
+from sma.services.voice.engines.base import EngineContext, voice_for_language
+from sma.services.voice.engines.config import EdgeSettings
 
 T = TypeVar("T")
 

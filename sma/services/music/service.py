@@ -26,9 +26,9 @@ import structlog
 from sma.models.pipeline import EngineAttempt, MusicRequest, MusicResult
 from sma.services.artifacts import ArtifactStore
 from sma.services.media.ffmpeg import FFmpeg, FFmpegError
-from sma.services.music_sources.base import Fetched, MusicJob, MusicSource, MusicSourceError
+from sma.services.music.sources.base import Fetched, MusicJob, MusicSource, MusicSourceError
 from sma.services.step_cache import StepCache
-from sma.services.voices.base import secret_value
+from sma.services.voice.engines.base import secret_value
 from sma.settings import MusicSettings
 
 if TYPE_CHECKING:
@@ -78,10 +78,10 @@ def job_for(req: MusicRequest) -> MusicJob:
 
 def build_sources(settings: MusicSettings, secrets: Secrets | None, ffmpeg: FFmpeg) -> list[MusicSource]:
     """The configured tiers in order, the procedural pad appended as the floor; unknown names stay, unavailable."""
-    from sma.services.music_sources.elevenlabs import SoundGenSource
-    from sma.services.music_sources.freesound import FreesoundSource
-    from sma.services.music_sources.loops import LoopsSource
-    from sma.services.music_sources.musicgen import MusicGenSource
+    from sma.services.music.sources.elevenlabs import SoundGenSource
+    from sma.services.music.sources.freesound import FreesoundSource
+    from sma.services.music.sources.loops import LoopsSource
+    from sma.services.music.sources.musicgen import MusicGenSource
 
     factories = {
         "musicgen": lambda: MusicGenSource(settings.musicgen),

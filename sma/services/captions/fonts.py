@@ -14,8 +14,12 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+import sma
 from sma.models.language import primary_language
+from sma.settings import MediaSettings
 
+FONT_NAME = "DejaVu Sans"
+FONT_FILE = "DejaVuSans-Bold.ttf"
 NOTO_DIR = Path("/usr/share/fonts/truetype/noto")
 NOTO_CJK = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc")
 _CJK_FACE = {"ja": "JP", "ko": "KR", "zh-Hant": "TC", "zh-TW": "TC", "zh-HK": "HK"}
@@ -111,3 +115,12 @@ def font_missing(text: str, file: Path) -> str:
     except Exception:
         return ""
     return "".join(sorted(map(chr, _drawn(text) - covered)))
+
+
+def fonts_dir() -> Path:
+    """The fonts shipped with the repo; the renderer passes this to libass as `fontsdir`."""
+    return Path(sma.__file__).resolve().parent.parent / "assets" / "fonts"
+
+
+def caption_font_file(media: MediaSettings) -> Path:
+    return Path(media.font_file) if media.font_file else fonts_dir() / FONT_FILE

@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from sma.models.language import primary_language
-from sma.services.voices.base import EngineContext
+from sma.services.voice.engines.base import EngineContext
 
 WORDS_PER_MINUTE = 160
 """espeak-ng's -s: close to the pipeline's pacing, slower than its default 175 for intelligibility."""

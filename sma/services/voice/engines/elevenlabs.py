@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sma.services.voices.audio import provider_audio_to_wav
-from sma.services.voices.base import EngineContext, secret_value
-from sma.services.voices.config import ElevenLabsVoiceSettings
+from sma.services.voice.engines.audio import provider_audio_to_wav
+from sma.services.voice.engines.base import EngineContext, secret_value
+from sma.services.voice.engines.config import ElevenLabsVoiceSettings
 
 if TYPE_CHECKING:
     from elevenlabs import ElevenLabs

@@ -15,7 +15,7 @@ sides:
 - a British -> American spelling subset ("colour", "optimise", "licence").
 
 Word boundaries themselves ("GitHub" / "git hub", "CLI" / "C L I") are left to the alignment
-(sma.services.qa_audio.word_error_rate), which can match one word to a run of words with the same letters.
+(sma.services.qa.audio.word_error_rate), which can match one word to a run of words with the same letters.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import unicodedata
 from decimal import Decimal, InvalidOperation
 
 from sma.models.language import primary_language
-from sma.services.text_normalize_i18n import normalize_other
+from sma.services.qa.normalize_i18n import normalize_other
 
 # ---------------------------------------------------------------- words
 

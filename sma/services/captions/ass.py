@@ -1,0 +1,156 @@
+"""ASS karaoke: the aligned words paginated into short lines, the active word highlighted as it is spoken."""
+
+from __future__ import annotations
+
+from sma.models.common import Word
+from sma.services.media.look import CaptionLook, highlight_tag, style_line
+
+HIGHLIGHT = r"{\c&H0000FFFF&\fscx110\fscy110}"
+"""Active word: yellow (ASS colours are &HAABBGGRR) and slightly larger; `{\r}` goes back to the style."""
+
+
+def _ends_sentence(text: str) -> bool:
+    return text.rstrip("\"')]\u00bb\u201d\u2019").endswith((".", "!", "?", "…"))
+
+
+def paginate(
+    words: list[Word], max_line_chars: int = 22, max_lines: int = 2, pause_s: float = 0.6, max_words: int = 0
+) -> list[list[list[int]]]:
+    """Pages of lines of word indices: lines greedily filled (at most `max_words` words when set), a new
+    page at a sentence end or a pause."""
+    pages: list[list[list[int]]] = []
+    lines: list[list[int]] = []
+    line: list[int] = []
+    width = 0
+
+    def close_line() -> None:
+        nonlocal line, width
+        if line:
+            lines.append(line)
+        line, width = [], 0
+
+    def close_page() -> None:
+        nonlocal lines
+        close_line()
+        if lines:
+            pages.append(lines)
+        lines = []
+
+    for i, word in enumerate(words):
+        if i > 0 and word.start - words[i - 1].end >= pause_s:
+            close_page()
+        if line and (width + 1 + len(word.text) > max_line_chars or 0 < max_words <= len(line)):
+            close_line()
+            if len(lines) >= max_lines:
+                close_page()
+        line.append(i)
+        width += len(word.text) + (1 if width else 0)
+        if _ends_sentence(word.text):
+            close_page()
+    close_page()
+    return pages
+
+
+def escape_ass(text: str) -> str:
+    """Literal text for an ASS event: no override blocks, no \\N or \\h escapes from the script."""
+    # A zero-width space after each backslash stops it forming an escape with the next character.
+    return text.replace("\\", "\\\u200b").replace("{", "\\{").replace("}", "\\}")
+
+
+def _ass_time(centiseconds: int) -> str:
+    cs = max(0, centiseconds)
+    h, rest = divmod(cs, 360000)
+    m, rest = divmod(rest, 6000)
+    s, cs = divmod(rest, 100)
+    return f"{h}:{m:02d}:{s:02d}.{cs:02d}"
+
+
+def default_margin_v(height: int) -> int:
+    """Bottom of a two-line block at 75% of the height: lower middle, clear of the bottom 20% UI."""
+    return round(height * 0.25)
+
+
+def _page_text(words: list[Word], lines: list[list[int]], active: int, highlight: str = HIGHLIGHT) -> str:
+    rendered = []
+    for line in lines:
+        parts = []
+        for i in line:
+            text = escape_ass(words[i].text)
+            parts.append(f"{highlight}{text}{{\\r}}" if i == active else text)
+        rendered.append(" ".join(parts))
+    return "\\N".join(rendered)
+
+
+def _event_ends(words: list[Word], pages: list[list[list[int]]], hold_s: float, bridge_s: float) -> dict[int, float]:
+    """When each word's highlight ends: at the next word's start inside a page, so nothing flickers."""
+    ends: dict[int, float] = {}
+    for p, lines in enumerate(pages):
+        flat = [i for line in lines for i in line]
+        for k, i in enumerate(flat):
+            if k + 1 < len(flat):
+                ends[i] = words[flat[k + 1]].start
+                continue
+            nxt = words[pages[p + 1][0][0]].start if p + 1 < len(pages) else None
+            if nxt is not None and nxt - words[i].end <= bridge_s:
+                ends[i] = nxt
+            else:
+                ends[i] = words[i].end + hold_s if nxt is None else min(words[i].end + hold_s, nxt)
+    return ends
+
+
+def build_ass(
+    words: list[Word],
+    width: int,
+    height: int,
+    font_name: str,
+    font_size: int = 68,
+    max_line_chars: int = 22,
+    max_lines: int = 2,
+    margin_v: int | None = None,
+    hold_s: float = 0.25,
+    bridge_s: float = 0.5,
+    look: CaptionLook | None = None,
+) -> str:
+    """An ASS script: one Dialogue per word showing its page, the spoken word highlighted.
+
+    With a `look` (a caption style preset and overrides), its font, size, colours, highlight and words per
+    line replace the classic style.
+    """
+    margin_v = default_margin_v(height) if margin_v is None else margin_v
+    # Centred in the left 80%: the right ~15% holds the platforms' like/share buttons.
+    margin_l, margin_r = round(width * 0.05), round(width * 0.15)
+    style = (f"Style: Default,{font_name},{font_size},&H00FFFFFF,&H0000FFFF,&H00000000,&H96000000,-1,0,0,0,"
+             f"100,100,0,0,1,4,2,2,{margin_l},{margin_r},{margin_v},1")  # fmt: skip
+    highlight, max_words = HIGHLIGHT, 0
+    if look is not None:
+        style = style_line(look, margin_l, margin_r, margin_v)
+        highlight, max_words, max_line_chars = highlight_tag(look), look.words_per_line, look.max_line_chars
+    header = [
+        "[Script Info]",
+        "; Generated by SMA captions",
+        "ScriptType: v4.00+",
+        f"PlayResX: {width}",
+        f"PlayResY: {height}",
+        "WrapStyle: 2",
+        "ScaledBorderAndShadow: yes",
+        "YCbCr Matrix: TV.709",
+        "",
+        "[V4+ Styles]",
+        "Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, Bold, "
+        "Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, "
+        "Alignment, MarginL, MarginR, MarginV, Encoding",
+        style,
+        "",
+        "[Events]",
+        "Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text",
+    ]
+    pages = paginate(words, max_line_chars, max_lines, max_words=max_words)
+    ends = _event_ends(words, pages, hold_s, bridge_s)
+    events = []
+    for lines in pages:
+        for i in (i for line in lines for i in line):
+            start, end = round(words[i].start * 100), round(ends[i] * 100)
+            if end > start:
+                text = _page_text(words, lines, i, highlight)
+                events.append(f"Dialogue: 0,{_ass_time(start)},{_ass_time(end)},Default,,0,0,0,,{text}")
+    return "\n".join([*header, *events]) + "\n"
