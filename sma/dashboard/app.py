@@ -62,6 +62,15 @@ async def _migrated(settings: Settings) -> Database:
     return Database(settings.database_url)
 
 
+async def needs_setup(settings: Settings) -> bool:
+    """Migrate the database and say whether no admin password exists yet (the first start offers a setup link)."""
+    database = await _migrated(settings)
+    try:
+        return settings.secrets.admin_password is None and await auth.get_admin(database) is None
+    finally:
+        await database.close()
+
+
 def create_app(settings: Settings, database: Database | None = None, client: Client | None = None,
                sources: Sources | None = None, setup_token: str | None = None,
                after_start: Callable[[], None] | None = None) -> FastAPI:
