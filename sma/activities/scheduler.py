@@ -23,15 +23,12 @@ from sma.models.schedule import (
     SlotUpdated,
     StartSlotsRequest,
     StartSlotsResult,
+    slot_workflow_id,
 )
 from sma.settings import ConfigError, Settings
 
 if TYPE_CHECKING:
     from sma.services.scheduling.calendar import CalendarService
-
-
-def slot_workflow_id(project_id: str, item_id: str) -> str:
-    return f"slot-{project_id}-{item_id}"
 
 
 class SchedulerActivities:

@@ -94,8 +94,8 @@ async def runs(loaded: Settings, migrate: bool = False, need_temporal: bool = Tr
     database first (commands that start runs); without it a data dir with no database yet stays empty.
     `need_temporal=False` goes on without Temporal (reads fall back to the database)."""
     from sma.client import RunClient
-    from sma.db.check import require_database
     from sma.db.engine import Database
+    from sma.db.migrate import require_database
     from sma.temporal_client import client_for
 
     database: Database | None = None

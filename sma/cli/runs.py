@@ -142,7 +142,7 @@ def status(run_id: str, as_json: Annotated[bool, typer.Option("--json")] = False
     """Show a run: state, the step running now (and why it is retrying), steps with tiers and timings,
     QA reports, posts. Without a worker it shows the state the run last recorded."""
     from sma.client import RunNotFound
-    from sma.db.check import require_database
+    from sma.db.migrate import require_database
 
     loaded = common.settings()
 

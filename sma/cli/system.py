@@ -68,7 +68,8 @@ def worker(
     """Run the worker for one task queue until SIGINT/SIGTERM."""
     if queue not in queues.ALL:
         common.fail(f"unknown queue {queue!r}; expected one of {', '.join(queues.ALL)}")
-    from sma.db.check import check_database_file, require_database
+    from sma.db.check import check_database_file
+    from sma.db.migrate import require_database
     from sma.worker import run_worker
 
     loaded = common.settings()

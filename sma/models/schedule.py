@@ -120,3 +120,8 @@ class SlotHold(BaseModel):
     slot_at: datetime | None = None
     rescheduled: bool = False
     reason: str = ""
+
+
+def slot_workflow_id(project_id: str, item_id: str) -> str:
+    """The business key of a calendar slot's timer workflow: one per (project, item)."""
+    return f"slot-{project_id}-{item_id}"

@@ -18,6 +18,7 @@ from telegram.ext import ContextTypes
 from sma.bot import store
 from sma.bot.callbacks import Callback, InvalidCallback
 from sma.bot.context import BotDeps, deps, who
+from sma.bot.starts import produce_trend
 from sma.bot.texts import decision_footer, stamp, with_footer
 from sma.client import NotDecidable, RunNotFound, Unavailable
 from sma.db.tables_autonomy import ApprovalMessage
@@ -47,8 +48,6 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await query.answer("This button is not valid.", show_alert=True)
         return
     if cb.action == "produce":
-        from sma.bot.handlers.commands import produce_trend
-
         await query.answer(await produce_trend(d, cb.ref))
         return
     row = await store.get_approval(d.database, cb.ref)

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
-from sma.activities.scheduler import slot_workflow_id
 from sma.db.engine import Database
 from sma.db.tables import utcnow
+from sma.models.schedule import slot_workflow_id
 from sma.services.scheduling import store
 
 MOVABLE = ("planned", "started")
