@@ -6,18 +6,19 @@ import structlog
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import ContextTypes
 
-from sma.bot import readmodels, store
+from sma.bot import readmodels
 from sma.bot.context import BotDeps, deps, who
 from sma.bot.handlers import approvals
-from sma.bot.notifier import approval_buttons, reopen_button
 from sma.bot.starts import start_run
-from sma.bot.texts import approval_text, help_text, start_text, status_detail, status_line
 from sma.client import RunError, RunNotFound
 from sma.db import repo
 from sma.models.autonomy import ApprovalNotice
 from sma.models.pipeline import PipelineStatus, RunState, Topic
 from sma.models.topic import TopicError
 from sma.services.articles import ArticleError, article_topic, is_link
+from sma.services.telegram import store
+from sma.services.telegram.notifier import approval_buttons, reopen_button
+from sma.services.telegram.texts import approval_text, help_text, start_text, status_detail, status_line
 from sma.settings import ProjectSettings
 
 log = structlog.get_logger("sma.bot.commands")
