@@ -4,12 +4,15 @@ Every `import` and `from ... import` in a module counts, wherever it stands: at 
 (a deferred import hides a cycle from Python, not from the design) and under `if TYPE_CHECKING:` (a type-only
 edge still couples the two modules, the type checker follows it, and a cycle through it is one refactor away
 from a runtime one). `from pkg import name` is an edge to `pkg.name` when that is a module, else to `pkg`.
+An import by a computed name (`importlib.import_module`) is invisible to the walk, so it is refused too.
 """
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
+
+import pytest
 
 import sma
 
@@ -18,7 +21,7 @@ ROOT = Path(sma.__file__).parent
 # Lowest first; a module may import its own layer and any lower one. The first matching prefix wins; a
 # module named `config` anywhere is a capability's section of the settings and sits with the settings.
 LAYERS: list[tuple[int, tuple[str, ...]]] = [
-    (0, ("sma", "sma.models")),  # the contracts (and the version)
+    (0, ("sma", "sma.models")),  # the contracts; `sma` is the package's own `__init__` (the version) only
     (1, ("sma.settings", "sma.queues", "sma.environment", "sma.logging")),  # configuration, process environment
     (2, ("sma.db",)),  # tables, queries, migrations
     (3, ("sma.services", "sma.temporal_client")),  # the logic; the one adapter that connects to Temporal
@@ -36,6 +39,10 @@ CONFIG_RANK = 1
 # entry that no longer occurs fails `test_allowed_entries_still_occur`, so it is deleted with the fix.
 ALLOWED_UPWARD: dict[tuple[str, str], str] = {}
 ALLOWED_CYCLES: dict[frozenset[str], str] = {}
+ALLOWED_BY_NAME: dict[str, str] = {
+    "sma.worker": "loads activity modules from a tuple of names; wiring lists them explicitly (sma/wiring.py)",
+    "sma.workflows": "loads workflow modules from a tuple of names; the worker lists them explicitly (wiring)",
+}
 
 
 def module_name(path: Path, root: Path = ROOT) -> str:
@@ -81,7 +88,8 @@ def rank(module: str) -> int:
     best = -1, -1  # (length of the matching prefix, rank)
     for layer, prefixes in LAYERS:
         for prefix in prefixes:
-            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > best[0]:
+            inside = module == prefix or (prefix != "sma" and module.startswith(prefix + "."))
+            if inside and len(prefix) > best[0]:
                 best = len(prefix), layer
     assert best[1] >= 0, f"{module} is in no layer: add it to LAYERS in tests/test_layers.py"
     return best[1]
@@ -168,12 +176,37 @@ def test_allowed_entries_still_occur() -> None:
     assert set(ALLOWED_CYCLES) <= set(cycles(GRAPH)), sorted(map(sorted, set(ALLOWED_CYCLES) - set(cycles(GRAPH))))
 
 
+def _imports_by_name() -> set[str]:
+    """Modules that call `importlib.import_module` or `__import__`: edges this walk cannot see."""
+    found = set()
+    for path in ROOT.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and (getattr(node.func, "attr", None) == "import_module"
+                                               or getattr(node.func, "id", None) in ("import_module", "__import__")):
+                found.add(module_name(path))
+    return found
+
+
+def test_no_module_is_imported_by_a_computed_name() -> None:
+    """An import by name hides an edge from this test (and from readers and type checkers)."""
+    found = _imports_by_name()
+    assert found <= set(ALLOWED_BY_NAME), sorted(found - set(ALLOWED_BY_NAME))
+    assert set(ALLOWED_BY_NAME) <= found, sorted(set(ALLOWED_BY_NAME) - found)  # the list only shrinks
+
+
 def test_cli_command_modules_import_only_common_from_the_package() -> None:
     """`sma.cli.main` assembles the groups; every other module of the package shares only `sma.cli.common`."""
     leaks = {(a, b) for a, targets in GRAPH.items() for b in targets
              if a.startswith("sma.cli.") and a not in ("sma.cli.main", "sma.cli.__main__")
              and (b == "sma.cli" or b.startswith("sma.cli.")) and b != "sma.cli.common"}
     assert not leaks, sorted(leaks)
+
+
+def test_every_module_has_a_layer_and_a_new_top_level_module_must_get_one() -> None:
+    assert {rank(m) for m in GRAPH} <= {layer for layer, _ in LAYERS}
+    assert rank("sma.services.voice.config") == CONFIG_RANK and rank("sma.cli.common") == 10
+    with pytest.raises(AssertionError, match="in no layer"):
+        rank("sma.newcomer")
 
 
 def test_the_walker_sees_imports_in_functions_and_type_checking_blocks(tmp_path: Path) -> None:
