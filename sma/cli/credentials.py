@@ -61,7 +61,7 @@ def _parse_stdin(text: str, specs: tuple[FieldSpec, ...]) -> dict[str, str]:
     if text.startswith("{"):
         try:
             data = json.loads(text)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             raise CredentialError(f"stdin is not valid JSON: {exc.msg}") from None
         if not isinstance(data, dict):
             raise CredentialError("stdin must hold one JSON object")
