@@ -19,13 +19,13 @@ from typer.testing import CliRunner
 from sma.api import tokens
 from sma.api.serve import standalone
 from sma.cli import app as cli_app
-from sma.dashboard import audit
 from sma.dashboard.app import create_app
 from sma.db.engine import Database, make_sync_engine
 from sma.db.migrate import downgrade, upgrade
 from sma.db.tables import PipelineRun, Post, Project, utcnow
 from sma.db.tables_api import API_TABLES, ApiToken
 from sma.db.tables_trends import TrendResult, TrendScan
+from sma.services import audit
 from sma.settings import Settings
 
 API = "/api/v1"

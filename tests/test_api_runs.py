@@ -14,9 +14,9 @@ from temporalio.client import Client
 
 from sma.api import tokens
 from sma.api.serve import standalone
-from sma.dashboard import audit
 from sma.db.engine import Database
 from sma.models.pipeline import RunState
+from sma.services import audit
 from sma.settings import PipelineSettings, ProjectSettings, Settings
 from tests.conftest import running_workers
 

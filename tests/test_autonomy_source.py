@@ -162,7 +162,7 @@ def test_every_entry_point_asks_the_one_level_function() -> None:
     callers = {name for name, text in sources.items() if "new_run_input(" in text}
     assert callers >= {"client/run_client.py", "demo.py", "services/batch.py", "services/scheduling/calendar.py"}
     starters = {name for name, text in sources.items() if re.search(r"\bruns\.start\(|d\.runs\.start\(", text)}
-    assert starters >= {"cli.py", "dashboard/routes/trends.py", "bot/handlers/commands.py"}
+    assert starters >= {"cli/runs.py", "dashboard/routes/trends.py", "bot/starts.py"}
 
 
 async def test_the_stored_level_wins_over_the_config_and_an_override_pins_and_is_logged(

@@ -7,7 +7,7 @@ import string
 
 import pytest
 
-from sma.bot.callbacks import MAX_BYTES, CallbackCodec, InvalidCallback, derive_secret
+from sma.services.telegram.callbacks import MAX_BYTES, CallbackCodec, InvalidCallback, derive_secret
 
 SECRET = b"a-test-callback-secret-of-32-bytes!"
 

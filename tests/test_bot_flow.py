@@ -20,14 +20,14 @@ import structlog
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-from sma.bot import store
-from sma.bot.callbacks import CallbackCodec
-from sma.bot.notifier import TelegramNotifier, make_codec
 from sma.bot.runner import RunningBot, start_bot
 from sma.db.engine import Database
 from sma.models.autonomy import ApprovalNotice
 from sma.models.pipeline import NotifyRequest, PipelineResult, RunState, ScriptRequest
 from sma.services.autonomy.service import AutonomyService
+from sma.services.telegram import store
+from sma.services.telegram.callbacks import CallbackCodec
+from sma.services.telegram.notifier import TelegramNotifier, make_codec
 from sma.settings import Settings
 from tests.conftest import running_workers, wait_for
 from tests.test_autonomy_workflow import (

@@ -10,14 +10,14 @@ import pytest
 from telegram.error import NetworkError
 
 from sma.activities.notify import make_notifier
-from sma.bot import store
-from sma.bot.notifier import TelegramNotifier
 from sma.db.engine import Database
 from sma.models.autonomy import ApprovalNotice
 from sma.models.common import QAReport
 from sma.models.pipeline import NotifyRequest
 from sma.services.artifacts import ArtifactStore
 from sma.services.notify.notifier import LogNotifier
+from sma.services.telegram import store
+from sma.services.telegram.notifier import TelegramNotifier
 from sma.settings import Settings
 from tests.test_autonomy_workflow import CHAT, make_settings, open_db
 from tests.test_bot_server import FakeBotAPI

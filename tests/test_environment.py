@@ -244,7 +244,7 @@ def test_sqlite_errors_from_inside_a_command_become_one_line(tmp_path: Path, mon
     from sqlalchemy import create_engine, text
     from sqlalchemy.exc import DBAPIError
 
-    from sma import cli
+    from sma.cli import main as cli
 
     db = tmp_path / "sma.db"
     monkeypatch.setattr(cli._state, "database_url", f"sqlite+aiosqlite:///{db}")

@@ -27,7 +27,6 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 from sma.activities.attempts import next_delay, will_retry
-from sma.bot.texts import status_detail
 from sma.client import NotDecidable, RunClient
 from sma.client.handles import start_pipeline
 from sma.dashboard.app import create_app
@@ -43,6 +42,7 @@ from sma.services.media.ffmpeg import FFmpeg
 from sma.services.media.render import RenderService
 from sma.services.retry import failed_step
 from sma.services.runs import pipeline_input, retry_lines
+from sma.services.telegram.texts import status_detail
 from sma.settings import MediaSettings, PipelineSettings, ProjectSettings, Secrets, Settings, TTSSettings
 from sma.workflows.content_pipeline import STEP_BUDGET, STEP_OPTIONS
 from tests.conftest import running_workers, wait_for

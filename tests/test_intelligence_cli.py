@@ -9,7 +9,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from sma.services.intelligence import cli
+from sma.cli import insights as cli
 from sma.services.intelligence.analysis import Analyser
 from sma.services.intelligence.config import IntelligenceSettings
 from sma.services.intelligence.reports import report_store

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from sma.cli import app
-from sma.services.media import cli as media_cli
+from sma.cli import qa as media_cli
 from sma.services.media.ffmpeg import FFmpeg
 from sma.services.voice.engines.piper import PiperEngine
 

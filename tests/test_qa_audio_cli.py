@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from sma.cli.qa import EXIT_FAILED, EXIT_PASSED, EXIT_UNUSABLE, qa_audio_command, read_script
 from sma.models.pipeline import Beat, Script
-from sma.services.qa_audio_cli import EXIT_FAILED, EXIT_PASSED, EXIT_UNUSABLE, qa_audio_command, read_script
 from sma.settings import Settings, TTSSettings
 from tests.test_tts_fakes import OTHER_WORDS, SCRIPT, encode, piper_wav
 

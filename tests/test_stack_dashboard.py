@@ -9,7 +9,7 @@ import httpx
 import pytest
 from temporalio.client import Client
 
-from sma.cli import _say_dashboard
+from sma.cli.system import _say_dashboard
 from sma.dashboard.config import DashboardSettings
 from sma.runtime import DASHBOARD, Stack, free_port, port_open
 from sma.settings import Settings, TemporalSettings

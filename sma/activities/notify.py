@@ -29,7 +29,7 @@ def make_notifier(settings: Settings, database: object) -> Notifier:
 
     if settings.secrets.telegram_bot_token is None or database is None:
         return LogNotifier()
-    from sma.bot.notifier import TelegramNotifier
+    from sma.services.telegram.notifier import TelegramNotifier
 
     return TelegramNotifier.from_settings(settings, database)  # type: ignore[arg-type]
 

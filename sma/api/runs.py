@@ -134,7 +134,7 @@ async def detail(ctx: ApiContext, run_id: str) -> s.RunOut:
 async def audited(ctx: ApiContext, caller: Caller, action: str, target: str, work: Callable[[], Awaitable[T]],
                   project_id: str = "") -> T:
     """Run a state-changing operation and write its outcome to the audit log the dashboard shows."""
-    from sma.dashboard import audit
+    from sma.services import audit
 
     outcome, detail = "error", ""
     try:

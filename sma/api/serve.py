@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request, Response
 
 from sma.api import errors
 from sma.api.app import PREFIX, create_api
-from sma.dashboard.app import BodyLimit
+from sma.api.limits import BodyLimit
 from sma.settings import Settings
 
 

@@ -7,7 +7,7 @@ from telegram import Update
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from sma.bot.context import deps
-from sma.bot.texts import REFUSAL
+from sma.services.telegram.texts import REFUSAL
 
 log = structlog.get_logger("sma.bot.access")
 

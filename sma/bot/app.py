@@ -24,7 +24,7 @@ from telegram.ext import (
 from sma.bot.access import gate
 from sma.bot.context import KEY, BotDeps
 from sma.bot.handlers import approvals, autonomy, commands, media
-from sma.bot.texts import COMMANDS
+from sma.services.telegram.texts import COMMANDS
 
 log = structlog.get_logger("sma.bot")
 

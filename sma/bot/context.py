@@ -8,11 +8,11 @@ from functools import cached_property
 from telegram.ext import ContextTypes
 from temporalio.client import Client
 
-from sma.bot.callbacks import CallbackCodec
 from sma.client import RunClient
 from sma.db.engine import Database
 from sma.services.artifacts import ArtifactStore
 from sma.services.autonomy.service import AutonomyService
+from sma.services.telegram.callbacks import CallbackCodec
 from sma.settings import ProjectSettings, Settings
 
 KEY = "sma"

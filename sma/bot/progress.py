@@ -16,10 +16,10 @@ import structlog
 from telegram import Bot
 from telegram.error import TelegramError
 
-from sma.bot import store
 from sma.bot.context import BotDeps
 from sma.client import RunError
 from sma.db import repo
+from sma.services.telegram import store
 
 log = structlog.get_logger("sma.bot.progress")
 _RENDER_LINE = re.compile(r"^… render.*$", flags=re.MULTILINE)  # the workflow writes "… render" while it runs

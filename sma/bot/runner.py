@@ -20,11 +20,11 @@ from telegram.ext import Application
 from sma import metrics
 from sma.bot.app import build_application
 from sma.bot.context import BotDeps
-from sma.bot.notifier import TelegramNotifier, make_codec
 from sma.bot.progress import render_progress_loop
 from sma.db.engine import Database
 from sma.services.autonomy.service import AutonomyService
 from sma.services.blobs.store import artifact_store
+from sma.services.telegram.notifier import TelegramNotifier, make_codec
 from sma.settings import ConfigError, Settings
 
 log = structlog.get_logger("sma.bot")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -28,7 +27,7 @@ from temporalio.client import Client
 from sma import metrics
 from sma.api.app import PREFIX as API_PREFIX
 from sma.api.app import create_api
-from sma.api.errors import body as error_body
+from sma.api.limits import BodyLimit
 from sma.dashboard import auth
 from sma.dashboard.adapters import installed_sources
 from sma.dashboard.cache import cache_for
@@ -63,6 +62,15 @@ async def _migrated(settings: Settings) -> Database:
     if await asyncio.to_thread(current, settings.database_url) != head():
         await asyncio.to_thread(upgrade, settings.database_url)
     return Database(settings.database_url)
+
+
+async def needs_setup(settings: Settings) -> bool:
+    """Migrate the database and say whether no admin password exists yet (the first start offers a setup link)."""
+    database = await _migrated(settings)
+    try:
+        return settings.secrets.admin_password is None and await auth.get_admin(database) is None
+    finally:
+        await database.close()
 
 
 def create_app(settings: Settings, database: Database | None = None, client: Client | None = None,
@@ -105,72 +113,12 @@ def create_app(settings: Settings, database: Database | None = None, client: Cli
     for router in ROUTERS:
         app.include_router(router)
     _install_handlers(app)
-    app.add_middleware(BodyLimit, limit=settings.dashboard.max_body_kb * 1024,
-                       public_limit=settings.dashboard.max_login_body_kb * 1024)  # outermost: before all else
+    app.add_middleware(BodyLimit, limit=settings.dashboard.max_body_kb * 1024,  # outermost: before all else
+                       public_limit=settings.dashboard.max_login_body_kb * 1024, public_paths=PUBLIC_FORMS)
     return app
 
 
-class BodyLimit:
-    """Pure ASGI middleware that refuses a request body over the limit with 413 before the app parses it or
-    checks the session: at once when Content-Length says so (nothing is read), else as soon as the bytes
-    handed to the app (chunked ones too) pass the limit; the app then reads a disconnect and its answer is
-    replaced by the 413. The login and setup forms, open to anyone, get the smaller `public_limit`."""
-
-    def __init__(self, app: ASGIApp, limit: int, public_limit: int) -> None:
-        self.app, self.limit, self.public_limit = app, limit, public_limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        limit = self.public_limit if scope["path"] in PUBLIC_FORMS else self.limit
-        declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
-        as_json = scope["path"].startswith(API_PREFIX)  # the API answers every error in its JSON shape
-        if declared is not None and declared.strip().isdigit() and int(declared) > limit:
-            await _too_large(send, limit, as_json)
-            return
-        received, over, started = 0, False, False
-
-        async def counted() -> Message:
-            nonlocal received, over
-            if over:
-                return {"type": "http.disconnect"}
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    over = True
-                    return {"type": "http.disconnect"}
-            return message
-
-        async def unless_over(message: Message) -> None:
-            nonlocal started
-            if over:
-                return
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counted, unless_over)
-        except Exception:
-            if not over:
-                raise
-        if over and not started:
-            await _too_large(send, limit, as_json)
-
-
 PUBLIC_FORMS = frozenset({"/login", "/setup"})
-
-
-async def _too_large(send: Send, limit: int, as_json: bool = False) -> None:
-    message = f"request body too large: at most {limit // 1024} KiB here"
-    body = json.dumps(error_body("too_large", message, {"limit_kib": limit // 1024})).encode() if as_json else (
-        message + "\n").encode()
-    kind = b"application/json" if as_json else b"text/plain; charset=utf-8"
-    await send({"type": "http.response.start", "status": 413, "headers": [
-        (b"content-type", kind), (b"content-length", str(len(body)).encode()),
-        (b"connection", b"close"), (b"x-content-type-options", b"nosniff"), (b"cache-control", b"no-store")]})
-    await send({"type": "http.response.body", "body": body})
 
 
 class SecurityHeaders:

@@ -15,12 +15,13 @@ from urllib.parse import urlsplit
 from fastapi import HTTPException, Request
 
 from sma.client import RunClient
-from sma.dashboard import audit, auth
+from sma.dashboard import auth
 from sma.dashboard.cache import cache_for
 from sma.dashboard.sources import Sources
 from sma.dashboard.temporal import TemporalView
 from sma.db.engine import Database
 from sma.db.tables import utcnow
+from sma.services import audit
 from sma.settings import ProjectSettings, Settings
 
 SESSION_COOKIE = "sma_session"

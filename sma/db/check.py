@@ -7,10 +7,7 @@ during use, which the `sma` entrypoint turns into the same one line (`corrupt_fa
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
-
-from sqlalchemy.engine import make_url
 
 from sma.db.engine import sqlite_path
 from sma.environment import EnvironmentFault
@@ -64,31 +61,6 @@ def check_database_file(database_url: str) -> None:
     reason = sqlite_fault(path)
     if reason is not None:
         raise corrupt_fault(path, reason)
-
-
-def require_database(database_url: str) -> None:
-    """For commands that only read: the database must exist and be migrated; nothing is created if not."""
-    from sma.db.migrate import current
-
-    path = sqlite_path(database_url)
-    if path is None:
-        if current(database_url) is None:
-            raise missing_fault(make_url(database_url).render_as_string(hide_password=True))
-        return
-    if not path.is_file() or path.stat().st_size == 0:
-        raise missing_fault(str(path))
-    check_database_file(database_url)
-    try:
-        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-        try:
-            migrated = connection.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'").fetchone()
-        finally:
-            connection.close()
-    except sqlite3.DatabaseError as exc:
-        raise corrupt_fault(path, f"is damaged (SQLite: {exc})") from None
-    if not migrated:
-        raise missing_fault(str(path))
 
 
 def describe_sqlite_error(message: str, database_url: str | None) -> EnvironmentFault | None:

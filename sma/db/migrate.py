@@ -6,13 +6,16 @@ the application's async URL (it is mapped to a sync driver).
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy.engine import make_url
 
+from sma.db.check import check_database_file, corrupt_fault, missing_fault
 from sma.db.engine import make_sync_engine, sqlite_path
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -32,7 +35,6 @@ def upgrade(database_url: str, revision: str = "head") -> None:
     A damaged SQLite file stops it with one line; a new one is created private (0600), and SQLite gives
     its -wal and -shm files the same mode.
     """
-    from sma.db.check import check_database_file
     from sma.environment import open_private
 
     check_database_file(database_url)
@@ -56,8 +58,6 @@ def current(database_url: str) -> str | None:
     path = sqlite_path(database_url)
     if path is not None and not path.exists():
         return None  # do not create an empty file just to look
-    from sma.db.check import check_database_file
-
     check_database_file(database_url)
     engine = make_sync_engine(database_url)
     try:
@@ -65,3 +65,26 @@ def current(database_url: str) -> str | None:
             return MigrationContext.configure(connection).get_current_revision()
     finally:
         engine.dispose()
+
+
+def require_database(database_url: str) -> None:
+    """For commands that only read: the database must exist and be migrated; nothing is created if not."""
+    path = sqlite_path(database_url)
+    if path is None:
+        if current(database_url) is None:
+            raise missing_fault(make_url(database_url).render_as_string(hide_password=True))
+        return
+    if not path.is_file() or path.stat().st_size == 0:
+        raise missing_fault(str(path))
+    check_database_file(database_url)
+    try:
+        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            migrated = connection.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'").fetchone()
+        finally:
+            connection.close()
+    except sqlite3.DatabaseError as exc:
+        raise corrupt_fault(path, f"is damaged (SQLite: {exc})") from None
+    if not migrated:
+        raise missing_fault(str(path))

@@ -120,3 +120,4 @@ class SlotHold(BaseModel):
     slot_at: datetime | None = None
     rescheduled: bool = False
     reason: str = ""
+

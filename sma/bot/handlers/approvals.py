@@ -15,12 +15,13 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, ReplyParameters
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
-from sma.bot import store
-from sma.bot.callbacks import Callback, InvalidCallback
 from sma.bot.context import BotDeps, deps, who
-from sma.bot.texts import decision_footer, stamp, with_footer
+from sma.bot.starts import produce_trend
 from sma.client import NotDecidable, RunNotFound, Unavailable
 from sma.db.tables_autonomy import ApprovalMessage
+from sma.services.telegram import store
+from sma.services.telegram.callbacks import Callback, InvalidCallback
+from sma.services.telegram.texts import decision_footer, stamp, with_footer
 
 log = structlog.get_logger("sma.bot.approvals")
 UNREACHABLE = "I could not reach the engine; nothing changed. Please try again in a moment."
@@ -47,8 +48,6 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await query.answer("This button is not valid.", show_alert=True)
         return
     if cb.action == "produce":
-        from sma.bot.handlers.commands import produce_trend
-
         await query.answer(await produce_trend(d, cb.ref))
         return
     row = await store.get_approval(d.database, cb.ref)

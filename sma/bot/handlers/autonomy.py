@@ -6,8 +6,8 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from sma.bot.context import BotDeps, deps, who
-from sma.bot.texts import stamp
 from sma.models.autonomy import LEVELS
+from sma.services.telegram.texts import stamp
 
 NO_CAP = ("off", "none", "-", "0")  # /limits: every way to say "no cap"
 

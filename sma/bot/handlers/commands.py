@@ -6,17 +6,19 @@ import structlog
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import ContextTypes
 
-from sma.bot import readmodels, store
+from sma.bot import readmodels
 from sma.bot.context import BotDeps, deps, who
 from sma.bot.handlers import approvals
-from sma.bot.notifier import approval_buttons, reopen_button
-from sma.bot.texts import approval_text, help_text, start_text, status_detail, status_line
-from sma.client import RunError, RunNotFound, Started
+from sma.bot.starts import start_run
+from sma.client import RunError, RunNotFound
 from sma.db import repo
 from sma.models.autonomy import ApprovalNotice
 from sma.models.pipeline import PipelineStatus, RunState, Topic
 from sma.models.topic import TopicError
 from sma.services.articles import ArticleError, article_topic, is_link
+from sma.services.telegram import store
+from sma.services.telegram.notifier import approval_buttons, reopen_button
+from sma.services.telegram.texts import approval_text, help_text, start_text, status_detail, status_line
 from sma.settings import ProjectSettings
 
 log = structlog.get_logger("sma.bot.commands")
@@ -176,15 +178,6 @@ async def new_from_link(update: Update, d: BotDeps, project: ProjectSettings, ur
                          f"{started.workflow_id}")
 
 
-async def start_run(d: BotDeps, project: ProjectSettings, topic: Topic, media: list[str],
-                    item_id: str | None = None, force: bool = False) -> tuple[Started, str]:
-    """A run with the caller's business key (`item_id`), else once per topic (the run client's rule)."""
-    started = await d.runs.start(topic, project.id, entry="bot", media=media, force=force, item_id=item_id)
-    log.info("run started from telegram", run=started.workflow_id, project=project.id, media=len(media),
-             existing=started.existing)
-    return started, started.autonomy
-
-
 async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     d = deps(context)
     if not context.args:
@@ -226,25 +219,6 @@ async def trends(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                                                           callback_data=d.codec.encode("t", trend_id, 0))]
                                     for i, (trend_id, title, _) in enumerate(top, 1)])
     await _reply(update, "Top topics (tap one to produce it):\n" + "\n".join(lines), reply_markup=buttons)
-
-
-async def produce_trend(d: BotDeps, trend_id: int) -> str:
-    """Start a run for a scored topic; a second tap finds the run already started (same workflow id)."""
-    found = await readmodels.trend(d.database, trend_id)
-    if found is None:
-        return "That topic is gone (a newer scan replaced it)."
-    project = next((p for p in d.settings.projects if p.id == found["project_id"]), None)
-    if project is None:
-        return "That topic belongs to a project that is not configured any more."
-    try:
-        topic = Topic.from_source(found["title"], found["summary"],
-                                  source_urls=[found["url"]] if found["url"] else [])
-    except TopicError as exc:
-        return f"That topic cannot start a video: {exc}."
-    started, level = await start_run(d, project, topic, [], item_id=f"trend-{trend_id}")
-    if started.existing:
-        return "That topic is already being produced."
-    return f"Producing '{topic.title[:80]}' (autonomy {level}): {started.workflow_id}"
 
 
 async def schedule(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

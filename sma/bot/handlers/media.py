@@ -11,7 +11,8 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from sma.bot.context import deps
-from sma.bot.handlers.commands import FORCE_WORDS, pick_project, start_run
+from sma.bot.handlers.commands import FORCE_WORDS, pick_project
+from sma.bot.starts import start_run
 from sma.models.pipeline import Topic
 from sma.models.topic import TopicError
 

@@ -14,14 +14,15 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import Response
 
 from sma.client import RunError
-from sma.dashboard import audit, store
 from sma.dashboard import queries as q
+from sma.dashboard import store
 from sma.dashboard.deps import User, client_of, dash, require_user, user_of
 from sma.dashboard.templating import redirect, render
 from sma.dashboard.views import edit_mode, final_script, recorded_status
 from sma.db import repo
 from sma.db.tables_dashboard import ScriptEdit
 from sma.models.pipeline import Beat, Script
+from sma.services import audit
 
 router = APIRouter(dependencies=[Depends(require_user)], tags=["approvals"])
 MAX_FEEDBACK = 2000

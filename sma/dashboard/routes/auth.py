@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import PlainTextResponse, Response
 
-from sma.dashboard import audit, auth
+from sma.dashboard import auth
 from sma.dashboard.deps import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -26,6 +26,7 @@ from sma.dashboard.deps import (
     same_origin,
 )
 from sma.dashboard.templating import redirect, render
+from sma.services import audit
 
 router = APIRouter(tags=["auth"])
 

@@ -14,11 +14,11 @@ from typing import Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
-from sma.dashboard import audit
 from sma.dashboard.cache import remember
 from sma.dashboard.deps import Dashboard, User, client_of, dash, require_user, user_of
 from sma.dashboard.templating import redirect, render
 from sma.models.autonomy import LEVELS
+from sma.services import audit
 from sma.services.autonomy.service import AutonomyService
 from sma.settings import ConfigError
 

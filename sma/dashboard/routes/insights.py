@@ -6,9 +6,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
-from sma.dashboard import audit
 from sma.dashboard.deps import client_of, dash, require_user, user_of
 from sma.dashboard.templating import redirect, render
+from sma.services import audit
 
 router = APIRouter(dependencies=[Depends(require_user)], tags=["insights"])
 

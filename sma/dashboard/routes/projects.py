@@ -10,9 +10,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from sma.dashboard import audit
 from sma.dashboard.deps import Dashboard, client_of, dash, require_user, user_of
 from sma.dashboard.templating import redirect, render
+from sma.services import audit
 from sma.services.platforms.credentials import FIELDS, CredentialError, Credentials, CredentialStore, parse_time
 from sma.settings import ConfigError
 

@@ -12,10 +12,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from sma.client import RunError
-from sma.dashboard import audit
 from sma.dashboard.deps import client_of, dash, require_user, user_of
 from sma.dashboard.templating import redirect
 from sma.db import repo
+from sma.services import audit
 
 router = APIRouter(dependencies=[Depends(require_user)], tags=["runs"])
 

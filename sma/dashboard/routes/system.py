@@ -12,10 +12,11 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
 from sma import __version__
-from sma.dashboard import audit, queries
+from sma.dashboard import queries
 from sma.dashboard.deps import client_of, dash, require_user, user_of
 from sma.dashboard.logs import run_lines
 from sma.dashboard.templating import redirect, render
+from sma.services import audit
 
 router = APIRouter(dependencies=[Depends(require_user)], tags=["system"])
 SCHEDULE_ACTIONS = ("pause", "unpause", "trigger")

@@ -12,11 +12,11 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
 from sma.client import RunError
-from sma.dashboard import audit
 from sma.dashboard.deps import Dashboard, User, client_of, dash, require_user, user_of
 from sma.dashboard.templating import redirect, render
 from sma.models.pipeline import Topic
 from sma.models.topic import TopicError
+from sma.services import audit
 from sma.services.articles import ArticleError, article_topic
 from sma.settings import ConfigError
 

@@ -1,71 +1,24 @@
-"""Commands of trends and the calendar (issue 6): 'sma trends scan|list|schedules', 'sma schedule [show|plan]'."""
+"""Trends and the content calendar: `sma trends scan|list|schedules`, `sma schedule [show|plan]`."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import logging
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from sma.cli import common
+from sma.cli.common import AsJson, Project
 from sma.models.ids import content_scheduler_id, manual_run_id, trend_scan_id
 
 if TYPE_CHECKING:
+    from sma.db.engine import Database
     from sma.db.tables_trends import CalendarSlot, TrendResult, TrendScan
-    from sma.settings import Settings
 
 trends_app = typer.Typer(no_args_is_help=True, help="Trend discovery: scan now, list ranked topics.")
 schedule_app = typer.Typer(invoke_without_command=True, help="The content calendar: upcoming posting slots.")
-
-Project = Annotated[str, typer.Option("--project", "-p", help="project id")]
-AsJson = Annotated[bool, typer.Option("--json", help="machine-readable output")]
-
-
-def _settings(project: str | None = None) -> Settings:
-    from sma import cli
-    from sma.settings import ConfigError
-
-    loaded = cli.settings()
-    if project is not None:
-        try:
-            loaded.project(project)
-        except ConfigError as exc:
-            _fail(str(exc), 2)
-    return loaded
-
-
-def _fail(message: str, code: int = 1) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code)
-
-
-async def _with_database(loaded: Settings, work: Any) -> Any:
-    from sma.db.engine import Database
-    from sma.db.migrate import current, head, upgrade
-
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    from sma.environment import private_dir
-
-    private_dir(loaded.data_dir)
-    if current(loaded.database_url) != head():
-        await asyncio.to_thread(upgrade, loaded.database_url)
-    database = Database(loaded.database_url)
-    try:
-        return await work(database)
-    finally:
-        await database.close()
-
-
-def _run(coro: Any) -> Any:
-    try:
-        return asyncio.run(coro)
-    except RuntimeError as exc:
-        if "connect" in str(exc).lower():
-            _fail(f"cannot reach Temporal: {exc}. Is `sma up` running?")
-        raise
-
 
 # ---------------------------------------------------------------- sma trends
 
@@ -78,7 +31,7 @@ def scan(project: Project = "default", wait: Annotated[bool, typer.Option(help="
     from sma.models.trends import TrendScanInput, TrendScanResult
     from sma.temporal_client import client_for
 
-    loaded = _settings(project)
+    loaded = common.project_settings(project)
 
     async def go() -> TrendScanResult | str:
         client = await client_for(loaded)
@@ -87,7 +40,7 @@ def scan(project: Project = "default", wait: Annotated[bool, typer.Option(help="
                                              task_queue=queues.WORKFLOWS, result_type=TrendScanResult)
         return await handle.result() if wait else wf_id
 
-    result = _run(go())
+    result = common.run(go())
     if isinstance(result, str):
         typer.echo(result)
     elif as_json:
@@ -109,16 +62,15 @@ def list_trends(project: Project = "default", limit: Annotated[int, typer.Option
     """The latest scan's ranked topics with the breakdown of their score."""
     from sma.services.trends.store import latest_scan, scan_results
 
-    loaded = _settings(project)
+    loaded = common.project_settings(project)
 
-    async def work(db: Any) -> tuple[TrendScan | None, list[TrendResult]]:
+    async def work(db: Database) -> tuple[TrendScan | None, list[TrendResult]]:
         found = await latest_scan(db, project)
         return found, (await scan_results(db, found.id, limit) if found else [])
 
-    found, rows = asyncio.run(_with_database(loaded, work))
+    found, rows = asyncio.run(common.with_database(loaded, work))
     if found is None:
-        _fail(f"no trend scan yet for project {project!r}; run `sma trends scan -p {project}`")
-        return
+        common.fail(f"no trend scan yet for project {project!r}; run `sma trends scan -p {project}`", 1)
     if as_json:
         typer.echo(json.dumps({"scan": _scan_dict(found), "items": [_result_dict(r) for r in rows]}, indent=2))
         return
@@ -153,12 +105,12 @@ def schedules() -> None:
     from sma.schedules import TREND_KINDS, ensure_schedules
     from sma.temporal_client import client_for
 
-    loaded = _settings()
+    loaded = common.settings()
 
     async def go() -> dict[str, str]:
         return await ensure_schedules(await client_for(loaded), loaded, kinds=TREND_KINDS)
 
-    for schedule_id, outcome in _run(go()).items():
+    for schedule_id, outcome in common.run(go()).items():
         typer.echo(f"{schedule_id}: {outcome}")
 
 
@@ -177,12 +129,12 @@ def show(project: Project = "default", as_json: AsJson = False) -> None:
     """Upcoming slots (and the last day's), with each slot's state and why it was chosen."""
     from sma.services.scheduling.store import list_slots, to_planned
 
-    loaded = _settings(project)
+    loaded = common.project_settings(project)
 
-    async def work(db: Any) -> list[CalendarSlot]:
+    async def work(db: Database) -> list[CalendarSlot]:
         return await list_slots(db, project, since=datetime.now(UTC) - timedelta(days=1))
 
-    rows = asyncio.run(_with_database(loaded, work))
+    rows = asyncio.run(common.with_database(loaded, work))
     if as_json:
         typer.echo(json.dumps([to_planned(r).model_dump(mode="json") for r in rows], indent=2))
         return
@@ -204,7 +156,7 @@ def plan(project: Project = "default", as_json: AsJson = False) -> None:
     from sma.models.schedule import SchedulerInput, SchedulerResult
     from sma.temporal_client import client_for
 
-    loaded = _settings(project)
+    loaded = common.project_settings(project)
 
     async def go() -> SchedulerResult:
         client = await client_for(loaded)
@@ -212,7 +164,7 @@ def plan(project: Project = "default", as_json: AsJson = False) -> None:
         return await client.execute_workflow("ContentSchedulerWorkflow", SchedulerInput(project_id=project),
                                              id=wf_id, task_queue=queues.WORKFLOWS, result_type=SchedulerResult)
 
-    result = _run(go())
+    result = common.run(go())
     if as_json:
         typer.echo(result.model_dump_json(indent=2))
         return
@@ -224,6 +176,6 @@ def plan(project: Project = "default", as_json: AsJson = False) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    """Add this capability's commands to the `sma` app."""
+    """Add these command groups to the `sma` app."""
     app.add_typer(trends_app, name="trends")
     app.add_typer(schedule_app, name="schedule")

@@ -1,35 +1,21 @@
-"""Commands of the dashboard (issue 9): 'sma dashboard' serves it; 'sma dashboard password' resets the login."""
+"""The web dashboard: `sma dashboard` serves it; `sma dashboard password` resets the login."""
 
 from __future__ import annotations
 
 import asyncio
 import os
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-if TYPE_CHECKING:
-    from sma.settings import Settings
+from sma.cli import common
 
 dashboard_app = typer.Typer(help="The web dashboard: see and steer everything from the browser.")
 
 
-def _settings() -> Settings:
-    from sma import cli
-
-    return cli.settings()
-
-
-async def _needs_setup(loaded: Settings) -> bool:
-    """Migrate the database and say whether no admin password exists yet (first start)."""
-    from sma.dashboard import auth
-    from sma.dashboard.app import _migrated
-
-    database = await _migrated(loaded)
-    try:
-        return loaded.secrets.admin_password is None and await auth.get_admin(database) is None
-    finally:
-        await database.close()
+def register(app: typer.Typer) -> None:
+    """Add this command group to the `sma` app."""
+    app.add_typer(dashboard_app, name="dashboard")
 
 
 @dashboard_app.callback(invoke_without_command=True)
@@ -42,14 +28,15 @@ def serve(
     if ctx.invoked_subcommand is not None:
         return
     from sma.dashboard import auth
+    from sma.dashboard.app import needs_setup
     from sma.dashboard.server import serve as run_server
     from sma.runtime import SETUP_TOKEN_ENV
 
-    loaded = _settings()
+    loaded = common.settings()
     host = host or loaded.dashboard.host
     port = port or loaded.dashboard.port
     token, from_up = None, False
-    if asyncio.run(_needs_setup(loaded)):
+    if asyncio.run(needs_setup(loaded)):
         from_up = bool(os.environ.get(SETUP_TOKEN_ENV))
         token = os.environ.get(SETUP_TOKEN_ENV) or auth.new_token()
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
@@ -69,9 +56,8 @@ def serve(
 def password() -> None:
     """Set a new admin password (asks twice, hidden) and log every session out."""
     from sma.dashboard import auth
-    from sma.dashboard.app import _migrated
 
-    loaded = _settings()
+    loaded = common.settings()
     if loaded.secrets.admin_password is not None:
         typer.secho("secrets.admin_password is set: change it in the secrets file instead (it wins at start).",
                     fg="red", err=True)
@@ -79,11 +65,10 @@ def password() -> None:
     new = typer.prompt("new admin password", hide_input=True)
     problem = auth.password_problem(new, typer.prompt("again", hide_input=True))
     if problem:
-        typer.secho(f"error: {problem}", fg="red", err=True)
-        raise typer.Exit(2)
+        common.fail(problem)
 
     async def go() -> None:
-        database = await _migrated(loaded)
+        database = await common.open_database(loaded)
         try:
             await auth.store_admin(database, await asyncio.to_thread(auth.hash_password, new), "cli")
             await auth.delete_all_sessions(database)
@@ -93,7 +78,3 @@ def password() -> None:
     asyncio.run(go())
     typer.echo("admin password changed; every dashboard session was logged out")
 
-
-def register(app: typer.Typer) -> None:
-    """Add this capability's commands to the `sma` app."""
-    app.add_typer(dashboard_app, name="dashboard")

@@ -1,4 +1,4 @@
-"""Commands of publishing and analytics (issue 7): `sma credentials ...`, `sma secrets rotate`, `sma stats`.
+"""Platform credentials and their key: `sma credentials set|list|delete`, `sma secrets rotate`.
 
 Credential values are read from stdin (JSON or KEY=VALUE lines) or typed at hidden prompts, never taken
 from the command line (argv ends up in shell history and `ps`), and never printed back.
@@ -10,13 +10,18 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from pydantic import SecretStr
 
+from sma.cli import common
 from sma.services.platforms.credentials import FIELDS, CredentialError, Credentials, FieldSpec, parse_time
 from sma.settings import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from sma.db.engine import Database
+    from sma.services.platforms.credentials import CredentialStore
 
 T = TypeVar("T")
 
@@ -24,46 +29,26 @@ credentials_app = typer.Typer(no_args_is_help=True, help="Platform credentials, 
 secrets_app = typer.Typer(no_args_is_help=True, help="The Fernet key that encrypts stored credentials.")
 
 
-def _fail(message: str, code: int = 2) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code)
+def register(app: typer.Typer) -> None:
+    """Add these command groups to the `sma` app."""
+    app.add_typer(credentials_app, name="credentials")
+    app.add_typer(secrets_app, name="secrets")
 
 
-def _settings() -> Settings:
-    from sma.cli import settings
-
-    return settings()
-
-
-def _with_database(loaded: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
-    """Run `work(database)` on a migrated database; mapped errors become one red line."""
-    from sma.db.engine import Database
-    from sma.db.migrate import upgrade
-    from sma.environment import private_dir
-
-    private_dir(loaded.data_dir)
-    upgrade(loaded.database_url)
-
-    async def go() -> T:
-        database = Database(loaded.database_url)
-        try:
-            return await work(database)
-        finally:
-            await database.close()
-
+def _with_database(loaded: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
+    """Run `work(database)` on the migrated database; a credential error becomes one red line and exit 1."""
     try:
-        return asyncio.run(go())
+        return asyncio.run(common.with_database(loaded, work))
     except CredentialError as exc:
-        _fail(str(exc), 1)
-        raise
+        common.fail(str(exc), 1)
 
 
-def _store(loaded: Settings, database: Any) -> Any:
+def _store(loaded: Settings, database: Database) -> CredentialStore:
     from sma.services.platforms.service import credential_store
 
     store = credential_store(loaded, database)
     if store is None:
-        _fail("no Fernet key configured: run `sma secrets rotate` to create one")
+        common.fail("no Fernet key configured: run `sma secrets rotate` to create one")
     return store
 
 
@@ -76,7 +61,7 @@ def _parse_stdin(text: str, specs: tuple[FieldSpec, ...]) -> dict[str, str]:
     if text.startswith("{"):
         try:
             data = json.loads(text)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             raise CredentialError(f"stdin is not valid JSON: {exc.msg}") from None
         if not isinstance(data, dict):
             raise CredentialError("stdin must hold one JSON object")
@@ -128,22 +113,22 @@ def set_credentials(
 ) -> None:
     """Store credentials read from stdin (JSON or KEY=VALUE lines) or from hidden prompts."""
     if platform not in FIELDS:
-        _fail(f"unknown platform {platform!r}; expected one of {', '.join(FIELDS)}")
-    loaded = _settings()
+        common.fail(f"unknown platform {platform!r}; expected one of {', '.join(FIELDS)}")
+    loaded = common.settings()
     try:
         loaded.project(project)
     except ConfigError as exc:
-        _fail(str(exc))
+        common.fail(str(exc))
     if not loaded.secrets.fernet_key:  # say so before anyone types a secret
-        _fail("no Fernet key configured: run `sma secrets rotate` to create one")
+        common.fail("no Fernet key configured: run `sma secrets rotate` to create one")
     try:
         values = _read_values(platform)
         expires_at = parse_time(values.pop("expires_at", None))
     except CredentialError as exc:
-        _fail(str(exc))
+        common.fail(str(exc))
         raise
 
-    async def work(database: Any) -> list[str]:
+    async def work(database: Database) -> list[str]:
         store = _store(loaded, database)
         creds = Credentials(project_id=project, platform=platform, expires_at=expires_at,
                             values={k: SecretStr(v) for k, v in values.items()})
@@ -160,9 +145,9 @@ def set_credentials(
 @credentials_app.command("list")
 def list_credentials(project: Annotated[str | None, typer.Argument()] = None) -> None:
     """Which platforms have credentials, with field names and expiry (never the values)."""
-    loaded = _settings()
+    loaded = common.settings()
 
-    async def work(database: Any) -> list[tuple[str, str, str, str]]:
+    async def work(database: Database) -> list[tuple[str, str, str, str]]:
         store = _store(loaded, database)
         rows = await store.rows(project)
         return [(r.project_id, r.platform, ", ".join(await store.field_names(r)),
@@ -178,13 +163,13 @@ def list_credentials(project: Annotated[str | None, typer.Argument()] = None) ->
 @credentials_app.command("delete")
 def delete_credentials(project: str, platform: str) -> None:
     """Forget the stored credentials of one platform of one project."""
-    loaded = _settings()
+    loaded = common.settings()
 
-    async def work(database: Any) -> bool:
+    async def work(database: Database) -> bool:
         return await _store(loaded, database).delete(project, platform)
 
     if not _with_database(loaded, work):
-        _fail(f"no {platform} credentials stored for project '{project}'", 1)
+        common.fail(f"no {platform} credentials stored for project '{project}'", 1)
     typer.echo(f"deleted {platform} credentials of project '{project}'")
 
 
@@ -196,13 +181,12 @@ def rotate_secrets(
     keep_old: Annotated[bool, typer.Option(help="keep the previous key(s) after re-encrypting")] = False,
 ) -> None:
     """Create the Fernet key, or replace it and re-encrypt every stored credential (MultiFernet)."""
-    from sma.cli import _state
-    from sma.services.platforms.keys import rotate, secrets_path
+    from sma.services.platforms.keys import Rotation, rotate, secrets_path
 
-    loaded = _settings()
-    path = secrets_path(_state.secrets, loaded)
+    loaded = common.settings()
+    path = secrets_path(common.state.secrets, loaded)
 
-    async def work(database: Any) -> Any:
+    async def work(database: Database) -> Rotation:
         return await rotate(loaded, database, path, keep_old=keep_old)
 
     result = _with_database(loaded, work)
@@ -212,30 +196,3 @@ def rotate_secrets(
         typer.echo(f"rotated the Fernet key in {result.path}; re-encrypted {result.reencrypted} credential(s)"
                    + (f"; kept {result.kept_old} old key(s)" if result.kept_old else ""))
     typer.echo("restart running workers (`sma up`) so they read the new key", err=True)
-
-
-# ---------------------------------------------------------------- stats
-
-
-def stats(
-    days: Annotated[int, typer.Option("--days", "-d", min=1, help="posts published in the last N days")] = 7,
-    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
-    project: Annotated[str | None, typer.Option("--project", "-p")] = None,
-) -> None:
-    """Views, engagement rate and viral score of recent posts, per post and per platform."""
-    from sma.services.analytics.stats import render, report
-
-    loaded = _settings()
-
-    async def work(database: Any) -> dict[str, Any]:
-        return await report(database, days, project)
-
-    data = _with_database(loaded, work)
-    typer.echo(json.dumps(data, indent=2) if as_json else render(data))
-
-
-def register(app: typer.Typer) -> None:
-    """Add this capability's commands to the `sma` app."""
-    app.add_typer(credentials_app, name="credentials")
-    app.add_typer(secrets_app, name="secrets")
-    app.command("stats")(stats)

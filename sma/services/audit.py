@@ -1,4 +1,4 @@
-"""The audit log: every state-changing request of the dashboard, with who made it and how it ended."""
+"""The audit log: every state-changing request of the dashboard and the API, with who made it and how it ended."""
 
 from __future__ import annotations
 

@@ -13,15 +13,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from sma.cli.common import fail
+from sma.cli.common import settings as _settings  # by this name so a test can stand in for it
+
 if TYPE_CHECKING:
     from sma.models.intelligence import IntelligenceReport
     from sma.settings import Settings
-
-
-def _settings() -> Settings:
-    from sma import cli
-
-    return cli.settings()
 
 
 def _pct(p: float) -> str:
@@ -111,14 +108,12 @@ def insights_command(
     ids = [p.id for p in loaded.projects]
     if project is not None:
         if project not in ids:
-            typer.secho(f"error: unknown project {project!r}; configured projects: {', '.join(ids)}",
-                        fg=typer.colors.RED, err=True)
-            raise typer.Exit(2)
+            fail(f"unknown project {project!r}; configured projects: {', '.join(ids)}")
         ids = [project]
     data = asyncio.run(collect(loaded, ids))
     typer.echo(json.dumps(data, indent=1, default=str) if as_json else render(data))
 
 
 def register(app: typer.Typer) -> None:
-    """Add this capability's commands to the `sma` app."""
+    """Add this command to the `sma` app."""
     app.command("insights")(insights_command)

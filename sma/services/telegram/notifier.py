@@ -19,13 +19,13 @@ import structlog
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, ReplyParameters
 from telegram.error import BadRequest, TelegramError
 
-from sma.bot import store
-from sma.bot.callbacks import CallbackCodec, derive_secret
-from sma.bot.texts import approval_text, clip, decision_footer, expired_footer, with_footer
 from sma.db.engine import Database
 from sma.models.autonomy import ApprovalNotice
 from sma.models.pipeline import NotifyRequest, NotifyResult
 from sma.services.notify.notifier import LogNotifier
+from sma.services.telegram import store
+from sma.services.telegram.callbacks import CallbackCodec, derive_secret
+from sma.services.telegram.texts import approval_text, clip, decision_footer, expired_footer, with_footer
 from sma.settings import ConfigError, Settings
 
 log = structlog.get_logger("sma.bot.notifier")

@@ -1,4 +1,4 @@
-"""Commands of the public API: `sma api token create|list|revoke` and `sma api serve`."""
+"""The public API: `sma api token create|list|revoke` and `sma api serve`."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
+from sma.cli import common
+
 if TYPE_CHECKING:
     from sma.db.engine import Database
-    from sma.settings import Settings
 
 T = TypeVar("T")
 api_app = typer.Typer(no_args_is_help=True, help="The REST API under /api/v1 (also served by the dashboard).")
@@ -18,25 +19,13 @@ token_app = typer.Typer(no_args_is_help=True, help="Bearer tokens for the API an
 api_app.add_typer(token_app, name="token")
 
 
-def _settings() -> Settings:
-    from sma import cli
-
-    return cli.settings()
+def register(app: typer.Typer) -> None:
+    """Add this command group to the `sma` app."""
+    app.add_typer(api_app, name="api")
 
 
 def _with_database(work: Callable[[Database], Awaitable[T]]) -> T:
-    from sma.dashboard.app import _migrated
-
-    loaded = _settings()
-
-    async def go() -> T:
-        database = await _migrated(loaded)
-        try:
-            return await work(database)
-        finally:
-            await database.close()
-
-    return asyncio.run(go())
+    return asyncio.run(common.with_database(common.settings(), work))
 
 
 @token_app.command("create")
@@ -48,8 +37,7 @@ def create(
     from sma.api import tokens
 
     if scope not in tokens.SCOPES:
-        typer.secho(f"error: unknown scope {scope!r}: use --scope read or --scope write", fg="red", err=True)
-        raise typer.Exit(2)
+        common.fail(f"unknown scope {scope!r}: use --scope read or --scope write")
     token, row = _with_database(lambda db: tokens.create(db, name, scope))
     typer.echo(token)
     typer.secho(f"token {row.id} ({row.scope}) created; copy it now, it is not shown again. "
@@ -79,8 +67,7 @@ def revoke(token_id: Annotated[str, typer.Argument(help="the id shown by `sma ap
     try:
         row = _with_database(lambda db: tokens.revoke(db, token_id))
     except tokens.TokenError as exc:
-        typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(2) from None
+        common.fail(str(exc))
     typer.echo(f"token {row.id} revoked")
 
 
@@ -95,13 +82,9 @@ def serve(
     from sma.api.app import PREFIX
     from sma.api.serve import standalone
 
-    loaded = _settings()
+    loaded = common.settings()
     host = host or loaded.dashboard.host
     _with_database(lambda db: asyncio.sleep(0))  # migrate before the first request
     typer.echo(f"SMA API on http://{host}:{port}{PREFIX}/ (docs: {PREFIX}/docs)")
     uvicorn.run(standalone(loaded), host=host, port=port, log_level="warning")
 
-
-def register(app: typer.Typer) -> None:
-    """Add this capability's commands to the `sma` app."""
-    app.add_typer(api_app, name="api")

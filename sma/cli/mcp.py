@@ -8,9 +8,16 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from sma.cli import common
+
 if TYPE_CHECKING:
     from sma.api.context import ApiContext
     from sma.settings import Settings
+
+
+def register(app: typer.Typer) -> None:
+    """Add this command to the `sma` app."""
+    app.command("mcp")(mcp)
 
 
 def mcp(
@@ -19,11 +26,10 @@ def mcp(
     port: Annotated[int, typer.Option(help="port for --http")] = 8765,
 ) -> None:
     """Serve SMA's tools to AI agents over MCP (same tokens as the API)."""
-    from sma import cli
     from sma.api.context import ApiContext
     from sma.mcp.server import TOKEN_ENV
 
-    loaded = cli.settings()
+    loaded = common.settings()
     asyncio.run(_migrate(loaded))
     api = ApiContext(loaded)
     if http:
@@ -37,17 +43,14 @@ def mcp(
     token = os.environ.get(TOKEN_ENV, "")
     problem = asyncio.run(_token_problem(api, token))
     if problem:
-        typer.secho(f"error: {problem}", fg="red", err=True)
-        raise typer.Exit(2)
+        common.fail(problem)
     from sma.mcp.server import build_server
 
     asyncio.run(build_server(ApiContext(loaded)).run_stdio_async())  # a fresh context for the serving loop
 
 
 async def _migrate(loaded: Settings) -> None:
-    from sma.dashboard.app import _migrated
-
-    database = await _migrated(loaded)
+    database = await common.open_database(loaded)
     await database.close()
 
 
@@ -65,7 +68,3 @@ async def _token_problem(api: ApiContext, token: str) -> str:
     finally:
         await api.close()
 
-
-def register(app: typer.Typer) -> None:
-    """Add this capability's commands to the `sma` app."""
-    app.command("mcp")(mcp)

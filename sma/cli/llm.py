@@ -1,49 +1,21 @@
-"""Commands of the LLM gateway: 'sma script' (step 2 alone), 'sma llm usage', 'sma llm providers'."""
+"""The LLM gateway: `sma script` (step 2 alone), `sma llm usage`, `sma llm providers`."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import uuid
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from sma.cli import common
+
 if TYPE_CHECKING:
+    from sma.db.engine import Database
     from sma.models.pipeline import ScriptResult
-    from sma.settings import Settings
 
 llm_app = typer.Typer(no_args_is_help=True, help="LLM gateway: providers, usage and cost.")
-
-
-def _settings() -> Settings:
-    from sma import cli
-
-    return cli.settings()
-
-
-def _fail(message: str, code: int = 1) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code)
-
-
-async def _with_database(loaded: Settings, work: Any) -> Any:
-    """Run `work(database)` against the migrated database, closing it afterwards."""
-    from sma.db.engine import Database
-    from sma.db.migrate import current, head, upgrade
-
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # keep the command's output readable
-    from sma.environment import private_dir
-
-    private_dir(loaded.data_dir)
-    if current(loaded.database_url) != head():
-        await asyncio.to_thread(upgrade, loaded.database_url)
-    database = Database(loaded.database_url)
-    try:
-        return await work(database)
-    finally:
-        await database.close()
 
 
 def _print_result(result: ScriptResult, attempt: int, show_script: bool) -> None:
@@ -83,22 +55,16 @@ def script_command(
     from sma.models.pipeline import MediaRequest, ScriptRequest, Topic
     from sma.models.topic import TopicError
     from sma.services.llm.errors import BudgetExceeded
-    from sma.settings import ConfigError
 
-    loaded = _settings()
-    try:
-        loaded.project(project)
-    except ConfigError as exc:
-        _fail(str(exc), 2)
+    loaded = common.project_settings(project)
     try:
         checked = Topic.checked(topic, summary, fact, source)
     except TopicError as exc:
-        _fail(str(exc), 2)
-        raise
+        common.fail(str(exc))
     run_id = f"cli-{uuid.uuid4().hex[:8]}"
     req = ScriptRequest(project_id=project, run_id=run_id, feedback=feedback or [], topic=checked)
 
-    async def work(database: Any) -> tuple[list[ScriptResult], Any]:
+    async def work(database: Database) -> tuple[list[ScriptResult], Any]:
         from sma.activities.script import build_services
 
         scripts, vision = build_services(loaded, database)
@@ -114,10 +80,9 @@ def script_command(
                 await scripts.llm.gateway.aclose()
 
     try:
-        results, analysis = asyncio.run(_with_database(loaded, work))
+        results, analysis = asyncio.run(common.with_database(loaded, work))
     except BudgetExceeded as exc:
-        _fail(str(exc))
-        raise
+        common.fail(str(exc), 1)
     if as_json:
         payload = {"run_id": run_id, "media": analysis.model_dump() if analysis else None,
                    "attempts": [r.model_dump(mode="json") for r in results],
@@ -139,16 +104,16 @@ def usage_command(
     """Calls, tokens and cost per day, project, provider and model; today's spend against each budget."""
     from sma.services.llm.store import DBUsageStore, start_of_day, summarize, usage_since_days
 
-    loaded = _settings()
+    loaded = common.settings()
 
-    async def work(database: Any) -> tuple[list, dict[str, float]]:
+    async def work(database: Database) -> tuple[list, dict[str, float]]:
         store = DBUsageStore(database)
         rows = summarize(await store.calls(usage_since_days(days), project))
         ids = [project] if project else [p.id for p in loaded.projects]
         today = {pid: await store.spent_since(pid, start_of_day()) for pid in ids}
         return rows, today
 
-    rows, today = asyncio.run(_with_database(loaded, work))
+    rows, today = asyncio.run(common.with_database(loaded, work))
     budgets = {pid: loaded.llm.budget_for(pid) for pid in today}
     if as_json:
         typer.echo(json.dumps({"rows": [r.model_dump() for r in rows],
@@ -174,7 +139,7 @@ def providers_command() -> None:
     from sma.services.llm.gateway import LLMGateway
     from sma.services.llm.store import MemoryUsageStore
 
-    loaded = _settings()
+    loaded = common.settings()
     gateway = LLMGateway(loaded.llm, loaded.secrets, MemoryUsageStore())
     for stage in loaded.llm.chains:
         typer.echo(f"{stage}:")
@@ -184,6 +149,6 @@ def providers_command() -> None:
 
 
 def register(app: typer.Typer) -> None:
-    """Add this capability's commands to the `sma` app."""
+    """Add these commands to the `sma` app."""
     app.command("script")(script_command)
     app.add_typer(llm_app, name="llm")

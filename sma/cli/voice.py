@@ -3,34 +3,19 @@
 from __future__ import annotations
 
 import json
-import logging
 from datetime import timedelta
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-if TYPE_CHECKING:
-    from sma.settings import Settings
+from sma.cli import common
 
 tts_app = typer.Typer(no_args_is_help=True, help="Voice chain: TTS usage and cost.")
 
 
-def _settings() -> Settings:
-    from sma import cli
-
-    return cli.settings()
-
-
-def _migrated(loaded: Settings) -> None:
-    """Bring the database to head first, like `sma llm usage`, so the table exists to be read."""
-    from sma.db.migrate import current, head, upgrade
-
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    from sma.environment import private_dir
-
-    private_dir(loaded.data_dir)
-    if current(loaded.database_url) != head():
-        upgrade(loaded.database_url)
+def register(app: typer.Typer) -> None:
+    """Add this command group to the `sma` app."""
+    app.add_typer(tts_app, name="tts")
 
 
 @tts_app.command("usage")
@@ -42,8 +27,8 @@ def usage_command(
     """Calls, failures, characters, audio seconds and cost per day and engine; today's spend per project."""
     from sma.services.voice.usage import TTSUsageStore, start_of_day
 
-    loaded = _settings()
-    _migrated(loaded)
+    loaded = common.settings()
+    common.migrate(loaded)  # like `sma llm usage`, so the table exists to be read
     store = TTSUsageStore.from_settings(loaded)
     try:
         rows = store.usage_by_day(start_of_day() - timedelta(days=days - 1), project)
