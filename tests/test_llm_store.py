@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -23,9 +22,12 @@ from sma.services.llm.store import DBUsageStore, MemoryUsageStore, start_of_day,
 MY_TABLES = {t.__tablename__ for t in LLM_TABLES}  # type: ignore[attr-defined]
 
 
+pytestmark = pytest.mark.both_databases
+
+
 @pytest.fixture
-def url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'sma.db'}"
+def url(blank_db_url: str) -> str:
+    return blank_db_url
 
 
 @pytest.fixture
