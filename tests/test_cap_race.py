@@ -13,8 +13,9 @@ from concurrent.futures import ProcessPoolExecutor
 import pytest
 from sqlalchemy import text
 
+from sma.db import repo
 from sma.db.engine import Database
-from tests.cap_race import race
+from tests.cap_race import race, settings
 
 pytestmark = pytest.mark.both_databases
 ROUNDS = 8  # eight projects with a cap of one each: eight races, each started at a barrier
@@ -22,6 +23,9 @@ ROUNDS = 8  # eight projects with a cap of one each: eight races, each started a
 
 async def test_two_processes_race_for_a_cap_of_one_and_exactly_one_publishes(migrated_db_url: str) -> None:
     projects = [f"race{i}" for i in range(ROUNDS)]
+    async with Database(migrated_db_url) as database:  # as after `sma up`: the project rows exist
+        for project in settings(projects).projects:
+            await repo.ensure_project(database, project)
     context = multiprocessing.get_context("spawn")
     with context.Manager() as manager, ProcessPoolExecutor(2, mp_context=context) as pool:
         barrier = manager.Barrier(2)
