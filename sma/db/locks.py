@@ -16,10 +16,11 @@ Other dialects get a plain transaction, which is exact only within one process.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
-from sqlalchemy import text
+from sqlalchemy import Connection, Engine, text
+from sqlmodel import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from sma.db.engine import Database
@@ -28,6 +29,26 @@ from sma.db.engine import Database
 def lock_key(name: str) -> int:
     """A stable signed 64-bit key for `name` (PostgreSQL's advisory lock space)."""
     return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+def _lock_sync(connection: Connection, name: str) -> None:
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    elif connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key(name)})
+
+
+@contextmanager
+def exclusive_sync(engine: Engine, name: str) -> Iterator[Session]:
+    """`exclusive` for synchronous code (the voice step runs in a thread with a sync engine)."""
+    with Session(engine) as session:
+        _lock_sync(session.connection(), name)
+        try:
+            yield session
+        except BaseException:
+            session.rollback()
+            raise
+        session.commit()
 
 
 @asynccontextmanager
