@@ -93,6 +93,7 @@ class PostgresServer:
         name = f"t_{uuid.uuid4().hex[:16]}"
         with self._admin() as connection:
             clause = f" TEMPLATE {template}" if template else ""
+            clause += " STRATEGY FILE_COPY"  # with fsync off, much faster than the default WAL_LOG copy
             connection.execute(f"CREATE DATABASE {name}{clause}")  # type: ignore[arg-type]
         return self.url(name)
 

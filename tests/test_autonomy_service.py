@@ -42,8 +42,8 @@ pytestmark = pytest.mark.both_databases
 
 
 @pytest.fixture
-def settings(tmp_path: Path, db_backend: str, blank_db_url: str) -> Settings:
-    url = blank_db_url if db_backend == "postgresql" else None
+def settings(tmp_path: Path, db_backend: str, request: pytest.FixtureRequest) -> Settings:
+    url = request.getfixturevalue("migrated_db_url") if db_backend == "postgresql" else None
     return Settings(data_dir=tmp_path / "data", database=DatabaseSettings(url=url), projects=[
         ProjectSettings(id="alpha", autonomy="autonomous",
                         guards=GuardSettings(daily_cap=2, platform_caps={"youtube": 1},

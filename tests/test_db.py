@@ -34,9 +34,8 @@ def db_url(blank_db_url: str) -> str:
 
 
 @pytest.fixture
-async def db(db_url: str) -> AsyncIterator[Database]:
-    upgrade(db_url)
-    database = Database(db_url)
+async def db(migrated_db_url: str) -> AsyncIterator[Database]:
+    database = Database(migrated_db_url)
     yield database
     await database.close()
 

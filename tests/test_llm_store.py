@@ -31,9 +31,8 @@ def url(blank_db_url: str) -> str:
 
 
 @pytest.fixture
-async def store(url: str) -> AsyncIterator[DBUsageStore]:
-    upgrade(url)
-    database = Database(url)
+async def store(migrated_db_url: str) -> AsyncIterator[DBUsageStore]:
+    database = Database(migrated_db_url)
     yield DBUsageStore(database)
     await database.close()
 
@@ -94,9 +93,9 @@ async def test_memory_store_answers_like_the_database() -> None:
     assert await memory.spent_since("p1", start_of_day()) == pytest.approx(0.01)
 
 
-async def test_budget_holds_are_seen_by_every_worker(store: DBUsageStore, url: str) -> None:
+async def test_budget_holds_are_seen_by_every_worker(store: DBUsageStore) -> None:
     """A call in flight in one worker (its own engine) counts against the budget another worker checks."""
-    other = DBUsageStore(Database(url))
+    other = DBUsageStore(Database(store.database.url))
     try:
         await store.record_call(_call(0.25))
         first, spent = await store.hold("p1", 0.5, budget=1.0, since=start_of_day())
