@@ -56,12 +56,11 @@ async def exclusive(db: Database, name: str) -> AsyncIterator[AsyncSession]:
     """A session in a transaction that holds the lock `name` until it commits (or rolls back on error)."""
     dialect = db.engine.dialect.name
     async with db.session() as session:
+        connection = await session.connection()
         if dialect == "sqlite":
-            connection = await session.connection()
             await connection.exec_driver_sql("BEGIN IMMEDIATE")
         elif dialect == "postgresql":
-            await session.connection()
-            await session.exec(text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=lock_key(name)))
+            await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key(name)})
         try:
             yield session
         except BaseException:
