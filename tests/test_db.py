@@ -1,16 +1,15 @@
-"""Migrations and the recorder's idempotent writes, on real SQLite files."""
+"""Migrations and the recorder's idempotent writes, on a real SQLite file and a real PostgreSQL server."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect, text
 
 from sma.db import repo
 from sma.db.engine import Database, make_sync_engine, sync_url
-from sma.db.migrate import current, head, upgrade
+from sma.db.migrate import current, downgrade, head, upgrade
 from sma.db.tables import TABLES
 from sma.models.common import ArtifactRef, StepState
 from sma.models.pipeline import (
@@ -25,18 +24,18 @@ from sma.models.pipeline import (
 
 RUN_ID = "content-demo-item1"
 TABLE_NAMES = {t.__tablename__ for t in TABLES}
+pytestmark = pytest.mark.both_databases
 
 
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    # A nested folder that does not exist yet: the engine must create it.
-    return f"sqlite+aiosqlite:///{tmp_path / 'data' / 'sma.db'}"
+def db_url(blank_db_url: str) -> str:
+    # SQLite: a nested folder that does not exist yet, which the engine must create.
+    return blank_db_url
 
 
 @pytest.fixture
-async def db(db_url: str) -> AsyncIterator[Database]:
-    upgrade(db_url)
-    database = Database(db_url)
+async def db(migrated_db_url: str) -> AsyncIterator[Database]:
+    database = Database(migrated_db_url)
     yield database
     await database.close()
 
@@ -99,7 +98,9 @@ def test_sync_url_maps_async_drivers() -> None:
     assert sync_url("postgresql+asyncpg://u:p@h/db") == "postgresql+psycopg://u:p@h/db"
 
 
-async def test_wal_and_foreign_keys_are_on(db: Database) -> None:
+async def test_wal_and_foreign_keys_are_on(db: Database, db_backend: str) -> None:
+    if db_backend != "sqlite":
+        pytest.skip("SQLite pragmas")
     async with db.session() as session:
         assert (await session.exec(text("PRAGMA journal_mode"))).scalar_one() == "wal"
         assert (await session.exec(text("PRAGMA foreign_keys"))).scalar_one() == 1
@@ -198,3 +199,28 @@ async def test_repeated_keys_in_one_record_collapse(db: Database) -> None:
     await repo.record_run(db, record)
     approvals = await repo.list_approvals(db, RUN_ID)
     assert [(a.round, a.approved, a.by) for a in approvals] == [(1, True, "bob")]
+
+
+def test_migrations_match_every_table(db_url: str) -> None:
+    """The migrated schema equals the models on this backend (types, nullability, indexes)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    upgrade(db_url)
+    engine = make_sync_engine(db_url)
+    try:
+        with engine.connect() as connection:
+            diffs = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}),
+                                     SQLModel.metadata)
+    finally:
+        engine.dispose()
+    assert diffs == []
+
+
+def test_downgrade_to_base_and_back(db_url: str) -> None:
+    upgrade(db_url)
+    downgrade(db_url, "base")
+    assert current(db_url) is None
+    upgrade(db_url)
+    assert current(db_url) == head()

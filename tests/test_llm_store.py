@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -23,15 +22,17 @@ from sma.services.llm.store import DBUsageStore, MemoryUsageStore, start_of_day,
 MY_TABLES = {t.__tablename__ for t in LLM_TABLES}  # type: ignore[attr-defined]
 
 
-@pytest.fixture
-def url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'sma.db'}"
+pytestmark = pytest.mark.both_databases
 
 
 @pytest.fixture
-async def store(url: str) -> AsyncIterator[DBUsageStore]:
-    upgrade(url)
-    database = Database(url)
+def url(blank_db_url: str) -> str:
+    return blank_db_url
+
+
+@pytest.fixture
+async def store(migrated_db_url: str) -> AsyncIterator[DBUsageStore]:
+    database = Database(migrated_db_url)
     yield DBUsageStore(database)
     await database.close()
 
@@ -90,3 +91,22 @@ async def test_memory_store_answers_like_the_database() -> None:
     await memory.record_call(_call(0.01))
     await memory.record_call(_call(0.5, days_ago=1))
     assert await memory.spent_since("p1", start_of_day()) == pytest.approx(0.01)
+
+
+async def test_budget_holds_are_seen_by_every_worker(store: DBUsageStore) -> None:
+    """A call in flight in one worker (its own engine) counts against the budget another worker checks."""
+    other = DBUsageStore(Database(store.database.url))
+    try:
+        await store.record_call(_call(0.25))
+        first, spent = await store.hold("p1", 0.5, budget=1.0, since=start_of_day())
+        assert first is not None and spent == pytest.approx(0.25)
+        refused, seen = await other.hold("p1", 0.5, budget=1.0, since=start_of_day())
+        assert refused is None and seen == pytest.approx(0.75)
+        assert await other.held("p1") == pytest.approx(0.5)
+        await store.release(first)
+        second, _ = await other.hold("p1", 0.5, budget=1.0, since=start_of_day())
+        assert second is not None
+        await other.release(second)
+        assert await store.held("p1") == 0.0
+    finally:
+        await other.database.close()

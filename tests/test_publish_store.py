@@ -1,9 +1,10 @@
-"""The publish records (idempotency ledger) and the 0004 migration, on a real SQLite file."""
+"""The publish records (idempotency ledger) and the 0004 migration, on real SQLite and PostgreSQL databases."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from pydantic import SecretStr
@@ -17,9 +18,11 @@ from sma.services.platforms.ledger import PublishLedger, post_of, progress_of
 from sma.settings import Secrets, Settings
 from tests.platform_fakes.kit import harness, make_video, settings_for
 
+pytestmark = pytest.mark.both_databases
 
-def test_migration_matches_the_models_and_downgrades(tmp_path: Path) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'm.db'}"
+
+def test_migration_matches_the_models_and_downgrades(blank_db_url: str) -> None:
+    url = blank_db_url
     upgrade(url)
     engine = make_sync_engine(url)
     try:

@@ -36,7 +36,7 @@ from sma.services.llm.store import DBUsageStore
 from sma.services.voice.chain import build_engines
 from sma.services.voice.engines.config import ElevenLabsVoiceSettings
 from sma.services.voice.service import VoiceService
-from sma.services.voice.usage import TTSUsageStore, budget_reason, cost_usd, start_of_day
+from sma.services.voice.usage import TTSUsageStore, budget_reason, cost_usd, hold_budget, start_of_day
 from sma.settings import Secrets, Settings, TTSSettings
 from tests.test_dashboard_auth import PASSWORD, make_settings
 from tests.test_tts_engines import KEY, eleven_speaks, fails
@@ -363,3 +363,28 @@ def test_providers_page_stays_fast_with_ten_thousand_runs(dash_settings: Setting
     assert page.status_code == 200 and page.text.count('<tr class="tts-day">') == 30 * 5
     print(f"providers page, 30,000 tts_calls (10,000 runs over ~90 days), 30-day view: {elapsed * 1000:.0f} ms")
     assert elapsed < 3.0
+
+
+@pytest.mark.both_databases
+def test_budget_holds_make_the_tts_budget_exact_across_workers(migrated_db_url: str) -> None:
+    """A take in flight in one worker (its own engine) counts against the budget another worker checks; the
+    hold ends when the take is recorded and released, and only priced engines are held."""
+    tts = TTSSettings(daily_budget_usd=0.5, prices_per_1k_chars={"elevenlabs": 0.3})
+    first, second = TTSUsageStore(migrated_db_url), TTSUsageStore(migrated_db_url)
+    try:
+        reason, hold = hold_budget(tts, first, "elevenlabs", "p1", 1000)  # $0.30 of $0.50
+        assert reason is None and hold
+        reason, refused = hold_budget(tts, second, "elevenlabs", "p1", 1000)
+        assert refused is None and reason == "daily TTS budget of $0.50 reached ($0.30 spent, this take $0.30)"
+        assert hold_budget(tts, second, "piper", "p1", 1000) == (None, None)  # free: never held nor blocked
+        first.record(TTSCallRecord(project_id="p1", run_id="r1", engine="elevenlabs", characters=1000,
+                                   outcome="ok", cost_usd=0.3))
+        first.release(hold)
+        reason, _ = hold_budget(tts, second, "elevenlabs", "p1", 1000)  # the recorded cost still counts
+        assert reason is not None and "$0.30 spent" in reason
+        reason, small = hold_budget(tts, second, "elevenlabs", "p1", 500)  # $0.15 fits beside it
+        assert reason is None and small
+        second.release(small)
+    finally:
+        first.close()
+        second.close()

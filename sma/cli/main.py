@@ -42,13 +42,14 @@ def fault_line(exc: BaseException) -> str | None:
     """The one line a person can act on for an error of their machine or configuration, or None for a bug.
 
     Configuration and environment faults carry their line; SQLite's "not a database", "no such table" and
-    "readonly" errors and a denied permission are turned into one here, wherever in a command they arose.
+    "readonly" errors, a database server that is down or lacks its driver, and a denied permission are turned
+    into one here, wherever in a command they arose.
     """
     import sqlite3
 
     from sqlalchemy.exc import DBAPIError
 
-    from sma.db.check import describe_sqlite_error
+    from sma.db.check import describe_exception, describe_sqlite_error
     from sma.environment import denied
 
     seen: BaseException | None = exc
@@ -57,6 +58,9 @@ def fault_line(exc: BaseException) -> str | None:
             break
         if isinstance(seen, ConfigError):
             return str(seen)
+        server = describe_exception(seen, state.database_url)
+        if server is not None:
+            return str(server)
         if isinstance(seen, DBAPIError | sqlite3.DatabaseError):
             orig = seen.orig if isinstance(seen, DBAPIError) else seen
             fault = describe_sqlite_error(str(orig), state.database_url)

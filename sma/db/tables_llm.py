@@ -1,7 +1,8 @@
 """Tables of the llm capability (registered on SQLModel.metadata by import).
 
 `llm_calls`: one row per attempted model call (and per call deliberately not made: budget, open circuit);
-the daily budget sums `cost_usd` over a project's rows since 00:00 UTC. `script_attempts`: every
+the daily budget sums `cost_usd` over a project's rows since 00:00 UTC, plus its `budget_holds` (calls in
+flight). `script_attempts`: every
 write_script attempt with its script and QA report. `run_id` is not a foreign key: `sma script` writes
 scripts outside any pipeline run.
 """
@@ -56,4 +57,20 @@ class ScriptAttempt(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-LLM_TABLES: tuple[type[SQLModel], ...] = (LLMCall, ScriptAttempt)
+class BudgetHold(SQLModel, table=True):
+    """The worst case of a paid call in flight, held against its project's daily budget until its cost is
+    recorded. Held in the database so every worker process sees the others' calls; a hold whose worker died
+    stops counting at `expires_at`."""
+
+    __tablename__ = "budget_holds"
+    __table_args__ = (sa.Index("ix_budget_holds_project_kind", "project_id", "kind"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: str = Field(foreign_key="projects.id", ondelete="CASCADE")
+    kind: str = "llm"
+    amount_usd: float = 0.0
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+LLM_TABLES: tuple[type[SQLModel], ...] = (LLMCall, ScriptAttempt, BudgetHold)

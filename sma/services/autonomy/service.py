@@ -3,20 +3,21 @@
 It gathers the situation (config, stored state, today's publish slots, the clock), asks the pure policy,
 and applies the side effects the policy implies: counting QA outcomes, falling back from `autonomous`
 to `assisted` after N consecutive failures or an engagement drop (announced in the project's chat), and
-reserving a publish slot when the publish guard lets a run through.
+reserving a publish slot when the publish guard lets a run through. The caps are exact across worker
+processes and hosts: the slot is counted and taken under a database lock (sma.db.locks).
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 
 from sma.db.engine import Database
+from sma.db.locks import exclusive
 from sma.db.tables_autonomy import AutonomyEvent
 from sma.models.autonomy import Level, PolicyRequest, PolicyVerdict
 from sma.models.pipeline import NotifyRequest
@@ -55,7 +56,6 @@ class AutonomyService:
         self.database = database
         self.notifier = notifier
         self.clock = clock or (lambda: datetime.now(UTC))
-        self._slot_lock = asyncio.Lock()  # one worker process: check-and-reserve is atomic here
 
     def project(self, project_id: str) -> ProjectSettings:
         return self.settings.project(project_id)
@@ -66,23 +66,36 @@ class AutonomyService:
         project = self.project(req.project_id)
         if req.stage == "approval":
             await self._count_qa(req, project)
-        async with self._slot_lock:
-            situation = await self._situation(req, project)
-            verdict = evaluate(situation)
-            if req.stage == "publish" and verdict.verdict == "approve" and self.calendar is not None:
-                hold = await self.calendar.hold(req.run_id, situation.now_utc)
-                if hold.wait_s > 0:
-                    verdict = PolicyVerdict(verdict="block", level=verdict.level, retry_after_s=hold.wait_s,
-                                            reasons=[hold.reason])
-            if req.stage == "publish" and verdict.verdict == "approve":
-                await store.reserve_slot(self.database, req.project_id, req.run_id,
-                                         g.local_day(situation.now_utc, project.guards.zone()),
-                                         req.platforms, req.auto)
+        situation = await self._situation(req, project)
+        verdict = evaluate(situation)
+        if req.stage == "publish" and verdict.verdict == "approve" and self.calendar is not None:
+            hold = await self.calendar.hold(req.run_id, situation.now_utc)
+            if hold.wait_s > 0:
+                verdict = PolicyVerdict(verdict="block", level=verdict.level, retry_after_s=hold.wait_s,
+                                        reasons=[hold.reason])
+        if req.stage == "publish" and verdict.verdict == "approve":
+            verdict = await self._reserve_slot(req, project, situation, verdict)
         verdict = await self._maybe_fall_back(req, project, situation, verdict)
         verdict.reminder_s = self.settings.bot.reminder_minutes * 60
         verdict.expiry_s = self.settings.bot.expiry_hours * 3600
         log.info("policy", project=req.project_id, run=req.run_id, round=req.round, stage=req.stage,
                  verdict=verdict.verdict, level=verdict.level, reasons=verdict.reasons)
+        return verdict
+
+    async def _reserve_slot(self, req: PolicyRequest, project: ProjectSettings, situation: Situation,
+                            verdict: PolicyVerdict) -> PolicyVerdict:
+        """Count the caps again and take the slot in one locked transaction (exact across workers).
+
+        The first evaluation ran without the lock (the calendar hold writes, so it stays outside); here only
+        the day's slots are read again, since they are what another worker may have changed meanwhile.
+        """
+        day = g.local_day(situation.now_utc, project.guards.zone())
+        async with exclusive(self.database, f"publish-slots:{req.project_id}") as session:
+            published, per_platform = await store.slots_for_day(session, req.project_id, day, req.run_id)
+            recheck = evaluate(replace(situation, published_today=published, per_platform=per_platform))
+            if recheck.verdict != "approve":
+                return recheck
+            await store.add_slot(session, req.project_id, req.run_id, day, req.platforms, req.auto)
         return verdict
 
     async def _situation(self, req: PolicyRequest, project: ProjectSettings) -> Situation:

@@ -204,6 +204,17 @@ async def reserve_slot(db: Database, project_id: str, run_id: str, day: str, pla
         return
 
 
+async def add_slot(session: AsyncSession, project_id: str, run_id: str, day: str, platforms: list[str],
+                   auto: bool) -> None:
+    """`reserve_slot` inside the caller's transaction (the locked check-and-take of AutonomyService)."""
+    await _ensure_project(session, project_id)
+    existing = (await session.exec(select(PublishSlot).where(PublishSlot.run_id == run_id))).first()
+    if existing is None:
+        session.add(PublishSlot(project_id=project_id, run_id=run_id, day=day, platforms=json.dumps(platforms),
+                                auto=auto))
+        await session.flush()
+
+
 async def slot_of(db: Database, run_id: str) -> PublishSlot | None:
     async with db.session() as session:
         return (await session.exec(select(PublishSlot).where(PublishSlot.run_id == run_id))).first()

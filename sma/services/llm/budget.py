@@ -1,15 +1,14 @@
 """Per-project daily budget: a call whose worst-case cost would take the project over is not made.
 
-Before a call its worst case (estimated prompt tokens, `max_tokens` out, the provider's prices) is reserved
-under a per-project lock; the reservation is released once the call's real cost is recorded. Spend is the
-sum of recorded costs since 00:00 UTC plus the reservations of calls in flight in this process.
+Before a call its worst case (estimated prompt tokens, `max_tokens` out, the provider's prices) is held in
+the usage store; the hold is released once the call's real cost is recorded. Spend is the sum of recorded
+costs since 00:00 UTC plus the holds of calls in flight. With the database store the count and the hold are
+one locked transaction (sma.db.locks), so the budget is exact across worker processes and hosts.
 """
 
 from __future__ import annotations
 
-import asyncio
 import math
-from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -42,11 +41,9 @@ class BudgetGuard:
     def __init__(self, settings: LLMSettings, store: UsageStore) -> None:
         self.settings = settings
         self.store = store
-        self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self._reserved: dict[str, float] = defaultdict(float)
 
     async def spent_today(self, project_id: str) -> float:
-        return await self.store.spent_since(project_id, start_of_day()) + self._reserved[project_id]
+        return await self.store.spent_since(project_id, start_of_day()) + await self.store.held(project_id)
 
     @asynccontextmanager
     async def reserve(self, project_id: str, estimate: float) -> AsyncIterator[None]:
@@ -55,12 +52,10 @@ class BudgetGuard:
         if budget is None or estimate <= 0:
             yield
             return
-        async with self._locks[project_id]:
-            spent = await self.spent_today(project_id)
-            if spent + estimate > budget:
-                raise BudgetExceeded(project_id, budget, spent, estimate)
-            self._reserved[project_id] += estimate
+        hold, spent = await self.store.hold(project_id, estimate, budget, start_of_day())
+        if hold is None:
+            raise BudgetExceeded(project_id, budget, spent, estimate)
         try:
             yield
         finally:
-            self._reserved[project_id] = max(0.0, self._reserved[project_id] - estimate)
+            await self.store.release(hold)

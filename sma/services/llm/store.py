@@ -1,7 +1,8 @@
 """Where the gateway keeps its records: every call (for cost, budget and audit) and every script attempt.
 
 `DBUsageStore` writes the llm tables; `MemoryUsageStore` keeps rows in memory for processes without a
-database. Both answer "how much did this project spend since T" for the budget.
+database. Both answer "how much did this project spend since T" for the budget, and hold the worst case of
+a call in flight against it; the database's holds are shared by every worker process.
 """
 
 from __future__ import annotations
@@ -9,24 +10,37 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import func, insert
+from sqlalchemy import delete, func, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from sma.db.engine import Database
+from sma.db.locks import exclusive
 from sma.db.tables import Project, utcnow
-from sma.db.tables_llm import LLMCall, ScriptAttempt
+from sma.db.tables_llm import BudgetHold, LLMCall, ScriptAttempt
 from sma.models.llm import CallRecord, ScriptAttemptRecord, UsageRow
 
 _ON_CONFLICT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+
+
+HOLD_TTL = timedelta(minutes=15)  # a hold left by a worker that died stops counting after this
 
 
 class UsageStore(Protocol):
     async def record_call(self, record: CallRecord) -> None: ...
 
     async def spent_since(self, project_id: str, since: datetime) -> float: ...
+
+    async def held(self, project_id: str) -> float: ...
+
+    async def hold(self, project_id: str, amount: float, budget: float, since: datetime) -> tuple[int | None, float]:
+        """Atomically: hold `amount` if spend since `since` plus holds plus `amount` fits `budget`.
+        Returns (hold id or None when it does not fit, what was spent and held before)."""
+        ...
+
+    async def release(self, hold_id: int) -> None: ...
 
     async def record_attempt(self, attempt: ScriptAttemptRecord) -> None: ...
 
@@ -58,9 +72,27 @@ def summarize(calls: list[CallRecord]) -> list[UsageRow]:
 
 
 class MemoryUsageStore:
+    """One process's records; its check-and-hold has no await inside, so it is atomic within the process."""
+
     def __init__(self) -> None:
         self.call_records: list[CallRecord] = []
         self.attempts: dict[tuple[str, int, int], ScriptAttemptRecord] = {}
+        self.holds: dict[int, tuple[str, float]] = {}
+        self._next_hold = 0
+
+    async def held(self, project_id: str) -> float:
+        return sum(amount for project, amount in self.holds.values() if project == project_id)
+
+    async def hold(self, project_id: str, amount: float, budget: float, since: datetime) -> tuple[int | None, float]:
+        spent = await self.spent_since(project_id, since) + await self.held(project_id)
+        if spent + amount > budget:
+            return None, spent
+        self._next_hold += 1
+        self.holds[self._next_hold] = (project_id, amount)
+        return self._next_hold, spent
+
+    async def release(self, hold_id: int) -> None:
+        self.holds.pop(hold_id, None)
 
     async def record_call(self, record: CallRecord) -> None:
         self.call_records.append(record.model_copy(update={"created_at": record.created_at or utcnow()}))
@@ -111,6 +143,36 @@ class DBUsageStore:
             stmt = select(func.coalesce(func.sum(LLMCall.cost_usd), 0.0)).where(
                 LLMCall.project_id == project_id, LLMCall.created_at >= since)
             return float((await session.exec(stmt)).one())
+
+    async def held(self, project_id: str, session: AsyncSession | None = None) -> float:
+        stmt = select(func.coalesce(func.sum(BudgetHold.amount_usd), 0.0)).where(
+            BudgetHold.project_id == project_id, BudgetHold.kind == "llm", BudgetHold.expires_at > utcnow())
+        if session is not None:
+            return float((await session.exec(stmt)).one())
+        async with self.database.session() as own:
+            return float((await own.exec(stmt)).one())
+
+    async def hold(self, project_id: str, amount: float, budget: float, since: datetime) -> tuple[int | None, float]:
+        """Count and hold in one transaction under the project's budget lock: exact across processes."""
+        async with exclusive(self.database, f"llm-budget:{project_id}") as session:
+            await self._ensure_project(session, project_id)
+            spent_stmt = select(func.coalesce(func.sum(LLMCall.cost_usd), 0.0)).where(
+                LLMCall.project_id == project_id, LLMCall.created_at >= since)
+            spent = float((await session.exec(spent_stmt)).one()) + await self.held(project_id, session)
+            if spent + amount > budget:
+                return None, spent
+            now = utcnow()
+            await session.exec(delete(BudgetHold).where(  # type: ignore[call-overload]
+                col(BudgetHold.project_id) == project_id, col(BudgetHold.expires_at) <= now))
+            row = BudgetHold(project_id=project_id, kind="llm", amount_usd=amount, created_at=now,
+                             expires_at=now + HOLD_TTL)
+            session.add(row)
+            await session.flush()
+            return row.id, spent
+
+    async def release(self, hold_id: int) -> None:
+        async with self.database.session() as session, session.begin():
+            await session.exec(delete(BudgetHold).where(col(BudgetHold.id) == hold_id))  # type: ignore[call-overload]
 
     async def record_attempt(self, attempt: ScriptAttemptRecord) -> None:
         """Idempotent on (run, round, attempt): a retried activity replaces its earlier row."""

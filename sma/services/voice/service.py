@@ -26,7 +26,7 @@ from sma.services.artifacts import ArtifactStore
 from sma.services.qa.audio import check_voice, wav_duration
 from sma.services.step_cache import StepCache
 from sma.services.voice.chain import ProjectChains, TTSEngine
-from sma.services.voice.usage import TTSUsageRecorder, TTSUsageStore, budget_reason, cost_usd, engine_model
+from sma.services.voice.usage import TTSUsageRecorder, TTSUsageStore, cost_usd, engine_model, hold_budget
 from sma.settings import TTSSettings
 
 if TYPE_CHECKING:
@@ -202,11 +202,30 @@ class VoiceService:
         Returns the stored take and its QA report when it passed, or when it failed QA but has speech in
         it (a candidate for review); None when the engine was skipped, raised, or produced no speech.
         """
-        text = req.text
-        reason = engine.unavailable_reason() or self._over_budget(engine, req)
+        reason, hold = engine.unavailable_reason(), None
+        if reason is None:
+            reason, hold = hold_budget(self.settings, self.usage, engine.name, req.project_id, len(req.text))
         if reason is not None:
             self._record(attempts, engine.name, "skipped", reason)
             return None
+        try:
+            return self._take(engine, req, attempts)
+        finally:
+            if hold is not None:
+                self._release(engine, hold)
+
+    def _release(self, engine: TTSEngine, hold: int) -> None:
+        """End a take's budget hold (its cost is recorded by now); a failure never fails the step, the hold
+        then expires on its own."""
+        try:
+            self.usage.release(hold)  # type: ignore[union-attr]
+        except Exception as exc:
+            log.warning("tts budget hold not released", engine=engine.name, error=f"{type(exc).__name__}: {exc}"[:300])
+
+    def _take(
+        self, engine: TTSEngine, req: VoiceRequest, attempts: list[EngineAttempt]
+    ) -> tuple[ArtifactRef, QAReport] | None:
+        text = req.text
         with self.store.staging(".wav") as wav:
             started = time.perf_counter()
             try:
@@ -234,9 +253,6 @@ class VoiceService:
             return self.store.put(wav, kind="voice"), qa
 
     # ------------------------------------------------------------ usage and budget
-
-    def _over_budget(self, engine: TTSEngine, req: VoiceRequest) -> str | None:
-        return budget_reason(self.settings, self.usage, engine.name, req.project_id, len(req.text))
 
     def _log_usage(
         self,

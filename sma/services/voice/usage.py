@@ -9,7 +9,7 @@ this store (the CLI) and the dashboard's async session (sma/dashboard/queries_tt
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -20,7 +20,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, func, select
 
 from sma.db.engine import make_sync_engine, sqlite_path
+from sma.db.locks import exclusive_sync
 from sma.db.tables import Project, utcnow
+from sma.db.tables_llm import BudgetHold
 from sma.db.tables_voice import TTSCall
 from sma.models.voice_usage import TTSCallRecord, TTSUsageDay
 
@@ -69,6 +71,26 @@ def budget_reason(
     if spent + estimate > budget + 1e-9:
         return f"daily TTS budget of ${budget:.2f} reached (${spent:.2f} spent, this take ${estimate:.2f})"
     return None
+
+
+def hold_budget(
+    settings: TTSSettings, usage: TTSUsageRecorder | None, engine: str, project_id: str, characters: int
+) -> tuple[str | None, int | None]:
+    """`budget_reason`, exact across worker processes: the take's cost is held against the budget in the same
+    locked transaction that counts the spend (release it once the take is recorded). Returns (reason, hold):
+    a reason when the engine must not speak, else the hold to release (None when nothing was held)."""
+    budget = settings.daily_budget_usd
+    if budget is None or price_per_1k(settings, engine) <= 0 or usage is None or not hasattr(usage, "hold"):
+        return budget_reason(settings, usage, engine, project_id, characters), None
+    estimate = cost_usd(settings, engine, characters)
+    try:
+        hold, spent = usage.hold(project_id, estimate, budget, start_of_day())
+    except Exception as exc:
+        log.warning("tts spend unreadable", project_id=project_id, error=f"{type(exc).__name__}: {exc}"[:300])
+        return f"daily TTS budget of ${budget:.2f} cannot be checked (spend unreadable: {type(exc).__name__})", None
+    if hold is None:
+        return f"daily TTS budget of ${budget:.2f} reached (${spent:.2f} spent, this take ${estimate:.2f})", None
+    return None, hold
 
 
 def engine_model(engine: object) -> str:
@@ -140,8 +162,12 @@ class TTSUsageRecorder(Protocol):
     def spent_since(self, project_id: str, since: datetime) -> float: ...
 
 
+HOLD_TTL = timedelta(minutes=15)  # a hold left by a worker that died stops counting after this
+
+
 class TTSUsageStore:
-    """tts_calls on the deployment's database. A SQLite file that does not exist yet holds nothing: reads
+    """tts_calls on the deployment's database; its budget holds make the daily budget exact across workers.
+    A SQLite file that does not exist yet holds nothing: reads
     answer zero and writes are dropped (logged once), so a voice step never creates a stray database."""
 
     def __init__(self, database_url: str, engine: Engine | None = None) -> None:
@@ -202,9 +228,42 @@ class TTSUsageStore:
         if engine is None:
             return 0.0
         with Session(engine) as session:
-            stmt = select(func.coalesce(func.sum(TTSCall.cost_usd), 0.0)).where(
-                TTSCall.project_id == project_id, col(TTSCall.created_at) >= since)
-            return float(session.exec(stmt).one())
+            return self._spent(session, project_id, since)
+
+    @staticmethod
+    def _spent(session: Session, project_id: str, since: datetime) -> float:
+        stmt = select(func.coalesce(func.sum(TTSCall.cost_usd), 0.0)).where(
+            TTSCall.project_id == project_id, col(TTSCall.created_at) >= since)
+        return float(session.exec(stmt).one())
+
+    def hold(self, project_id: str, amount: float, budget: float, since: datetime) -> tuple[int | None, float]:
+        """Count the day's spend and the takes in flight, and hold `amount` if it fits, in one transaction
+        under the project's TTS budget lock (exact across processes). (None, spent) when it does not fit;
+        hold 0 when there is no database yet (nothing to count or hold)."""
+        engine = self.engine()
+        if engine is None:
+            return (0 if amount <= budget else None), 0.0
+        now = utcnow()
+        with exclusive_sync(engine, f"tts-budget:{project_id}") as session:
+            self._ensure_project(session, project_id)
+            held = select(func.coalesce(func.sum(BudgetHold.amount_usd), 0.0)).where(
+                BudgetHold.project_id == project_id, BudgetHold.kind == "tts", col(BudgetHold.expires_at) > now)
+            spent = self._spent(session, project_id, since) + float(session.exec(held).one())
+            if spent + amount > budget + 1e-9:
+                return None, spent
+            row = BudgetHold(project_id=project_id, kind="tts", amount_usd=amount, created_at=now,
+                             expires_at=now + HOLD_TTL)
+            session.add(row)
+            session.flush()
+            return row.id, spent
+
+    def release(self, hold_id: int) -> None:
+        engine = self.engine()
+        if engine is None or not hold_id:
+            return
+        with Session(engine) as session:
+            session.exec(sa.delete(BudgetHold).where(col(BudgetHold.id) == hold_id))  # type: ignore[call-overload]
+            session.commit()
 
     def usage_by_day(self, since: datetime, project_id: str | None = None) -> list[TTSUsageDay]:
         engine = self.engine()

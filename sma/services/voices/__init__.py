@@ -1,1 +1,0 @@
-"""The `sma tts usage` command module; the voiceover chain, its engines and usage live in the voice package."""
