@@ -206,6 +206,39 @@ def text_card(text: str, width: int, max_height: int, brand: BrandKit, variant: 
     return card
 
 
+def intro_band(text: str, width: int, brand: BrandKit) -> Image.Image:
+    """The brand's intro line as a slim band (brand background, accent rule, text colour): it shares the
+    first seconds with the hook's title card, so it stays small and never competes with the hook."""
+    p = palette(brand)
+    scale = width / REFERENCE_WIDTH
+    font, lines = fit_text(text, font_path(brand), width - 2 * SHADOW - 2 * 48, round(120 * scale), largest=56,
+                           scale=scale)  # fmt: skip
+    text_h = round(len(lines) * font.size * LINE_SPACING)
+    height = _even(text_h + 2 * 30 + 2 * SHADOW)
+    card = _panel(width, height, (*p.background, 240))
+    draw = ImageDraw.Draw(card)
+    draw.rounded_rectangle((SHADOW + 24, SHADOW, SHADOW + 36, height - SHADOW - 12), radius=6, fill=(*p.accent, 255))
+    _draw_lines(draw, lines, font, width // 2, (height - SHADOW - text_h) // 2 - 4, p.text)
+    return card
+
+
+def outro_card(text: str, width: int, max_height: int, brand: BrandKit) -> Image.Image:
+    """The brand's closing words (a follow prompt, a handle) on the brand background, accent frame."""
+    p = palette(brand)
+    inner_w = width - 2 * SHADOW - 2 * 64
+    font, lines = fit_text(text, font_path(brand), inner_w, int(max_height * 0.6), largest=110,
+                           scale=width / REFERENCE_WIDTH)  # fmt: skip
+    text_h = round(len(lines) * font.size * LINE_SPACING)
+    height = _even(min(max_height, text_h + 2 * 90 + 2 * SHADOW))
+    card = _panel(width, height, (*p.background, 245))
+    draw = ImageDraw.Draw(card)
+    draw.rounded_rectangle((SHADOW, SHADOW // 2, width - SHADOW - 1, height - SHADOW - 1), radius=RADIUS,
+                           outline=(*p.accent, 255), width=10)  # fmt: skip
+    _draw_lines(draw, lines, font, width // 2, (height - SHADOW - text_h) // 2, p.text, p.accent,
+                max(text.split(), key=len) if text.split() else "")  # fmt: skip
+    return card
+
+
 def quote_card(quote: str, attribution: str, width: int, max_height: int, brand: BrandKit) -> Image.Image:
     p = palette(brand)
     path = font_path(brand)
