@@ -30,7 +30,7 @@ from sma.services.artifacts import ArtifactStore, input_key, sha256_file
 from sma.services.caption_fonts import CaptionFont, caption_font, font_missing
 from sma.services.caption_timing import TIER as SCRIPT_TIER
 from sma.services.caption_timing import script_timings
-from sma.services.media.look import CaptionLook, caption_look, highlight_tag, style_line
+from sma.services.media.look import CaptionLook, caption_look, highlight_tag, look_with_font, style_line
 from sma.services.qa_audio import normalize_words, voiced_spans, wav_duration
 from sma.services.whisper_models import resolve_source
 from sma.settings import CaptionSettings, MediaSettings
@@ -723,6 +723,8 @@ class CaptionService:
             "font": str(caption_font_file(self.media)),
             "min_coverage": self.settings.min_coverage,
         }
+        if self.media.look_for(req.project_id).captions.font:  # an installed font found later writes anew
+            payload["font_found"] = str(look_with_font(self.media, req.project_id)[1].file)
         if language != "en":  # English keys stay as they were, so stored English captions are still found
             payload["language"] = language
             payload["font"] = str(self.font(req.script_text, language).file)
@@ -752,9 +754,11 @@ class CaptionService:
             words, matched = snap_to_voice(timed, voiced), None
             notes = [f"captions: {SCRIPT_TIER} (no {language} recogniser; set captions.language_models."
                      f"{primary_language(language)} to a multilingual Whisper model)"]
-        look = caption_look(self.media, req.project_id)
+        look, found, font_reason = look_with_font(self.media, req.project_id)
+        if font_reason:
+            notes.append(f"caption {font_reason}")
         if language == "en":
-            font_file = caption_font_file(self.media)
+            font_file = found.file
         else:  # a font that covers the script, whatever the look names
             font = self.font(req.script_text, language)
             look, font_file = replace(look, font=font.family), font.file

@@ -18,11 +18,9 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-import sma
+from sma.services.media.fonts import font_or_default
 from sma.settings import BrandKit
 
-FONTS = Path(sma.__file__).resolve().parent.parent / "assets" / "fonts"
-DEFAULT_FONT = FONTS / "DejaVuSans-Bold.ttf"
 STAT_FRAMES = 12  # count-up frames in a statistic's sprite sheet
 STAT_FRAME_S = 0.07  # 12 x 0.07 s: the number lands in under a second, while it is being said
 REFERENCE_WIDTH = 960  # font sizes below are for a card this wide (a 1080 frame's overlay region)
@@ -57,13 +55,14 @@ def palette(brand: BrandKit) -> Palette:
 
 
 def font_path(brand: BrandKit) -> Path:
-    """The brand's font file: an absolute/relative path, else a file in assets/fonts, else DejaVu Sans Bold."""
-    if not brand.font:
-        return DEFAULT_FONT
-    for candidate in (Path(brand.font).expanduser(), FONTS / brand.font):
-        if candidate.is_file():
-            return candidate
-    raise ValueError(f"brand font {brand.font!r} not found: give a TTF/OTF path or a file name in {FONTS}")
+    """The brand's font file (fonts.py: a path, a shipped file, or installed from Debian or PyPI); a font
+    that cannot be found falls back to DejaVu Sans Bold (the images step notes why: `font_note`)."""
+    return font_or_default(brand.font)[0].file
+
+
+def font_note(brand: BrandKit) -> str:
+    """The one-line reason the brand's font is not used, or empty."""
+    return font_or_default(brand.font)[1]
 
 
 @lru_cache(maxsize=128)

@@ -31,7 +31,15 @@ import sma
 from sma.models.common import ArtifactRef, Word
 from sma.models.pipeline import Beat, ImagesRequest, ImagesResult, Overlay, Visual
 from sma.services.artifacts import ArtifactStore, input_key
-from sma.services.media.cards import STAT_FRAME_S, TEXT_VARIANTS, quote_card, stat_sheet, text_card, title_card
+from sma.services.media.cards import (
+    STAT_FRAME_S,
+    TEXT_VARIANTS,
+    font_note,
+    quote_card,
+    stat_sheet,
+    text_card,
+    title_card,
+)
 from sma.services.media.diagrams import DiagramError, DiagramRenderer, Theme, background_luma, panel, theme_for
 from sma.services.media.imagegen import ImageGenChain, build_chain
 from sma.services.media.layout import Layout
@@ -354,7 +362,7 @@ class ImageService:
         look = self.settings.look_for(req.project_id)
         shots = storyboard(req.beats, spans, words, req.duration_s, look.change_every_s)
         overlays: list[Overlay] = []
-        notes: list[str] = []
+        notes: list[str] = [f"brand {reason}"] if (reason := font_note(look.brand)) else []
         tiers: set[str] = set()
         theme: Theme | None = None
         variant = 0

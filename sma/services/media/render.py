@@ -25,8 +25,9 @@ from sma.models.pipeline import Overlay, RenderRequest, RenderResult
 from sma.services.artifacts import ArtifactStore, input_key, sha256_file
 from sma.services.media.cards import intro_band, outro_card
 from sma.services.media.ffmpeg import FFmpeg, FFmpegError
+from sma.services.media.fonts import SUFFIXES as FONT_SUFFIXES
 from sma.services.media.layout import Layout, Placement, Rect, position_captions
-from sma.services.media.look import layout_for_look
+from sma.services.media.look import layout_for_look, look_with_font
 from sma.settings import MediaSettings
 
 FONTS_DIR = Path(sma.__file__).resolve().parent.parent / "assets" / "fonts"
@@ -48,6 +49,7 @@ DUCKING = "sidechaincompress=threshold=0.05:ratio=6:attack=20:release=400:knee=4
 # flat colour would do, but with only captions moving QA_VISUAL rightly reports the video as frozen.
 FALLBACK_BACKGROUND = "gradients=c0=0x1c2233:c1=0x3a2f5b:c2=0x0d324d:nb_colors=3:speed=0.01:seed=7"
 SLIDE_PX = 48  # a sliding card rises this far into place while it fades in
+FONTS_BESIDE = "libass-fonts"  # a font folder beside the placed captions, for libass
 INTRO_GAP = 16  # between the intro band and the opening cards above it
 LOGO_FILTER = "lanczos"
 VERSION = "4"
@@ -124,7 +126,8 @@ class RenderService:
         except OSError as exc:
             raise FFmpegError(f"cannot read the captions {req.captions.path}: {exc.strerror or exc}") from exc
         placed_text = position_captions(text, layout)
-        if placed_text != text:
+        fonts = self.caption_fonts(req, work, notes)
+        if placed_text != text or fonts is not None:
             target = work / "captions.ass"
             target.write_text(placed_text, encoding="utf-8")
             captions = req.captions.model_copy(update={"path": str(target)})
@@ -132,6 +135,22 @@ class RenderService:
         overlays = self.brand_cards(req, overlays, layout, work, notes)
         logo = self.logo_overlay(req, layout, notes)
         return req.model_copy(update={"captions": captions, "overlays": overlays + ([logo] if logo else [])})
+
+    def caption_fonts(self, req: RenderRequest, work: Path, notes: list[str]) -> Path | None:
+        """libass's font folder: the shipped fonts, plus the caption font when it lives elsewhere (a PyPI
+        font package is not where fontconfig looks). None: the shipped folder has everything."""
+        _, font, reason = look_with_font(self.settings, req.project_id)
+        if reason:
+            notes.append(f"caption {reason}")
+        if font.file.resolve().parent == FONTS_DIR or not font.file.is_file():
+            return None
+        folder = work / FONTS_BESIDE
+        folder.mkdir(exist_ok=True)
+        for file in [*(p for p in FONTS_DIR.glob("*") if p.suffix.lower() in FONT_SUFFIXES), font.file]:
+            link = folder / file.name
+            if not link.exists():
+                link.symlink_to(file.resolve())
+        return folder
 
     def brand_cards(
         self, req: RenderRequest, overlays: list[Overlay], layout: Layout, work: Path, notes: list[str]
@@ -271,9 +290,9 @@ class RenderService:
                 f"overlay=x={overlay.x}:y={_overlay_y(overlay)}:eof_action=pass:format=yuv420"
                 f":enable='between(t,{overlay.start_s:.3f},{overlay.end_s:.3f})'",
             )
-        subtitles = (
-            f"ass=filename={escape_filter_path(req.captions.path)}:fontsdir={escape_filter_path(str(FONTS_DIR))}"
-        )
+        beside = Path(req.captions.path).parent / FONTS_BESIDE  # prepare's folder when the font is elsewhere
+        fonts = escape_filter_path(str(beside if beside.is_dir() else FONTS_DIR))
+        subtitles = f"ass=filename={escape_filter_path(req.captions.path)}:fontsdir={fonts}"
         return graph.add(label, subtitles)
 
     def _audio_chain(self, req: RenderRequest, graph: Graph, duration: float, levels: Levels | None) -> str:
