@@ -28,6 +28,7 @@ RADIUS = 36
 SHADOW = 18
 TEXT_VARIANTS = 3  # key-word cards cycle through this many looks so consecutive cards read as new scenes
 LINE_SPACING = 1.12
+INTRO_GAP = 16  # between the intro band and the opening card above it
 
 _NUMBER = re.compile(r"^(?P<pre>[^\d]*?)(?P<num>\d[\d,]*(?:\.\d+)?)(?P<post>.*)$")
 
@@ -207,18 +208,28 @@ def text_card(text: str, width: int, max_height: int, brand: BrandKit, variant: 
 
 def intro_band(text: str, width: int, brand: BrandKit) -> Image.Image:
     """The brand's intro line as a slim band (brand background, accent rule, text colour): it shares the
-    first seconds with the hook's title card, so it stays small and never competes with the hook."""
+    first seconds with the hook's title card, so it stays one short line and never competes with the hook."""
     p = palette(brand)
     scale = width / REFERENCE_WIDTH
-    font, lines = fit_text(text, font_path(brand), width - 2 * SHADOW - 2 * 48, round(120 * scale), largest=56,
-                           scale=scale)  # fmt: skip
+    pad = round(20 * scale)
+    font, lines = fit_text(text, font_path(brand), width - 2 * pad - round(40 * scale), round(110 * scale),
+                           largest=48, scale=scale)  # fmt: skip
     text_h = round(len(lines) * font.size * LINE_SPACING)
-    height = _even(text_h + 2 * 30 + 2 * SHADOW)
-    card = _panel(width, height, (*p.background, 240))
+    height = _even(text_h + 2 * pad)
+    card = Image.new("RGBA", (width, height), (0, 0, 0, 0))
     draw = ImageDraw.Draw(card)
-    draw.rounded_rectangle((SHADOW + 24, SHADOW, SHADOW + 36, height - SHADOW - 12), radius=6, fill=(*p.accent, 255))
-    _draw_lines(draw, lines, font, width // 2, (height - SHADOW - text_h) // 2 - 4, p.text)
+    draw.rounded_rectangle((0, 0, width - 1, height - 1), radius=min(RADIUS, height // 2), fill=(*p.background, 235))
+    draw.rounded_rectangle((pad, pad, pad + max(4, round(10 * scale)), height - pad), radius=4, fill=(*p.accent, 255))
+    _draw_lines(draw, lines, font, width // 2, pad - round(font.size * 0.06), p.text)
     return card
+
+
+def intro_room(brand: BrandKit, width: int, rise: int) -> int:
+    """Height the intro band takes from the bottom of the overlay region (with the gap above it and a
+    sliding card's rise), so the images step draws the title card for the room that is left; 0 without."""
+    if not brand.intro.strip():
+        return 0
+    return intro_band(brand.intro.strip(), width, brand).size[1] + INTRO_GAP + rise
 
 
 def outro_card(text: str, width: int, max_height: int, brand: BrandKit) -> Image.Image:

@@ -35,6 +35,7 @@ from sma.services.media.cards import (
     STAT_FRAME_S,
     TEXT_VARIANTS,
     font_note,
+    intro_room,
     quote_card,
     stat_sheet,
     text_card,
@@ -44,6 +45,7 @@ from sma.services.media.diagrams import DiagramError, DiagramRenderer, Theme, ba
 from sma.services.media.imagegen import ImageGenChain, build_chain
 from sma.services.media.layout import Layout
 from sma.services.media.look import layout_for_look
+from sma.services.media.render import SLIDE_PX
 from sma.services.media.storyboard import Shot, key_words, storyboard
 from sma.settings import BrandKit, MediaSettings
 
@@ -405,8 +407,10 @@ class ImageService:
         elif kind == "quote":
             ref = self._cached_png("quote_card", inputs,
                                    lambda: quote_card(visual.quote, visual.attribution, box.w, box.h, brand))
-        elif kind == "title":
-            ref = self._cached_png("title_card", inputs, lambda: title_card(text, box.w, box.h, brand))
+        elif kind == "title":  # the brand's intro band takes the bottom of the region while the hook shows
+            room = box.h - (intro_room(brand, box.w, SLIDE_PX) if shot.start < 0.05 else 0)
+            inputs["room"] = room
+            ref = self._cached_png("title_card", inputs, lambda: title_card(text, box.w, room, brand))
         else:
             ref = self._cached_png("text_card", inputs, lambda: text_card(text, box.w, box.h, brand, variant))
         anchor = "top" if kind == "text" and variant % TEXT_VARIANTS == 1 else "center"

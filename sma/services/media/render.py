@@ -23,7 +23,7 @@ import sma
 from sma.models.common import ArtifactRef
 from sma.models.pipeline import Overlay, RenderRequest, RenderResult
 from sma.services.artifacts import ArtifactStore, input_key, sha256_file
-from sma.services.media.cards import intro_band, outro_card
+from sma.services.media.cards import INTRO_GAP, intro_band, outro_card
 from sma.services.media.ffmpeg import FFmpeg, FFmpegError
 from sma.services.media.fonts import SUFFIXES as FONT_SUFFIXES
 from sma.services.media.layout import Layout, Placement, Rect, position_captions
@@ -50,7 +50,6 @@ DUCKING = "sidechaincompress=threshold=0.05:ratio=6:attack=20:release=400:knee=4
 FALLBACK_BACKGROUND = "gradients=c0=0x1c2233:c1=0x3a2f5b:c2=0x0d324d:nb_colors=3:speed=0.01:seed=7"
 SLIDE_PX = 48  # a sliding card rises this far into place while it fades in
 FONTS_BESIDE = "libass-fonts"  # a font folder beside the placed captions, for libass
-INTRO_GAP = 16  # between the intro band and the opening cards above it
 LOGO_FILTER = "lanczos"
 VERSION = "4"
 
