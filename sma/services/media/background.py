@@ -14,7 +14,7 @@ a whole number of cycles per loop, so the last frame flows into the first.
 
 The gradient's motion is a slide of its colours along its own direction, not a hue or angle drift: x264
 follows a slide with motion vectors, while a drift changes every pixel a little every frame and each
-macroblock then carries a residual (about half the final encode's work on the background; plan 018).
+macroblock then carries a residual (the slide: 40 % fewer bytes, ~20 % less encode CPU; plan 018).
 """
 
 from __future__ import annotations
