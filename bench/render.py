@@ -1,6 +1,6 @@
 """Price the render against its content floor.
 
-    python bench/render.py [--seconds 60] [--out DIR] [--preset veryfast] [--threads 0]
+    python bench/render.py [--seconds 60] [--out DIR] [--preset veryfast] [--threads 0] [--seed S]
 
 Renders a full composition (procedural background, the images step's storyboard: a title card, key-word,
 statistic, quote and two code cards, a new one every ~2.6 s; ~150 karaoke words, a voice stand-in, ducked
@@ -22,7 +22,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -212,10 +212,13 @@ def _video_args(settings: MediaSettings, out: Path) -> list[str]:
 
 
 def make_inputs(ffmpeg: FFmpeg, store: ArtifactStore, work: Path, seconds: float, settings: MediaSettings,
-                timings: list[Timing]) -> RenderRequest:  # fmt: skip
-    """Everything the render consumes, timing the steps that make background, music and cards."""
+                timings: list[Timing], seed: str = "") -> RenderRequest:  # fmt: skip
+    """Everything the render consumes, timing the steps that make background, music and cards.
+
+    The background's seed picks its palette and bokeh, which move its price by ±20 %: give `seed` to
+    compare runs; the default is fresh each run (never a cached loop: we are timing its generation)."""
     duration = seconds + 0.6
-    seed = f"bench-{time.time_ns()}"  # never reuse a cached loop: we are timing its generation
+    seed = seed or f"bench-{time.time_ns()}"
     voice = store.put(synth_voice(ffmpeg, seconds, work / "voice.wav"), kind="voice")
     words = synth_captions(seconds, work / "captions.ass")
     captions = store.put(work / "captions.ass", kind="captions")
@@ -274,14 +277,15 @@ def colour_args(req: RenderRequest, settings: MediaSettings, out: Path) -> list[
             *_video_args(settings, out)]  # fmt: skip
 
 
-def run_bench(seconds: float, out_dir: Path, settings: MediaSettings, qa: bool, repeat: int) -> list[Timing]:
+def run_bench(seconds: float, out_dir: Path, settings: MediaSettings, qa: bool, repeat: int, seed: str = ""
+              ) -> list[Timing]:  # fmt: skip
     """Inputs once, then render, floor and colour interleaved `repeat` times (a fresh render key each)."""
     ffmpeg = FFmpeg(settings.ffmpeg, settings.threads)
     store = ArtifactStore(out_dir / "store")
     work = out_dir / "inputs"
     work.mkdir(parents=True, exist_ok=True)
     timings: list[Timing] = []
-    req = make_inputs(ffmpeg, store, work, seconds, settings, timings)
+    req = make_inputs(ffmpeg, store, work, seconds, settings, timings, seed)
     renderer = RenderService(store, ffmpeg, settings)
     for i in range(repeat):
         with measure("render (full composition)", timings):
@@ -343,11 +347,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--qa", action="store_true", help="also time the QA gates on the render")
     parser.add_argument("--repeat", type=int, default=1, help="render/floor/colour rounds; the best is shown")
+    parser.add_argument("--seed", default="", help="background seed, to compare runs (default: a fresh one)")
     args = parser.parse_args(argv)
     settings = MediaSettings(encoder="libx264")
     overrides = {k: getattr(args, k) for k in ("preset", "crf", "threads") if getattr(args, k) is not None}
     settings = settings.model_copy(update=overrides)
-    run: Callable[[Path], list[Timing]] = lambda d: run_bench(args.seconds, d, settings, args.qa, args.repeat)  # noqa: E731
+    def run(d: Path) -> list[Timing]:
+        return run_bench(args.seconds, d, settings, args.qa, args.repeat, args.seed)
+
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
         timings = run(args.out)

@@ -162,8 +162,10 @@ class BrandKit(_Section):
     logo_corner: Literal["top_left", "top_right", "bottom_left", "bottom_right"] = "top_left"
     logo_width: int = Field(160, ge=16, le=540, description="drawn width in pixels of a 1080-wide frame")
     logo_opacity: float = Field(0.85, ge=0.0, le=1.0)
-    intro: str = Field("", description="text of an intro card shown under the hook; empty = none")
-    outro: str = Field("", description="text of an outro card over the last seconds; empty = none")
+    intro: str = Field("", description="text of an intro band shown with the hook; empty = none (default)")
+    intro_s: float = Field(2.0, ge=0.5, le=10.0, description="seconds the intro band stays, from the first frame")
+    outro: str = Field("", description="text of an outro card over the last seconds; empty = none (default)")
+    outro_s: float = Field(2.5, ge=0.5, le=10.0, description="seconds of the outro card, ending with the video")
 
 
 class LookSettings(_Section):

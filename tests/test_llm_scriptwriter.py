@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import typing
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from datetime import timedelta
@@ -20,7 +21,7 @@ from sma.activities.script import ScriptActivities, build_services
 from sma.db.engine import Database
 from sma.db.migrate import upgrade
 from sma.models.llm import Memory
-from sma.models.pipeline import ScriptRequest, Topic
+from sma.models.pipeline import ScriptRequest, Topic, Visual, VisualKind
 from sma.services.llm.context import StaticMemory
 from sma.services.llm.store import DBUsageStore, start_of_day
 from sma.settings import Settings
@@ -91,7 +92,7 @@ async def test_write_script_activity_uses_the_llm_tier(oai: FakeLLMServer, tmp_p
     assert script.hashtags == ["#testing", "#python", "#tdd"]
     assert script.hashtags_for("youtube") == ["#shorts", "#testing"]
     assert script.description_for("local") == "Small tests, big wins.\nSource: https://example.com/tests"
-    assert re.fullmatch(r"script-v1\+[0-9a-f]{8}", script.prompt_version)
+    assert re.fullmatch(r"script-v2\+[0-9a-f]{8}", script.prompt_version)
     assert script.estimated_seconds == pytest.approx(len(script.narration().split()) * 60 / 160, abs=0.1)
     assert result.llm_calls == 1 and result.cost_usd > 0
     assert result.budget_left_usd is None  # the test settings have no budget
@@ -315,3 +316,41 @@ async def test_the_llm_tier_gets_the_articles_facts_and_its_script_credits_the_l
     assert result.script.description.endswith("Source: https://news.example.com/lighthouse")
     assert all(d.endswith("Source: https://news.example.com/lighthouse")
                for d in result.script.platform_descriptions.values())
+
+
+async def test_llm_script_fills_the_visual_kinds_like_the_template(oai: FakeLLMServer, tmp_path: Path,
+                                                                  services: Any) -> None:
+    """The system prompt names every visual kind and field; the model's complete visuals are kept, and a
+    beat it left empty, or a statistic whose number the beat does not say, is filled from the narration."""
+    draft = copy.deepcopy(DRAFT)
+    empty = {"code": "", "language": "", "diagram": "", "image_prompt": "", "headline": "", "stat_value": "",
+             "stat_label": "", "quote": "", "attribution": ""}
+    draft["beats"] = [
+        {"narration": "Teams report 73% fewer stuck jobs after one small test.",
+         "visual": {**empty, "kind": "stat", "stat_value": "73%", "stat_label": "fewer stuck jobs"}},
+        {"narration": "The test is the spec, says the team lead.",
+         "visual": {**empty, "kind": "quote", "quote": "The test is the spec", "attribution": "the team lead"}},
+        {"narration": "It catches the bug before your users ever see it.",
+         "visual": {**empty, "kind": "title", "headline": "Catch it first"}},
+        {"narration": "One test took 2 seconds to write.",
+         "visual": {**empty, "kind": "stat", "stat_value": "90%", "stat_label": "invented"}},
+        {"narration": "Small tests are cheap to write and cheap to keep.", "visual": {**empty, "kind": "quote"}},
+        {"narration": "Write the test first and watch it fail.", "visual": {**empty, "kind": "none"}},
+    ]
+    oai.script({"json": draft})
+    scripts = services(llm_settings(tmp_path, openai_url=oai.url))
+    result = await ScriptActivities(scripts, vision=None).write_script(_req())  # type: ignore[arg-type]
+
+    system = oai.requests[-1]["messages"][0]["content"]
+    for kind in typing.get_args(VisualKind):
+        assert f'"{kind}"' in system, kind
+    for name in Visual.model_fields:
+        assert name in system, name
+    visuals = [beat.visual for beat in result.script.beats]
+    assert (visuals[0].kind, visuals[0].stat_value, visuals[0].stat_label) == ("stat", "73%", "fewer stuck jobs")
+    assert (visuals[1].kind, visuals[1].quote, visuals[1].attribution) == ("quote", "The test is the spec",
+                                                                           "the team lead")  # fmt: skip
+    assert (visuals[2].kind, visuals[2].headline) == ("title", "Catch it first")
+    assert visuals[3].kind == "stat" and visuals[3].stat_value == "2"  # the number the beat says, not 90%
+    assert visuals[4].kind == "text" and visuals[4].headline  # an empty quote: the beat's key words
+    assert visuals[5].kind == "text" and "test" in visuals[5].headline.lower()

@@ -140,6 +140,7 @@ async def test_expired_session_checks_the_channel_before_uploading_again(h: Harn
 
     assert post.status == "published" and post.external_id == yt.uploaded_videos()[0]["id"]
     assert len(yt.uploaded_videos()) == 1 and len(yt.calls("GET", r"/playlistItems")) == 1
+    assert len(yt.calls("POST", r"/thumbnails/set")) == 1  # set by the first attempt, not again
 
 
 async def test_quota_and_revoked_refresh_token_fail_with_what_to_do(h: Harness, yt: FakeYouTube) -> None:
@@ -187,3 +188,27 @@ async def test_a_refused_thumbnail_is_a_note_and_the_post_stands(h: Harness, yt:
     post = await h.service.publish(h.request(), "youtube")
     assert post.status == "published" and "thumbnail not set" in post.reason, post.reason
     assert not yt.thumbnails
+
+
+async def test_a_resumed_upload_sets_the_thumbnail_too(h: Harness, yt: FakeYouTube) -> None:
+    yt.drop_after("PUT", r"/upload/")  # first chunk applied, connection lost
+    with pytest.raises(RetryLater):
+        await h.service.publish(h.request(), "youtube")
+
+    post = await h.service.publish(h.request(), "youtube")
+
+    assert post.status == "published" and "thumbnail not set" not in post.reason, post.reason
+    assert set(yt.thumbnails) == {post.external_id}
+
+
+async def test_an_upload_found_finished_on_retry_sets_the_thumbnail_once(h: Harness, yt: FakeYouTube) -> None:
+    yt.drop_after("PUT", r"/upload/", when=lambda r: r.status in (200, 201))  # applied, answer lost
+    with pytest.raises(RetryLater):
+        await h.service.publish(h.request(), "youtube")
+    assert not yt.thumbnails  # the first attempt never learned the video id
+
+    post = await h.service.publish(h.request(), "youtube")
+    again = await h.service.publish(h.request(), "youtube")
+
+    assert post.status == "published" and set(yt.thumbnails) == {post.external_id}
+    assert again.external_id == post.external_id and len(yt.calls("POST", r"/thumbnails/set")) == 1

@@ -280,6 +280,66 @@ def test_brand_logo_missing_is_a_note_not_a_failure(tmp_path: Path) -> None:
     assert "not found" in notes[0]
 
 
+def _share(frame: np.ndarray, box: tuple[int, int, int, int], colour: str, tol: int = 60) -> float:
+    """The share of pixels in box (x, y, w, h) within `tol` (sum of channel differences) of `colour`."""
+    x, y, w, h = box
+    pixels = frame[y : y + h, x : x + w].reshape(-1, 3)
+    return float((np.abs(pixels - np.array(rgb(colour))).sum(axis=1) < tol).mean())
+
+
+def test_intro_and_outro_cards_are_drawn_from_the_brand_kit(ffmpeg: FFmpeg, tmp_path: Path) -> None:
+    brand = BrandKit(background="#1030C0", accent="#FF8000", intro="Durable workflows, weekly",
+                     outro="Follow for part two")  # fmt: skip
+    settings = media(brand=brand)
+    store = ArtifactStore(tmp_path / "store")
+    layout = layout_for_look([], settings, "p")
+    box = layout.overlays
+    title = tmp_path / "title.png"
+    title_card("the hook", box.w, box.h, brand).save(title)
+    tw, th = Image.open(title).size
+    place = layout.place(tw, th, anchor="center")
+    marker = tmp_path / "marker.png"
+    Image.new("RGBA", (box.w, box.h), (255, 0, 255, 255)).save(marker)
+    overlays = [
+        Overlay(image=store.put(title, kind="image"), start_s=0.0, end_s=1.5, x=place.x, y=place.y,
+                width=place.w, height=place.h, motion="slide"),
+        Overlay(image=store.put(marker, kind="image"), start_s=1.5, end_s=6.0, x=box.x, y=box.y),
+    ]  # fmt: skip
+    words = spoken("a short video with an intro band and an outro card at its end.")
+    captions = store.put_bytes(build_ass(words, W, H, "DejaVu Sans", 30).encode(), ".ass", kind="captions")
+    voice = tmp_path / "voice.wav"
+    ffmpeg.run(["-loglevel", "error", "-f", "lavfi", "-i", "sine=f=200:d=6", "-ar", "22050", str(voice)])
+    req = RenderRequest(project_id="p", run_id="r", voice=store.put(voice, kind="voice"), duration_s=6.0,
+                        captions=captions, overlays=overlays)  # fmt: skip
+    service = RenderService(store, ffmpeg, settings)
+    result = service.render(req)
+
+    def frame(t: float) -> np.ndarray:
+        with Image.open(_grab(ffmpeg, result.video.path, t, tmp_path)) as image:
+            return np.asarray(image.convert("RGB")).astype(int)
+
+    notes: list[str] = []
+    placed = service.brand_cards(req, overlays, layout, tmp_path, notes)
+    intro = next(o for o in placed if o.image.path.endswith("intro.png"))
+    outro = next(o for o in placed if o.image.path.endswith("outro.png"))
+    hook = placed[0]  # scaled into the room above the band
+    assert not notes and hook.y + hook.height + 48 <= intro.y and hook.height < place.h
+    assert layout.allows(Rect(intro.x, intro.y, intro.width, intro.height)) and intro.end_s == 1.5
+    band = (intro.x + 30, intro.y + 12, intro.width - 60, intro.height - 30)
+    opening = frame(1.0)  # the hook's title card with the intro band under it
+    assert _share(opening, (hook.x + 20, hook.y + 20, hook.width - 40, hook.height - 50), "#FF8000") > 0.4
+    assert _share(opening, band, "#1030C0") > 0.4
+    middle = frame(3.0)  # the storyboard alone: no band, no outro
+    assert _share(middle, band, "#1030C0") < 0.05 and _share(middle, (box.x, box.y, box.w, 40), "#FF00FF") > 0.9
+    closing = frame(5.6)  # the outro owns the end: the card that ran to 6.0 s stopped where it starts
+    assert _share(closing, (box.x, box.y, box.w, box.h), "#FF00FF") < 0.01
+    inner = (outro.x + 40, outro.y + 40, outro.width - 80, outro.height - 80)
+    assert _share(closing, inner, "#1030C0") > 0.4 and _share(closing, inner, "#FFFFFF", 120) > 0.02
+    # off by default: no brand text, nothing added
+    plain = RenderService(store, ffmpeg, media())
+    assert plain.brand_cards(req, overlays, layout, tmp_path, notes) == overlays
+
+
 def _ref(tmp: Path) -> object:
     from sma.models.common import ArtifactRef
 

@@ -23,7 +23,7 @@ from sma.services.captions.ass import build_ass
 from sma.services.captions.fonts import FONT_FILE, CaptionFont, caption_font, caption_font_file, fonts_dir
 from sma.services.captions.timing import TIER as SCRIPT_TIER
 from sma.services.captions.timing import script_timings
-from sma.services.media.look import caption_look
+from sma.services.media.look import caption_look, look_with_font
 from sma.services.qa.audio import voiced_spans, wav_duration
 from sma.services.qa.captions import SAFE_WIDTH, check_captions
 from sma.services.speech.whisper import CachedTranscriber, Transcriber
@@ -73,6 +73,8 @@ class CaptionService:
             "font": str(caption_font_file(self.media)),
             "min_coverage": self.settings.min_coverage,
         }
+        if self.media.look_for(req.project_id).captions.font:  # an installed font found later writes anew
+            payload["font_found"] = str(look_with_font(self.media, req.project_id)[1].file)
         if language != "en":  # English keys stay as they were, so stored English captions are still found
             payload["language"] = language
             payload["font"] = str(self.font(req.script_text, language).file)
@@ -102,9 +104,11 @@ class CaptionService:
             words, matched = snap_to_voice(timed, voiced), None
             notes = [f"captions: {SCRIPT_TIER} (no {language} recogniser; set captions.language_models."
                      f"{primary_language(language)} to a multilingual Whisper model)"]
-        look = caption_look(self.media, req.project_id)
+        look, found, font_reason = look_with_font(self.media, req.project_id)
+        if font_reason:
+            notes.append(f"caption {font_reason}")
         if language == "en":
-            font_file = caption_font_file(self.media)
+            font_file = found.file
         else:  # a font that covers the script, whatever the look names
             font = self.font(req.script_text, language)
             look, font_file = replace(look, font=font.family), font.file

@@ -74,7 +74,7 @@ class LLMSettings(Section):
     repair_attempts: int = Field(1, ge=0, le=3, description="corrective re-asks after invalid JSON")
     breaker: BreakerSettings = Field(default_factory=BreakerSettings)
     prompts_dir: str | None = Field(None, description="empty: ./prompts, else the repository's prompts/")
-    prompt_versions: dict[str, str] = Field(default_factory=lambda: {"script": "v1", "vision": "v1"})
+    prompt_versions: dict[str, str] = Field(default_factory=lambda: {"script": "v2", "vision": "v1"})
     vision_frames: int = Field(4, ge=1, le=16)
     memories: int = Field(5, description="how many memories to put in the script prompt")
     qa: ScriptQASettings = Field(default_factory=ScriptQASettings)

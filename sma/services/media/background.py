@@ -11,6 +11,10 @@ renderer loops the clip (`-stream_loop -1`) and scales it to 1080x1920, so we on
 short loop at a quarter of the output size. Frames come from numpy (a few vectorised operations per
 frame, no per-pixel expressions) and are piped straight into one libx264 encode. Every motion term has
 a whole number of cycles per loop, so the last frame flows into the first.
+
+The gradient's motion is a slide of its colours along its own direction, not a hue or angle drift: x264
+follows a slide with motion vectors, while a drift changes every pixel a little every frame and each
+macroblock then carries a residual (the slide: 40 % fewer bytes, ~20 % less encode CPU; plan 018).
 """
 
 from __future__ import annotations
@@ -36,7 +40,8 @@ from sma.settings import MediaSettings
 
 log = structlog.get_logger("sma.media.background")
 LOOP_SECONDS = 10.0
-VERSION = "1"
+SLIDE = 0.12  # peak shift of the gradient along its direction, as a fraction of the frame
+VERSION = "2"
 STOCK_VERSION = "1"
 
 # Dark, saturated three-stop palettes (hex); white captions stay readable on all of them.
@@ -209,18 +214,20 @@ def _clip_of(pick: Pick) -> StockClip:
 
 
 class Scene:
-    """The deterministic content of one loop: palette, gradient sweep and bokeh paths, all from the seed."""
+    """The deterministic content of one loop: palette, gradient direction and bokeh paths, all from the seed."""
 
     def __init__(self, seed: str, width: int, height: int, frames: int) -> None:
         digest = hashlib.sha256(seed.encode()).digest()
         rng = np.random.default_rng(int.from_bytes(digest[:8], "big"))
         self.width, self.height, self.count = width, height, frames
         self.stops = np.array([_rgb(c) for c in PALETTES[digest[8] % len(PALETTES)]], dtype=np.float32)
-        self.base_angle = float(rng.uniform(0, 2 * math.pi))
-        self.hue_swing = float(rng.uniform(0.04, 0.08))  # fraction of the colour wheel, peak to centre
-        self.xs = (np.arange(width, dtype=np.float32) / width - 0.5)[None, :]
-        self.ys = (np.arange(height, dtype=np.float32) / height - 0.5)[:, None]
-        self.vignette = (1.0 - 0.55 * (self.xs**2 + self.ys**2)).astype(np.float32)
+        angle = float(rng.uniform(0, 2 * math.pi))
+        self.slide = SLIDE
+        xs = (np.arange(width, dtype=np.float32) / width - 0.5)[None, :]
+        ys = (np.arange(height, dtype=np.float32) / height - 0.5)[:, None]
+        self.vignette = (1.0 - 0.55 * (xs**2 + ys**2)).astype(np.float32)
+        self.u0 = (xs * np.float32(1.2 * math.cos(angle)) + ys * np.float32(1.2 * math.sin(angle))).astype(np.float32)
+        self.tint = _hue_shift(self.stops, 0.08)
         self.bokeh = [_Bokeh.random(rng, width, height) for _ in range(7)]
 
     def frames(self) -> Iterator[bytes]:
@@ -231,12 +238,10 @@ class Scene:
     def frame(self, index: int) -> np.ndarray:
         """One frame as planar RGB uint8, shape (3, height, width)."""
         phase = 2 * math.pi * index / self.count
-        stops = _hue_shift(self.stops, self.hue_swing * math.sin(phase))
-        angle = self.base_angle + 0.45 * math.sin(phase)
-        u = self.xs * np.float32(1.2 * math.cos(angle)) + self.ys * np.float32(1.2 * math.sin(angle))
-        u += np.float32(0.5)
+        u = self.u0 + np.float32(0.5 + self.slide * math.sin(phase))
         np.clip(u, 0.0, 1.0, out=u)
         # Quadratic Bezier through the three stops, written as a + u * (b + u * c) per channel.
+        stops = self.stops
         a, b, c = stops[0], 2 * (stops[1] - stops[0]), stops[0] - 2 * stops[1] + stops[2]
         image = np.empty((3, self.height, self.width), dtype=np.float32)
         for ch in range(3):
@@ -246,9 +251,8 @@ class Scene:
             plane *= u
             plane += np.float32(a[ch])
             plane *= self.vignette
-        tint = _hue_shift(self.stops, self.hue_swing * math.sin(phase) + 0.08)
         for dot in self.bokeh:
-            dot.draw(image, phase, tint)
+            dot.draw(image, phase, self.tint)
         np.clip(image, 0, 255, out=image)
         return image.astype(np.uint8)
 

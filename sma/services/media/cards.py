@@ -18,11 +18,9 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-import sma
+from sma.services.media.fonts import font_or_default
 from sma.settings import BrandKit
 
-FONTS = Path(sma.__file__).resolve().parent.parent / "assets" / "fonts"
-DEFAULT_FONT = FONTS / "DejaVuSans-Bold.ttf"
 STAT_FRAMES = 12  # count-up frames in a statistic's sprite sheet
 STAT_FRAME_S = 0.07  # 12 x 0.07 s: the number lands in under a second, while it is being said
 REFERENCE_WIDTH = 960  # font sizes below are for a card this wide (a 1080 frame's overlay region)
@@ -30,6 +28,7 @@ RADIUS = 36
 SHADOW = 18
 TEXT_VARIANTS = 3  # key-word cards cycle through this many looks so consecutive cards read as new scenes
 LINE_SPACING = 1.12
+INTRO_GAP = 16  # between the intro band and the opening card above it
 
 _NUMBER = re.compile(r"^(?P<pre>[^\d]*?)(?P<num>\d[\d,]*(?:\.\d+)?)(?P<post>.*)$")
 
@@ -57,13 +56,14 @@ def palette(brand: BrandKit) -> Palette:
 
 
 def font_path(brand: BrandKit) -> Path:
-    """The brand's font file: an absolute/relative path, else a file in assets/fonts, else DejaVu Sans Bold."""
-    if not brand.font:
-        return DEFAULT_FONT
-    for candidate in (Path(brand.font).expanduser(), FONTS / brand.font):
-        if candidate.is_file():
-            return candidate
-    raise ValueError(f"brand font {brand.font!r} not found: give a TTF/OTF path or a file name in {FONTS}")
+    """The brand's font file (fonts.py: a path, a shipped file, or installed from Debian or PyPI); a font
+    that cannot be found falls back to DejaVu Sans Bold (the images step notes why: `font_note`)."""
+    return font_or_default(brand.font)[0].file
+
+
+def font_note(brand: BrandKit) -> str:
+    """The one-line reason the brand's font is not used, or empty."""
+    return font_or_default(brand.font)[1]
 
 
 @lru_cache(maxsize=128)
@@ -203,6 +203,49 @@ def text_card(text: str, width: int, max_height: int, brand: BrandKit, variant: 
     draw.rectangle((0, 20, width - 1, height - 21), fill=(0, 0, 0, 150))
     draw.rectangle((0, 20, 14, height - 21), fill=(*p.accent, 255))
     _draw_lines(draw, lines, font, width // 2, (height - text_h) // 2, p.text, p.accent, accent_word, stroke=5)
+    return card
+
+
+def intro_band(text: str, width: int, brand: BrandKit) -> Image.Image:
+    """The brand's intro line as a slim band (brand background, accent rule, text colour): it shares the
+    first seconds with the hook's title card, so it stays one short line and never competes with the hook."""
+    p = palette(brand)
+    scale = width / REFERENCE_WIDTH
+    pad = round(20 * scale)
+    font, lines = fit_text(text, font_path(brand), width - 2 * pad - round(40 * scale), round(110 * scale),
+                           largest=48, scale=scale)  # fmt: skip
+    text_h = round(len(lines) * font.size * LINE_SPACING)
+    height = _even(text_h + 2 * pad)
+    card = Image.new("RGBA", (width, height), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(card)
+    draw.rounded_rectangle((0, 0, width - 1, height - 1), radius=min(RADIUS, height // 2), fill=(*p.background, 235))
+    draw.rounded_rectangle((pad, pad, pad + max(4, round(10 * scale)), height - pad), radius=4, fill=(*p.accent, 255))
+    _draw_lines(draw, lines, font, width // 2, pad - round(font.size * 0.06), p.text)
+    return card
+
+
+def intro_room(brand: BrandKit, width: int, rise: int) -> int:
+    """Height the intro band takes from the bottom of the overlay region (with the gap above it and a
+    sliding card's rise), so the images step draws the title card for the room that is left; 0 without."""
+    if not brand.intro.strip():
+        return 0
+    return intro_band(brand.intro.strip(), width, brand).size[1] + INTRO_GAP + rise
+
+
+def outro_card(text: str, width: int, max_height: int, brand: BrandKit) -> Image.Image:
+    """The brand's closing words (a follow prompt, a handle) on the brand background, accent frame."""
+    p = palette(brand)
+    inner_w = width - 2 * SHADOW - 2 * 64
+    font, lines = fit_text(text, font_path(brand), inner_w, int(max_height * 0.6), largest=110,
+                           scale=width / REFERENCE_WIDTH)  # fmt: skip
+    text_h = round(len(lines) * font.size * LINE_SPACING)
+    height = _even(min(max_height, text_h + 2 * 90 + 2 * SHADOW))
+    card = _panel(width, height, (*p.background, 245))
+    draw = ImageDraw.Draw(card)
+    draw.rounded_rectangle((SHADOW, SHADOW // 2, width - SHADOW - 1, height - SHADOW - 1), radius=RADIUS,
+                           outline=(*p.accent, 255), width=10)  # fmt: skip
+    _draw_lines(draw, lines, font, width // 2, (height - SHADOW - text_h) // 2, p.text, p.accent,
+                max(text.split(), key=len) if text.split() else "")  # fmt: skip
     return card
 
 

@@ -31,11 +31,21 @@ import sma
 from sma.models.common import ArtifactRef, Word
 from sma.models.pipeline import Beat, ImagesRequest, ImagesResult, Overlay, Visual
 from sma.services.artifacts import ArtifactStore, input_key
-from sma.services.media.cards import STAT_FRAME_S, TEXT_VARIANTS, quote_card, stat_sheet, text_card, title_card
+from sma.services.media.cards import (
+    STAT_FRAME_S,
+    TEXT_VARIANTS,
+    font_note,
+    intro_room,
+    quote_card,
+    stat_sheet,
+    text_card,
+    title_card,
+)
 from sma.services.media.diagrams import DiagramError, DiagramRenderer, Theme, background_luma, panel, theme_for
 from sma.services.media.imagegen import ImageGenChain, build_chain
 from sma.services.media.layout import Layout
 from sma.services.media.look import layout_for_look
+from sma.services.media.render import SLIDE_PX
 from sma.services.media.storyboard import Shot, key_words, storyboard
 from sma.settings import BrandKit, MediaSettings
 
@@ -354,7 +364,7 @@ class ImageService:
         look = self.settings.look_for(req.project_id)
         shots = storyboard(req.beats, spans, words, req.duration_s, look.change_every_s)
         overlays: list[Overlay] = []
-        notes: list[str] = []
+        notes: list[str] = [f"brand {reason}"] if (reason := font_note(look.brand)) else []
         tiers: set[str] = set()
         theme: Theme | None = None
         variant = 0
@@ -397,8 +407,10 @@ class ImageService:
         elif kind == "quote":
             ref = self._cached_png("quote_card", inputs,
                                    lambda: quote_card(visual.quote, visual.attribution, box.w, box.h, brand))
-        elif kind == "title":
-            ref = self._cached_png("title_card", inputs, lambda: title_card(text, box.w, box.h, brand))
+        elif kind == "title":  # the brand's intro band takes the bottom of the region while the hook shows
+            room = box.h - (intro_room(brand, box.w, SLIDE_PX) if shot.start < 0.05 else 0)
+            inputs["room"] = room
+            ref = self._cached_png("title_card", inputs, lambda: title_card(text, box.w, room, brand))
         else:
             ref = self._cached_png("text_card", inputs, lambda: text_card(text, box.w, box.h, brand, variant))
         anchor = "top" if kind == "text" and variant % TEXT_VARIANTS == 1 else "center"

@@ -10,8 +10,10 @@ ASS colours are &HAABBGGRR (alpha 00 = opaque), hence `ass_colour`.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from sma.services.media.cards import rgb
+from sma.services.media.fonts import DEFAULT_FONT, Font, font_or_default
 from sma.services.media.layout import Layout, layout_for
 from sma.settings import CaptionStyle, MediaSettings
 
@@ -103,6 +105,19 @@ def caption_look(media: MediaSettings, project_id: str) -> CaptionLook:
     if style.font_size is None and media.caption_font_size != REFERENCE_FONT_SIZE:
         look = replace(look, font_size=round(look.font_size * media.caption_font_size / REFERENCE_FONT_SIZE))
     return look
+
+
+def look_with_font(media: MediaSettings, project_id: str) -> tuple[CaptionLook, Font, str]:
+    """The caption look with its font found (fonts.py): the look names the font's family as libass matches
+    it, the Font is its file (QA measures lines with it; the render gives libass its folder). A font the
+    style names but that is not installed falls back to the preset's shipped font, with the one-line reason."""
+    look = caption_look(media, project_id)
+    named = media.look_for(project_id).captions.font
+    if not named:
+        file = Path(media.font_file) if media.font_file else DEFAULT_FONT
+        return look, Font(file, look.font), ""
+    font, reason = font_or_default(named)
+    return replace(look, font=font.family), font, reason
 
 
 def layout_for_look(platforms: list[str], media: MediaSettings, project_id: str) -> Layout:

@@ -17,13 +17,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from PIL import Image
+
 import sma
 from sma.models.common import ArtifactRef
 from sma.models.pipeline import Overlay, RenderRequest, RenderResult
 from sma.services.artifacts import ArtifactStore, input_key, sha256_file
+from sma.services.media.cards import INTRO_GAP, intro_band, outro_card
 from sma.services.media.ffmpeg import FFmpeg, FFmpegError
-from sma.services.media.layout import Layout, Placement, position_captions
-from sma.services.media.look import layout_for_look
+from sma.services.media.fonts import SUFFIXES as FONT_SUFFIXES
+from sma.services.media.layout import Layout, Placement, Rect, position_captions
+from sma.services.media.look import layout_for_look, look_with_font
 from sma.settings import MediaSettings
 
 FONTS_DIR = Path(sma.__file__).resolve().parent.parent / "assets" / "fonts"
@@ -45,8 +49,9 @@ DUCKING = "sidechaincompress=threshold=0.05:ratio=6:attack=20:release=400:knee=4
 # flat colour would do, but with only captions moving QA_VISUAL rightly reports the video as frozen.
 FALLBACK_BACKGROUND = "gradients=c0=0x1c2233:c1=0x3a2f5b:c2=0x0d324d:nb_colors=3:speed=0.01:seed=7"
 SLIDE_PX = 48  # a sliding card rises this far into place while it fades in
+FONTS_BESIDE = "libass-fonts"  # a font folder beside the placed captions, for libass
 LOGO_FILTER = "lanczos"
-VERSION = "3"
+VERSION = "4"
 
 _NVENC_PRESETS = {
     "ultrafast": "p1", "superfast": "p2", "veryfast": "p3", "faster": "p3", "fast": "p4",
@@ -120,13 +125,65 @@ class RenderService:
         except OSError as exc:
             raise FFmpegError(f"cannot read the captions {req.captions.path}: {exc.strerror or exc}") from exc
         placed_text = position_captions(text, layout)
-        if placed_text != text:
+        fonts = self.caption_fonts(req, work, notes)
+        if placed_text != text or fonts is not None:
             target = work / "captions.ass"
             target.write_text(placed_text, encoding="utf-8")
             captions = req.captions.model_copy(update={"path": str(target)})
         overlays = [self._fit_overlay(o, layout, i, notes) for i, o in enumerate(req.overlays)]
+        overlays = self.brand_cards(req, overlays, layout, work, notes)
         logo = self.logo_overlay(req, layout, notes)
         return req.model_copy(update={"captions": captions, "overlays": overlays + ([logo] if logo else [])})
+
+    def caption_fonts(self, req: RenderRequest, work: Path, notes: list[str]) -> Path | None:
+        """libass's font folder: the shipped fonts, plus the caption font when it lives elsewhere (a PyPI
+        font package is not where fontconfig looks). None: the shipped folder has everything."""
+        _, font, reason = look_with_font(self.settings, req.project_id)
+        if reason:
+            notes.append(f"caption {reason}")
+        if font.file.resolve().parent == FONTS_DIR or not font.file.is_file():
+            return None
+        folder = work / FONTS_BESIDE
+        folder.mkdir(exist_ok=True)
+        for file in [*(p for p in FONTS_DIR.glob("*") if p.suffix.lower() in FONT_SUFFIXES), font.file]:
+            link = folder / file.name
+            if not link.exists():
+                link.symlink_to(file.resolve())
+        return folder
+
+    def brand_cards(
+        self, req: RenderRequest, overlays: list[Overlay], layout: Layout, work: Path, notes: list[str]
+    ) -> list[Overlay]:  # fmt: skip
+        """The brand kit's optional intro band and outro card, drawn into the same graph as the storyboard.
+
+        The intro band shares the first seconds with the hook's title card: it sits at the bottom of the
+        overlay region, the opening cards are scaled into the room above it, and it leaves with them at the
+        latest; the outro card owns the last seconds: storyboard cards end where it starts.
+        """
+        brand = self.settings.look_for(req.project_id).brand
+        duration = self.output_duration(req)
+        box = layout.overlays
+        if brand.outro.strip():
+            start = round(duration - brand.outro_s, 3)
+            if start < 1.0:
+                notes.append(f"outro card skipped: the video ({duration:.1f} s) is shorter than its {brand.outro_s} s")
+            else:
+                card = outro_card(brand.outro.strip(), box.w, box.h, brand)
+                overlays = [o.model_copy(update={"end_s": min(o.end_s, start)}) for o in overlays if o.start_s < start]
+                place = layout.place(*card.size, anchor="center")
+                overlays.append(Overlay(image=_png(card, work / "outro.png"), start_s=start, end_s=duration,
+                                        x=place.x, y=place.y, width=place.w, height=place.h, motion="slide"))
+        if brand.intro.strip():
+            card = intro_band(brand.intro.strip(), box.w, brand)
+            first = [o.end_s for o in overlays if o.start_s < 0.05]
+            end = round(min(brand.intro_s, duration, *first), 3)  # with the opening card, never past it
+            band = layout.place(*card.size, anchor="top")
+            row = box.bottom - band.h
+            room = Rect(box.x, box.y, box.w, row - INTRO_GAP - box.y)
+            overlays = [_squeeze(o, room) if o.start_s < end else o for o in overlays]
+            overlays.append(Overlay(image=_png(card, work / "intro.png"), start_s=0.0, end_s=end,
+                                    x=band.x, y=row, width=band.w, height=band.h))
+        return overlays
 
     def _logo_path(self, req: RenderRequest) -> str | None:
         logo = self.settings.look_for(req.project_id).brand.logo
@@ -232,9 +289,9 @@ class RenderService:
                 f"overlay=x={overlay.x}:y={_overlay_y(overlay)}:eof_action=pass:format=yuv420"
                 f":enable='between(t,{overlay.start_s:.3f},{overlay.end_s:.3f})'",
             )
-        subtitles = (
-            f"ass=filename={escape_filter_path(req.captions.path)}:fontsdir={escape_filter_path(str(FONTS_DIR))}"
-        )
+        beside = Path(req.captions.path).parent / FONTS_BESIDE  # prepare's folder when the font is elsewhere
+        fonts = escape_filter_path(str(beside if beside.is_dir() else FONTS_DIR))
+        subtitles = f"ass=filename={escape_filter_path(req.captions.path)}:fontsdir={fonts}"
         return graph.add(label, subtitles)
 
     def _audio_chain(self, req: RenderRequest, graph: Graph, duration: float, levels: Levels | None) -> str:
@@ -374,6 +431,24 @@ def logo_placement(path: str, width: int, corner: str, layout: Layout) -> Placem
     w = max(2, round(width * layout.width / 1080) // 2 * 2)
     h = max(2, round(h0 * w / max(1, w0)) // 2 * 2)
     return layout.corner(w, h, corner)
+
+
+def _png(image: Image.Image, path: Path) -> ArtifactRef:
+    image.save(path, compress_level=3)
+    return ArtifactRef(path=str(path), sha256="", size=path.stat().st_size, kind="image")
+
+
+def _squeeze(overlay: Overlay, room: Rect) -> Overlay:
+    """The overlay scaled down (aspect kept) and centred into `room` when it does not fit there, keeping
+    SLIDE_PX under a sliding card for its rise."""
+    w, h = overlay_size(overlay)
+    rise = SLIDE_PX if overlay.motion == "slide" else 0
+    if room.contains(Rect(overlay.x, overlay.y, w, h + rise)):
+        return overlay
+    scale = min(1.0, room.w / max(1, w), (room.h - rise) / max(1, h))
+    dw, dh = max(2, math.floor(w * scale) // 2 * 2), max(2, math.floor(h * scale) // 2 * 2)
+    x, y = room.x + (room.w - dw) // 2, room.y + (room.h - rise - dh) // 2
+    return overlay.model_copy(update={"x": x, "y": y, "width": dw, "height": dh})
 
 
 def _overlay_y(overlay: Overlay) -> str:

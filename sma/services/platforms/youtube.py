@@ -90,18 +90,24 @@ class YouTube:
         if session:
             response = await self._query(session, video.size)
             if response.status_code in (200, 201):
-                return self._post(json_body(response), ctx)
+                return await self._finish(json_body(response), ctx)
             if response.status_code == 308:
-                return self._post(await self._upload(session, video, _next_offset(response)), ctx)
+                return await self._finish(await self._upload(session, video, _next_offset(response)), ctx)
             found = await self._recent_upload(draft.title, ctx.started_at)
             if found:
                 ctx.notes.append("found the earlier upload on the channel")
-                return self._post({"id": found}, ctx)
+                return await self._finish({"id": found}, ctx)
             ctx.notes.append("the earlier upload session expired; starting a new one")
         session = await self._start(draft, video)
         await ctx.save(session_uri=session, session_created=utcnow().isoformat())
-        resource = await self._upload(session, video, 0)
-        await self._thumbnail(str(resource.get("id") or ""), ctx)
+        return await self._finish(await self._upload(session, video, 0), ctx)
+
+    async def _finish(self, resource: dict[str, Any], ctx: PublishContext) -> PostResult:
+        """The post for an uploaded video, however the upload ended (in one go, resumed, found on the
+        channel): each path sets the thumbnail, once per video (`thumbnail_for` in the progress)."""
+        video_id = str(resource.get("id") or "")
+        if video_id and ctx.data.get("thumbnail_for") != video_id:
+            await self._thumbnail(video_id, ctx)
         return self._post(resource, ctx)
 
     async def _thumbnail(self, video_id: str, ctx: PublishContext) -> None:
@@ -118,6 +124,8 @@ class YouTube:
                              headers={"Content-Type": "image/png"})  # fmt: skip
         except (PlatformError, httpx.HTTPError) as exc:
             ctx.notes.append(f"thumbnail not set: {exc}")
+            return
+        await ctx.save(thumbnail_for=video_id)
 
     async def _start(self, draft: PostDraft, video: VideoFile) -> str:
         resource = {

@@ -25,7 +25,7 @@ from sma.services.llm.store import UsageStore
 from sma.services.qa.script import check_script, duration_band
 from sma.services.script.feedback import FeedbackPlan, plan_feedback, unmet
 from sma.services.script.languages import template_language_notes
-from sma.services.script.template import TemplateScriptWriter
+from sma.services.script.template import TemplateScriptWriter, fill_visuals
 from sma.services.source_credit import credit_sources
 from sma.settings import ProjectSettings, Settings
 
@@ -171,7 +171,7 @@ class LLMScriptWriter:
             title=" ".join(draft.title.split())[:100],
             hook=" ".join(draft.hook.split()),
             hook_style=draft.hook_style,
-            beats=[b for b in draft.beats if b.narration.strip()],
+            beats=fill_visuals([b for b in draft.beats if b.narration.strip()]),
             cta=" ".join(draft.cta.split()),
             hashtags=hashtags,
             description=draft.description.strip(),

@@ -449,9 +449,22 @@ _QUOTED = re.compile(r"[\"\u201c]([^\"\u201d]{12,})[\"\u201d](?:,?\s*(?:says|sai
 
 def fill_visuals(beats: list[Beat]) -> list[Beat]:
     """Each beat's on-screen visual from its own sentence: a number becomes a statistic card that counts up,
-    a quotation a quote card, anything else its key words. Beats that already have a visual keep it."""
-    return [beat if beat.visual.kind != "none" else beat.model_copy(update={"visual": _visual_for(beat.narration)})
-            for beat in beats]  # fmt: skip
+    a quotation a quote card, anything else its key words. A beat keeps a visual that is complete (`usable`):
+    an LLM's statistic, quote, code, diagram, picture or title stays; an empty or made-up one is replaced."""
+    return [beat if usable(beat.visual, beat.narration) else
+            beat.model_copy(update={"visual": _visual_for(beat.narration)}) for beat in beats]  # fmt: skip
+
+
+def usable(visual: Visual, narration: str) -> bool:
+    """True when the visual has what its kind draws; a statistic's number must be one the beat says."""
+    needs = {"code": visual.code, "diagram": visual.diagram, "image": visual.image_prompt, "quote": visual.quote,
+             "title": visual.headline, "text": visual.headline, "stat": visual.stat_value}  # fmt: skip
+    if not needs.get(visual.kind, "").strip():
+        return False
+    if visual.kind == "stat":
+        digits = re.sub(r"[^\d.]", "", visual.stat_value).strip(".")
+        return bool(digits) and digits in narration.replace(",", "")
+    return True
 
 
 def _visual_for(sentence: str) -> Visual:
