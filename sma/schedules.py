@@ -44,7 +44,7 @@ class ScheduleDef:
     id: str
     workflow: str
     interval: Callable[[Settings], timedelta]
-    make_input: Callable[[Settings, str], BaseModel]
+    make_input: Callable[[Settings], BaseModel]
     enabled: Callable[[Settings], bool]
     overlap: ScheduleOverlapPolicy = ScheduleOverlapPolicy.BUFFER_ONE
     catchup: timedelta = timedelta(days=1)
@@ -54,9 +54,9 @@ def _analytics_interval(settings: Settings) -> timedelta:
     return timedelta(hours=settings.analytics.interval_h)
 
 
-def _analytics_input(settings: Settings, suffix: str) -> BaseModel:
+def _analytics_input(settings: Settings) -> BaseModel:
     return CollectorInput(horizon_s=_analytics_interval(settings).total_seconds(),
-                          replan_s=settings.analytics.replan_min * 60, queue_suffix=suffix)
+                          replan_s=settings.analytics.replan_min * 60)
 
 
 SCHEDULES: tuple[ScheduleDef, ...] = (
@@ -70,7 +70,7 @@ SCHEDULES: tuple[ScheduleDef, ...] = (
 
 def _definition_hash(d: ScheduleDef, settings: Settings, suffix: str) -> str:
     blob = json.dumps({"workflow": d.workflow, "every": d.interval(settings).total_seconds(),
-                       "input": d.make_input(settings, suffix).model_dump(mode="json"), "overlap": d.overlap.name,
+                       "input": d.make_input(settings).model_dump(mode="json"), "overlap": d.overlap.name,
                        "catchup": d.catchup.total_seconds(), "queue": queues.WORKFLOWS + suffix}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -78,7 +78,7 @@ def _definition_hash(d: ScheduleDef, settings: Settings, suffix: str) -> str:
 def build_schedule(d: ScheduleDef, settings: Settings, suffix: str = "") -> Schedule:
     every = d.interval(settings)
     action = ScheduleActionStartWorkflow(
-        d.workflow, d.make_input(settings, suffix), id=d.id + suffix, task_queue=queues.WORKFLOWS + suffix,
+        d.workflow, d.make_input(settings), id=d.id + suffix, task_queue=queues.WORKFLOWS + suffix,
         execution_timeout=every + timedelta(hours=1))
     return Schedule(action=action, spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
                     policy=SchedulePolicy(overlap=d.overlap, catchup_window=d.catchup),
@@ -129,5 +129,5 @@ async def ensure_schedules(client: Client, settings: Settings, *, suffix: str = 
     if schedules is SCHEDULES:  # per-project trend-scan and content-scheduler schedules
         from sma.services.trends.schedules import ensure_trend_schedules
 
-        outcome.update(await ensure_trend_schedules(client, settings, queue_suffix=suffix))
+        outcome.update(await ensure_trend_schedules(client, settings, suffix=suffix))
     return outcome

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from telegram.error import NetworkError
 
-from sma.activities.notify import make_notifier
 from sma.bot import store
 from sma.bot.notifier import TelegramNotifier
 from sma.db.engine import Database
@@ -19,6 +18,7 @@ from sma.models.pipeline import NotifyRequest
 from sma.services.artifacts import ArtifactStore
 from sma.services.notify import LogNotifier
 from sma.settings import Settings
+from sma.wiring import notifier as make_notifier
 from tests.test_autonomy_workflow import CHAT, make_settings, open_db
 from tests.test_bot_server import FakeBotAPI
 

@@ -149,8 +149,8 @@ async def worker(client: Client, settings: Settings, db: Database, log: PublishL
 
 
 async def run_scheduler(client: Client, suffix: str, n: int) -> SchedulerResult:
-    return await client.execute_workflow(ContentSchedulerWorkflow.run, SchedulerInput(project_id=PROJECT,
-                                         queue_suffix=suffix), id=f"content-scheduler-{PROJECT}-{n}-{suffix}",
+    return await client.execute_workflow(ContentSchedulerWorkflow.run, SchedulerInput(project_id=PROJECT),
+                                         id=f"content-scheduler-{PROJECT}-{n}-{suffix}",
                                          task_queue="sma-workflows" + suffix)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from temporalio import activity
 
 from sma.models.pipeline import RecordResult, RunRecord
-from sma.settings import Settings
 
 
 class RecorderActivities:
@@ -18,8 +17,3 @@ class RecorderActivities:
 
         await repo.record_run(self.database, record)
         return RecordResult()
-
-
-def build(settings: Settings, database: object) -> list:
-    """The activities this module contributes to the sma-workflows worker."""
-    return [RecorderActivities(database).record_run]

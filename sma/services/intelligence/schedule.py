@@ -29,8 +29,8 @@ def interval(settings: Any) -> timedelta:
     return timedelta(hours=intelligence_settings(settings).interval_h)
 
 
-def make_input(settings: Any, suffix: str) -> BaseModel:
-    return IntelligenceInput(project_ids=[p.id for p in settings.projects], queue_suffix=suffix)
+def make_input(settings: Any) -> BaseModel:
+    return IntelligenceInput(project_ids=[p.id for p in settings.projects])
 
 
 def enabled(settings: Any) -> bool:

@@ -51,28 +51,28 @@ class ScheduleDef:
         )
 
 
-def schedule_defs(settings: Settings, queue_suffix: str = "") -> list[tuple[ScheduleDef, bool]]:
+def schedule_defs(settings: Settings, suffix: str = "") -> list[tuple[ScheduleDef, bool]]:
     """Every schedule of this capability for the configured projects, with whether it should exist."""
-    task_queue = queues.WORKFLOWS + queue_suffix
+    task_queue = queues.WORKFLOWS + suffix
     defs: list[tuple[ScheduleDef, bool]] = []
     for project in settings.projects:
-        defs.append((ScheduleDef(f"trend-scan-{project.id}{queue_suffix}", "TrendScanWorkflow",
-                                 f"trend-scan-{project.id}{queue_suffix}", timedelta(hours=settings.trends.interval_h),
-                                 TrendScanInput(project_id=project.id, queue_suffix=queue_suffix), task_queue),
+        defs.append((ScheduleDef(f"trend-scan-{project.id}{suffix}", "TrendScanWorkflow",
+                                 f"trend-scan-{project.id}{suffix}", timedelta(hours=settings.trends.interval_h),
+                                 TrendScanInput(project_id=project.id), task_queue),
                      settings.trends.enabled))
-        defs.append((ScheduleDef(f"content-scheduler-{project.id}{queue_suffix}", "ContentSchedulerWorkflow",
-                                 f"content-scheduler-{project.id}{queue_suffix}",
+        defs.append((ScheduleDef(f"content-scheduler-{project.id}{suffix}", "ContentSchedulerWorkflow",
+                                 f"content-scheduler-{project.id}{suffix}",
                                  timedelta(hours=settings.scheduler.interval_h),
-                                 SchedulerInput(project_id=project.id, queue_suffix=queue_suffix), task_queue),
+                                 SchedulerInput(project_id=project.id), task_queue),
                      settings.scheduler.enabled))
     return defs
 
 
-async def ensure_trend_schedules(client: Client, settings: Settings, queue_suffix: str = "") -> dict[str, str]:
+async def ensure_trend_schedules(client: Client, settings: Settings, suffix: str = "") -> dict[str, str]:
     """Create what is missing, update what exists (a pause set by a person stays), delete what is switched
     off; returns {schedule id: created|updated|deleted|off}."""
     outcome: dict[str, str] = {}
-    for definition, enabled in schedule_defs(settings, queue_suffix):
+    for definition, enabled in schedule_defs(settings, suffix):
         handle = client.get_schedule_handle(definition.schedule_id)
         if not enabled:
             try:
