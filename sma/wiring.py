@@ -101,11 +101,11 @@ def workflow_pool(settings: Settings, database: Database, client: Client | None 
     without one a client is connected on first use."""
     scripts, vision = script_services(settings, database)
     note = notifier(settings, database)
-    calendar = CalendarService(settings, database, PostMetricsHistory(database))  # type: ignore[arg-type]
+    calendar = CalendarService(settings, database, PostMetricsHistory(database))
     return WorkflowPool(
         script=ScriptActivities(scripts, vision),
         notify=NotifyActivities(note),
-        approval=ApprovalActivities(AutonomyService(settings, database, notifier=note,  # type: ignore[arg-type]
+        approval=ApprovalActivities(AutonomyService(settings, database, notifier=note,
                                                     calendar=calendar)),
         publish=PublishActivities(build_publish_service(settings, database), settings.publishing.heartbeat_s),
         record=RecorderActivities(database),
@@ -160,18 +160,18 @@ def script_services(settings: Settings, database: Database | None = None) -> tup
     return scripts, VisionService(gateway, settings, prompts)
 
 
-def notifier(settings: Settings, database: object) -> Notifier:
+def notifier(settings: Settings, database: Database | None) -> Notifier:
     """The Telegram notifier when a token is configured (and a database holds its messages), else the log."""
     if settings.secrets.telegram_bot_token is None or database is None:
         return LogNotifier()
     from sma.bot.notifier import TelegramNotifier  # the bot package is only loaded when Telegram is on
 
-    return TelegramNotifier.from_settings(settings, database)  # type: ignore[arg-type]
+    return TelegramNotifier.from_settings(settings, database)
 
 
 def coverage_checker(settings: Settings, database: Database) -> CoverageChecker:
     """Semantic coverage from Mem0 when the project memory is on; the produced-titles check is the floor."""
-    titles = ProducedTitlesChecker(database, settings.trends.coverage_threshold)  # type: ignore[arg-type]
+    titles = ProducedTitlesChecker(database, settings.trends.coverage_threshold)
     memory = build_memory_service(settings)
     if memory is None:
         return titles

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from temporalio import activity
 
 from sma.models.pipeline import RecordResult, RunRecord
 
+if TYPE_CHECKING:  # the workflow imports this module; keep its import light
+    from sma.db.engine import Database
+
 
 class RecorderActivities:
-    def __init__(self, database: object) -> None:
+    def __init__(self, database: Database) -> None:
         self.database = database
 
     @activity.defn(name="record_run")
