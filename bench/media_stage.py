@@ -129,7 +129,7 @@ def build(settings: Settings, store: ArtifactStore) -> dict[str, Any]:
 
 def warm_up(settings: Settings) -> float:
     """Load the voice and Whisper models once, exactly as a GPU-queue worker does at start-up."""
-    from sma.worker import warm_gpu_models
+    from sma.wiring import warm_gpu_models
 
     started = time.perf_counter()
     warm_gpu_models(settings)

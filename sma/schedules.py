@@ -89,25 +89,25 @@ def schedule_defs(settings: Settings, queue_suffix: str = "") -> list[ScheduleDe
     defs = [
         ScheduleDef(id="analytics-collector" + queue_suffix, kind="analytics-collector",
                     workflow="AnalyticsCollectorWorkflow", every=analytics, task_queue=queue,
-                    arg=CollectorInput(horizon_s=analytics.total_seconds(), replan_s=settings.analytics.replan_min * 60,
-                                       queue_suffix=queue_suffix),
+                    arg=CollectorInput(horizon_s=analytics.total_seconds(),
+                                       replan_s=settings.analytics.replan_min * 60),
                     enabled=settings.analytics.enabled),
         # One analysis covers every project: adding a project changes the input, so the schedule is updated.
         ScheduleDef(id="intelligence" + queue_suffix, kind="intelligence", workflow="IntelligenceWorkflow",
                     every=timedelta(hours=intelligence.interval_h), task_queue=queue,
-                    arg=IntelligenceInput(project_ids=[p.id for p in settings.projects], queue_suffix=queue_suffix),
+                    arg=IntelligenceInput(project_ids=[p.id for p in settings.projects]),
                     enabled=intelligence.enabled),
     ]
     for project in settings.projects:
         defs.append(ScheduleDef(
             id=trend_scan_id(project.id) + queue_suffix, kind="trend-scan", workflow="TrendScanWorkflow",
             every=timedelta(hours=settings.trends.interval_h), task_queue=queue,
-            arg=TrendScanInput(project_id=project.id, queue_suffix=queue_suffix), enabled=settings.trends.enabled,
+            arg=TrendScanInput(project_id=project.id), enabled=settings.trends.enabled,
             overlap=ScheduleOverlapPolicy.SKIP))
         defs.append(ScheduleDef(
             id=content_scheduler_id(project.id) + queue_suffix, kind="content-scheduler",
             workflow="ContentSchedulerWorkflow", every=timedelta(hours=settings.scheduler.interval_h),
-            task_queue=queue, arg=SchedulerInput(project_id=project.id, queue_suffix=queue_suffix),
+            task_queue=queue, arg=SchedulerInput(project_id=project.id),
             enabled=settings.scheduler.enabled, overlap=ScheduleOverlapPolicy.SKIP))
     return defs
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import signal
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -14,13 +13,19 @@ import structlog
 from temporalio.client import Client
 from temporalio.worker import Interceptor, Worker
 
-from sma import metrics, queues
+from sma import metrics, queues, wiring
 from sma.activities.attempts import AttemptRecorder
 from sma.activities.localize import ArtifactLocalizer
 from sma.activities.observe import MetricsInterceptor
-from sma.services.artifacts import ArtifactStore
+from sma.db.engine import Database
+from sma.services.blobs.store import sweep
 from sma.settings import Settings
-from sma.workflows import all_workflows
+from sma.temporal_client import client_for
+from sma.workflows.analytics import AnalyticsCollectorWorkflow
+from sma.workflows.intelligence import IntelligenceWorkflow
+from sma.workflows.content_pipeline import ContentPipelineWorkflow
+from sma.workflows.scheduler import CalendarSlotWorkflow, ContentSchedulerWorkflow
+from sma.workflows.trends import TrendScanWorkflow
 
 log = structlog.get_logger("sma.worker")
 
@@ -28,76 +33,65 @@ log = structlog.get_logger("sma.worker")
 # uses all of them), the GPU pool keeps one model busy at a time.
 CONCURRENCY = {queues.WORKFLOWS: 16, queues.CPU: 2, queues.GPU: 1}
 
-
-def artifact_store(settings: Settings) -> ArtifactStore:
-    from sma.services.blobs.store import artifact_store as configured
-
-    return configured(settings)
-
-
-# Modules under sma.activities that contribute to the sma-workflows worker through `build(settings, db)`.
-WORKFLOW_QUEUE_MODULES = (
-    "script", "notify", "approval", "publish", "analytics", "trends", "scheduler", "intelligence", "record",
-)
+# Every workflow runs on sma-workflows; its activities go to the pool each step names.
+WORKFLOWS: list[type] = [
+    ContentPipelineWorkflow,
+    ContentSchedulerWorkflow,
+    CalendarSlotWorkflow,
+    TrendScanWorkflow,
+    AnalyticsCollectorWorkflow,
+    IntelligenceWorkflow,
+]
 
 
-def workflow_activities(settings: Settings, database: Any) -> list[Callable]:
-    """Light IO activities; each capability's module builds its own (and owns its wiring)."""
-    activities: list[Callable] = []
-    for name in WORKFLOW_QUEUE_MODULES:
-        module = importlib.import_module(f"sma.activities.{name}")
-        activities += module.build(settings, database)
-    return activities
+def workflow_activities(pool: wiring.WorkflowPool) -> list[Callable[..., Any]]:
+    """Light IO: LLM calls, the database, notifications, publishing, Temporal client calls."""
+    p = pool
+    return [
+        p.script.analyse_media, p.script.write_script,
+        p.notify.notify,
+        p.approval.approval_policy,
+        p.publish.publish,
+        p.record.record_run,
+        p.analytics.plan, p.analytics.collect,
+        p.trends.plan, p.trends.fetch_reddit, p.trends.fetch_hackernews, p.trends.fetch_google_trends,
+        p.trends.fetch_github, p.trends.fetch_youtube, p.trends.fetch_feeds, p.trends.coverage, p.trends.store,
+        p.scheduler.plan, p.scheduler.start_slots, p.scheduler.check_slot, p.scheduler.update_slot,
+        p.scheduler.slot_hold,
+        p.intelligence.analyse, p.intelligence.remember,
+    ]
 
 
-def gpu_activities(settings: Settings) -> list[Callable]:
-    from sma.activities import media
-    from sma.activities.voice import VoiceActivities
-    from sma.services.captions.service import CaptionService
-    from sma.services.speech.whisper import CachedTranscriber, Transcriber
-    from sma.services.voice.service import VoiceService
-
-    store = artifact_store(settings)
-    transcriber = CachedTranscriber(Transcriber(settings.captions), store)  # QA_TTS words reused by captions
-    voice = VoiceService.from_settings(settings, store, transcriber)
-    captions = CaptionService(store, transcriber, settings.captions, settings.media, settings.project_language)
-    acts = VoiceActivities(voice, captions)
-    # Music and images come here too when a configured tier needs CUDA (sma.services.routing).
-    return [acts.voiceover, acts.captions, *media.build_gpu(settings)]
+def cpu_activities(pool: wiring.CpuPool) -> list[Callable[..., Any]]:
+    """FFmpeg work and embeddings, sync on the worker's thread pool."""
+    m = pool.media
+    return [m.music, m.background, m.images, m.render, m.check_video, m.variant, pool.trends.rank]
 
 
-def cpu_activities(settings: Settings) -> list[Callable]:
-    from sma.activities import media, trends_cpu
-
-    return [*media.build(settings), *trends_cpu.build(settings)]
-
-
-def warm_gpu_models(settings: Settings) -> None:
-    """Load the voice and Whisper models before polling, so the first run does not pay for it."""
-    from sma.services.speech.whisper import Transcriber
-    from sma.services.voice.engines.piper import PiperEngine, load_piper_voice
-
-    load_piper_voice(PiperEngine.from_settings(settings.tts).voice_path)
-    Transcriber(settings.captions).model()
+def gpu_activities(pool: wiring.GpuPool) -> list[Callable[..., Any]]:
+    """Models: voice and Whisper; music and images when a configured tier needs CUDA."""
+    return [pool.voice.voiceover, pool.voice.captions, pool.media.music, pool.media.images]
 
 
-def build_worker(client: Client, queue: str, settings: Settings, database: Any = None,
+def build_worker(client: Client, queue: str, settings: Settings, database: Database | None = None,
                  task_queue: str | None = None) -> Worker:
-    """A Worker for one pool; `task_queue` lets tests give each test its own queue names."""
+    """A Worker for one pool; `task_queue` (the pool's queue plus a suffix) lets tests give each test its
+    own queues. The sma-workflows pool needs `database`; the others open it only to note a failed attempt."""
     if queue == queues.WORKFLOWS:
-        activities = workflow_activities(settings, database)
-        workflows = all_workflows()
+        if database is None:
+            raise ValueError("the sma-workflows worker needs the database: pass one to build_worker")
+        activities, workflows = workflow_activities(wiring.workflow_pool(settings, database, client)), WORKFLOWS
     elif queue == queues.GPU:
-        activities, workflows = gpu_activities(settings), []
+        activities, workflows = gpu_activities(wiring.gpu_pool(settings)), []
     elif queue == queues.CPU:
-        activities, workflows = cpu_activities(settings), []
+        activities, workflows = cpu_activities(wiring.cpu_pool(settings)), []
     else:
         raise ValueError(f"unknown task queue {queue!r}; expected one of {', '.join(queues.ALL)}")
     concurrency = CONCURRENCY[queue]
     interceptors: list[Interceptor] = [
         AttemptRecorder(database if database is not None else _database_opener(settings)), MetricsInterceptor()]
     if settings.artifacts.backend == "s3":
-        interceptors.append(ArtifactLocalizer(artifact_store(settings)))
+        interceptors.append(ArtifactLocalizer(wiring.artifact_store(settings)))
     return Worker(
         client,
         task_queue=task_queue or queue,
@@ -110,28 +104,21 @@ def build_worker(client: Client, queue: str, settings: Settings, database: Any =
     )
 
 
-def _database_opener(settings: Settings) -> Callable[[], Any]:
+def _database_opener(settings: Settings) -> Callable[[], Database]:
     """CPU and GPU workers open the database only when an attempt fails (to note why on the run)."""
-    def open_database() -> Any:
-        from sma.db.engine import Database
-
+    def open_database() -> Database:
         return Database(settings.database_url)
     return open_database
 
 
 async def run_worker(settings: Settings, queue: str, suffix: str = "") -> None:
     """Run one pool until SIGINT/SIGTERM, then finish in-flight tasks within the graceful timeout."""
-    from sma.db.engine import Database
-    from sma.temporal_client import client_for
-
     metrics.start(settings, queue)
     client = await client_for(settings, attempts=60, role=queue)
     database = Database(settings.database_url) if queue == queues.WORKFLOWS else None
-    from sma.services.blobs.store import sweep
-
-    await asyncio.to_thread(sweep, artifact_store(settings), settings)
+    await asyncio.to_thread(sweep, wiring.artifact_store(settings), settings)
     if queue == queues.GPU:
-        await asyncio.to_thread(warm_gpu_models, settings)
+        await asyncio.to_thread(wiring.warm_gpu_models, settings)
     worker = build_worker(client, queue, settings, database, task_queue=queue + suffix)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -2,7 +2,7 @@
 
 Every test uses its own project id (a Mem0 user id), so tests share the store without seeing each other.
 The store lives in a temporary folder removed at exit; `Settings(data_dir=shared_root())` makes the
-product's own builders (build_services, build_memory_service) find this same backend.
+product's own builders (script_services, build_memory_service) find this same backend.
 """
 
 from __future__ import annotations

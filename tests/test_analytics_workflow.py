@@ -87,7 +87,7 @@ async def test_missed_checkpoints_late_upcoming_on_time(ts_env: WorkflowEnvironm
     async with Worker(ts_env.client, task_queue=queues.WORKFLOWS + suffix, workflows=[AnalyticsCollectorWorkflow],
                       activities=[acts.plan, acts.collect]):
         handle = await ts_env.client.start_workflow(
-            AnalyticsCollectorWorkflow.run, CollectorInput(horizon_s=8 * 3600, replan_s=900, queue_suffix=suffix),
+            AnalyticsCollectorWorkflow.run, CollectorInput(horizon_s=8 * 3600, replan_s=900),
             id=f"analytics-collector{suffix}", task_queue=queues.WORKFLOWS + suffix)
         result: CollectorResult = await handle.result()
 

@@ -101,9 +101,8 @@ async def test_a_link_becomes_a_published_video_with_the_articles_facts_and_sour
     url = site.url("/news/lighthouse")
     _, topic = await article_topic(settings.articles, url)
     inp = await runs.new_run_input(settings, database, topic, "test", entry="cli", autonomy="autonomous")
-    inp = inp.model_copy(update={"queue_suffix": suffix})
     async with running_workers(client, settings, database, suffix):
-        started = await RunClient(client, settings, None).start_input(inp)
+        started = await RunClient(client, settings, None, queue_suffix=suffix).start_input(inp)
         result = await client.get_workflow_handle(started.workflow_id, result_type=PipelineResult).result()
         scripts = await _script_results(client, started.workflow_id)
     assert result.state == RunState.PUBLISHED, result.status.error

@@ -53,8 +53,7 @@ async def calendar_slot(client: Client, database: Database, suffix: str, title: 
                                  title=title, topic=Topic(title=title).model_dump_json(),
                                  platforms=json.dumps(["local"]), slot_at=now - timedelta(seconds=10),
                                  start_at=now - timedelta(hours=1)))
-    await client.start_workflow("CalendarSlotWorkflow", SlotInput(project_id="test", item_id=item_id,
-                                                                  queue_suffix=suffix),
+    await client.start_workflow("CalendarSlotWorkflow", SlotInput(project_id="test", item_id=item_id),
                                 id=slot_workflow_id("test", item_id), task_queue="sma-workflows" + suffix)
     return f"content-test-{item_id}"
 

@@ -198,7 +198,7 @@ async def open_db(settings: Settings) -> Database:
 async def start(client: Client, settings: Settings, suffix: str, autonomy: str = "manual",
                 topic: Topic = TOPIC) -> str:
     inp = pipeline_input(settings, topic, "test", autonomy=autonomy)  # type: ignore[arg-type]
-    return await start_pipeline(client, inp.model_copy(update={"queue_suffix": suffix}))
+    return await start_pipeline(client, inp, suffix)
 
 
 async def result(client: Client, wf_id: str) -> PipelineResult:

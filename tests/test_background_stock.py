@@ -236,16 +236,17 @@ def test_rendition_choice() -> None:
 def test_activity_builder_wires_the_configured_tiers(tmp_path: Path) -> None:
     from pydantic import SecretStr
 
-    from sma.activities import media as media_activities
     from sma.settings import Secrets, Settings
+    from sma.wiring import cpu_pool
+    from sma.worker import cpu_activities
 
     settings = Settings(data_dir=tmp_path / "data", secrets=Secrets(pexels_api_key=SecretStr(API_KEY),
                                                                      openai_api_key=SecretStr("sk-x")))
-    activities = media_activities.build(settings)
+    activities = cpu_activities(cpu_pool(settings))
     names = [a.__name__ for a in activities]
-    assert names == ["music", "background", "images", "render", "check_video", "variant"]
+    assert names == ["music", "background", "images", "render", "check_video", "variant", "rank"]
     owner = activities[0].__self__
     assert owner.backgrounds.stock is not None and owner.backgrounds.usage is not None
     assert owner.image_service.generators.names == ["comfyui", "dalle"]
-    without = media_activities.build(Settings(data_dir=tmp_path / "data2"))[0].__self__
+    without = cpu_pool(Settings(data_dir=tmp_path / "data2")).media
     assert without.backgrounds.stock is None and without.backgrounds.usage is None

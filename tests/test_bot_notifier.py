@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from telegram.error import NetworkError
 
-from sma.activities.notify import make_notifier
 from sma.db.engine import Database
 from sma.models.autonomy import ApprovalNotice
 from sma.models.common import QAReport
@@ -19,6 +18,7 @@ from sma.services.notify.notifier import LogNotifier
 from sma.services.telegram import store
 from sma.services.telegram.notifier import TelegramNotifier
 from sma.settings import Settings
+from sma.wiring import notifier as make_notifier
 from tests.test_autonomy_workflow import CHAT, make_settings, open_db
 from tests.test_bot_server import FakeBotAPI
 

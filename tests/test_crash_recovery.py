@@ -63,12 +63,12 @@ async def test_kill_9_during_render_then_a_new_worker_finishes(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     address = client.service_client.config.target_host
     topic = Topic(title="Crash safe rendering", summary="Workers die. Videos still ship. Nothing ships twice.")
-    inp = pipeline_input(settings, topic, "test", autonomy="autonomous").model_copy(update={"queue_suffix": suffix})
+    inp = pipeline_input(settings, topic, "test", autonomy="autonomous")
     first = _cpu_worker(settings, address, suffix)
     second = None
     try:
         async with running_workers(client, settings, database, suffix, pools=(queues.WORKFLOWS, queues.GPU)):
-            wf_id = await start_pipeline(client, inp)
+            wf_id = await start_pipeline(client, inp, suffix)
             await wait_for(client, wf_id, lambda s: s.steps["render"].state == "running", timeout=240)
             progress = await _render_progress(client, wf_id)
             assert 0.0 <= progress < 1.0  # heartbeats carry the render's progress

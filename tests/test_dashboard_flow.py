@@ -73,8 +73,8 @@ async def flow(client: Client, tmp_path_factory: pytest.TempPathFactory) -> Asyn
     database = Database(settings.database_url)
     suffix = f"-d{uuid.uuid4().hex[:8]}"
     async with running_workers(client, settings, database, suffix):
-        inp = pipeline_input(settings, TOPIC, "test").model_copy(update={"queue_suffix": suffix})
-        wf_id = await start_pipeline(client, inp)
+        inp = pipeline_input(settings, TOPIC, "test")
+        wf_id = await start_pipeline(client, inp, suffix)
         await wait_for(client, wf_id, lambda s: s.state == RunState.AWAITING_APPROVAL, timeout=240)
         app = create_app(settings, database=database, client=client)
         async with app.router.lifespan_context(app):

@@ -43,8 +43,8 @@ async def test_reopen_edit_then_cancel_from_the_dashboard(client: Client, tmp_pa
     suffix = f"-a{uuid.uuid4().hex[:8]}"
     try:
         async with running_workers(client, settings, database, suffix):
-            inp = pipeline_input(settings, TOPIC, "test").model_copy(update={"queue_suffix": suffix})
-            wf_id = await start_pipeline(client, inp)
+            inp = pipeline_input(settings, TOPIC, "test")
+            wf_id = await start_pipeline(client, inp, suffix)
             await wait_for(client, wf_id, lambda s: s.state == RunState.EXPIRED, timeout=240)
             app = create_app(settings, database=database, client=client)
             async with app.router.lifespan_context(app), httpx.AsyncClient(

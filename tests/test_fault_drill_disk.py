@@ -72,12 +72,12 @@ async def test_render_rides_out_60s_read_only_artifacts(
     artifacts = settings.data_dir / "artifacts"
     address = client.service_client.config.target_host
     topic = Topic(title="Read only disks", summary="The disk refuses writes for a minute. The video still ships once.")
-    inp = pipeline_input(settings, topic, "test", autonomy="autonomous").model_copy(update={"queue_suffix": suffix})
+    inp = pipeline_input(settings, topic, "test", autonomy="autonomous")
     worker = _cpu_worker(settings, address, suffix)
     fault = DiskFault(artifacts)
     try:
         async with running_workers(client, settings, database, suffix, pools=(queues.WORKFLOWS, queues.GPU)):
-            wf_id = await start_pipeline(client, inp)
+            wf_id = await start_pipeline(client, inp, suffix)
             await wait_for(client, wf_id, lambda s: s.steps["render"].state == "running", timeout=240)
             fault.on()
             lifted = asyncio.get_running_loop().time() + FAULT_S

@@ -191,9 +191,8 @@ async def ridden_out(client: Client, tmp_path_factory: pytest.TempPathFactory) -
     suffix = f"-t{uuid.uuid4().hex[:8]}"
     artifacts = settings.data_dir / "artifacts"
     async with Database(settings.database_url) as database, running_workers(client, settings, database, suffix):
-        inp = pipeline_input(settings, TOPIC, "test", autonomy="autonomous").model_copy(
-            update={"queue_suffix": suffix})
-        seen.wf_id = wf_id = await start_pipeline(client, inp)
+        inp = pipeline_input(settings, TOPIC, "test", autonomy="autonomous")
+        seen.wf_id = wf_id = await start_pipeline(client, inp, suffix)
         fault = DiskFault(artifacts)
         try:
             await wait_for(client, wf_id, lambda s: s.steps["render"].state == "running", timeout=240)
@@ -282,9 +281,9 @@ async def test_failed_run_retries_from_failed_step(client: Client, tmp_path: Pat
     artifacts = settings.data_dir / "artifacts"
     suffix = f"-t{uuid.uuid4().hex[:8]}"
     inp = pipeline_input(settings, TOPIC, "test", autonomy="autonomous").model_copy(
-        update={"queue_suffix": suffix, "step_budgets_s": {"render": 45}})
+        update={"step_budgets_s": {"render": 45}})
     async with Database(settings.database_url) as database, running_workers(client, settings, database, suffix):
-        wf_id = await start_pipeline(client, inp)
+        wf_id = await start_pipeline(client, inp, suffix)
         fault = DiskFault(artifacts)
         try:
             await wait_for(client, wf_id, lambda s: s.steps["render"].state == "running", timeout=240)

@@ -64,11 +64,11 @@ async def test_musicgen_configured_schedules_music_on_sma_gpu(
     checkpoint.mkdir()
     (checkpoint / "config.json").write_text("{}")
     settings.music.musicgen.model_dir = str(checkpoint)
-    inp = pipeline_input(settings, TOPIC, "test", autonomy="autonomous").model_copy(update={"queue_suffix": suffix})
+    inp = pipeline_input(settings, TOPIC, "test", autonomy="autonomous")
     assert inp.gpu_steps == ["music"]
 
     async with running_workers(client, settings, database, suffix):
-        wf_id = await start_pipeline(client, inp)
+        wf_id = await start_pipeline(client, inp, suffix)
         result = await client.get_workflow_handle(wf_id, result_type=PipelineResult).result()
 
     assert result.state == RunState.PUBLISHED

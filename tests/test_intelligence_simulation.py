@@ -1,4 +1,4 @@
-"""The evidence that the loop works, end to end on the product's own wiring (build_services, Mem0):
+"""The evidence that the loop works, end to end on the product's own wiring (script_services, Mem0):
 
 1. A synthetic history where question hooks truly score twice as well on TikTok (lognormal noise, sd 0.6):
    the run finds it with the right numbers, remembers it in Mem0, and afterwards the OFFLINE template tier
@@ -12,7 +12,6 @@ import math
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sma.activities.script import build_services
 from sma.models.intelligence import Insight
 from sma.models.pipeline import ScriptRequest, Topic
 from sma.services.intelligence.config import IntelligenceSettings
@@ -24,6 +23,7 @@ from sma.services.memory.config import MemorySettings
 from sma.services.memory.providers import MemoryContext
 from sma.services.memory.service import MemoryService
 from sma.services.script.llm import ScriptService
+from sma.wiring import script_services
 from tests.intelligence_sim import history
 from tests.memory_fixtures import new_project, settings_for, shared_backend
 
@@ -66,7 +66,7 @@ def _service(tmp_path: Path, boost: dict[tuple[str, str], float], seed: int) -> 
 async def test_a_twice_as_good_hook_is_learned_and_used_by_the_offline_writer(tmp_path: Path) -> None:
     project_id = new_project()
     settings = settings_for(project_id, ["tiktok", "youtube"])
-    scripts, _vision = build_services(settings, None)
+    scripts, _vision = script_services(settings, None)
     before_tiktok = await _styles(scripts, project_id, "tiktok")
     before_youtube = await _styles(scripts, project_id, "youtube")
 
@@ -111,7 +111,7 @@ async def test_a_twice_as_good_hook_is_learned_and_used_by_the_offline_writer(tm
 async def test_when_nothing_differs_nothing_is_claimed_and_nothing_changes(tmp_path: Path) -> None:
     project_id = new_project()
     settings = settings_for(project_id, ["tiktok", "youtube"])
-    scripts, _vision = build_services(settings, None)
+    scripts, _vision = script_services(settings, None)
     before = await _styles(scripts, project_id, "tiktok")
 
     service = _service(tmp_path, {}, seed=4)

@@ -18,7 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
 from sma import queues
-from sma.activities.intelligence import IntelligenceActivities, build
+from sma.activities.intelligence import IntelligenceActivities
 from sma.db.engine import Database
 from sma.models.intelligence import IntelligenceInput, IntelligenceResult
 from sma.schedules import ensure_schedules, schedule_defs
@@ -30,6 +30,7 @@ from sma.services.intelligence.service import IntelligenceService
 from sma.services.memory.config import MemorySettings
 from sma.services.memory.service import MemoryService
 from sma.settings import Settings
+from sma.wiring import intelligence_activities
 from sma.workflows.intelligence import IntelligenceWorkflow
 from tests.intelligence_seed import seed
 from tests.intelligence_sim import history
@@ -66,8 +67,7 @@ async def test_daily_run_learns_remembers_and_does_not_pile_up(ts_env: WorkflowE
                           activities=[acts.analyse, acts.remember]):
             for day in range(2):  # what the schedule does on two consecutive days
                 handle = await ts_env.client.start_workflow(
-                    IntelligenceWorkflow.run, IntelligenceInput(project_ids=["removed", project_id],
-                                                                queue_suffix=suffix),
+                    IntelligenceWorkflow.run, IntelligenceInput(project_ids=["removed", project_id]),
                     id=f"intelligence{suffix}-{day}", task_queue=queues.WORKFLOWS + suffix)
                 results.append(await handle.result())
 
@@ -99,9 +99,9 @@ async def test_committed_history_replays() -> None:
     await Replayer(workflows=[IntelligenceWorkflow], data_converter=pydantic_data_converter).replay_workflow(recorded)
 
 
-def test_worker_module_builds_its_activities(settings: Settings) -> None:
-    acts = build(settings, Database(settings.database_url))
-    assert [a.__name__ for a in acts] == ["analyse", "remember"]
+def test_wiring_builds_its_activities(settings: Settings) -> None:
+    acts = intelligence_activities(settings, Database(settings.database_url))
+    assert [a.__name__ for a in (acts.analyse, acts.remember)] == ["analyse", "remember"]
     assert not (settings.data_dir / "memory").exists()  # nothing stored yet: nothing opened or created
 
 
@@ -118,6 +118,6 @@ async def test_schedule_runs_every_24_hours(client: Client, settings: Settings) 
         action = described.schedule.action
         assert action.workflow == "IntelligenceWorkflow"  # type: ignore[attr-defined]
         assert action.task_queue == queues.WORKFLOWS + suffix  # type: ignore[attr-defined]
-        assert definition.arg == IntelligenceInput(project_ids=["test"], queue_suffix=suffix)
+        assert definition.arg == IntelligenceInput(project_ids=["test"])
     finally:
         await client.get_schedule_handle(f"intelligence{suffix}").delete()

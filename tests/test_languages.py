@@ -356,9 +356,9 @@ async def test_spanish_project_produces_a_spanish_video_offline(
     """Real dev server, real workers, real pipeline: a Spanish project's script, voice and captions are
     Spanish, and the run's status says which tier made the voice and the captions."""
     settings.projects.append(ProjectSettings(id="es1", language="es", niche="herramientas para desarrolladores"))
-    inp = pipeline_input(settings, ES_TOPIC, "es1", autonomy="autonomous").model_copy(update={"queue_suffix": suffix})
+    inp = pipeline_input(settings, ES_TOPIC, "es1", autonomy="autonomous")
     async with running_workers(client, settings, database, suffix):
-        wf_id = await start_pipeline(client, inp)
+        wf_id = await start_pipeline(client, inp, suffix)
         result = await client.get_workflow_handle(wf_id, result_type=PipelineResult).result()
 
     assert result.state == RunState.PUBLISHED, result.status.error

@@ -17,7 +17,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from sma.activities.script import ScriptActivities, build_services
+from sma.activities.script import ScriptActivities
 from sma.db.engine import Database
 from sma.db.migrate import upgrade
 from sma.models.llm import Memory
@@ -25,6 +25,7 @@ from sma.models.pipeline import ScriptRequest, Topic, Visual, VisualKind
 from sma.services.llm.context import StaticMemory
 from sma.services.llm.store import DBUsageStore, start_of_day
 from sma.settings import Settings
+from sma.wiring import script_services
 from tests.test_llm_fakes import DRAFT, FakeLLMServer, llm_settings, serving
 
 TOPIC = Topic(title="Small tests catch big bugs",
@@ -63,7 +64,7 @@ async def services(db: Database) -> AsyncIterator[Any]:
     built: list[Any] = []
 
     def make(settings: Settings) -> Any:
-        scripts, _vision = build_services(settings, db)
+        scripts, _vision = script_services(settings, db)
         built.append(scripts)
         return scripts
 

@@ -17,11 +17,12 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from sma.activities.script import ScriptActivities, build_services
+from sma.activities.script import ScriptActivities
 from sma.models.pipeline import MediaRequest
 from sma.services.llm.config import ProviderSettings
 from sma.services.llm.store import MemoryUsageStore
 from sma.services.llm.vision import sample_frames
+from sma.wiring import script_services
 from tests.test_llm_fakes import VISION, FakeLLMServer, llm_settings, serving
 
 
@@ -60,7 +61,7 @@ async def activities(tmp_path: Path) -> AsyncIterator[Any]:
     built: list[Any] = []
 
     def make(settings: Any) -> ScriptActivities:
-        scripts, vision = build_services(settings, None)
+        scripts, vision = script_services(settings, None)
         built.append(vision)
         return ScriptActivities(scripts, vision)
 

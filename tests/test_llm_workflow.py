@@ -29,11 +29,10 @@ async def test_budget_stop_fails_the_run_with_the_budget_message(client: Client,
         upgrade(settings.database_url)
         database = Database(settings.database_url)
         topic = Topic(title="Small tests catch big bugs", summary="A small test runs in a second.")
-        inp = pipeline_input(settings, topic, "test", autonomy="autonomous").model_copy(
-            update={"queue_suffix": suffix})
+        inp = pipeline_input(settings, topic, "test", autonomy="autonomous")
         try:
             async with running_workers(client, settings, database, suffix, pools=(queues.WORKFLOWS,)):
-                wf_id = await start_pipeline(client, inp)
+                wf_id = await start_pipeline(client, inp, suffix)
                 with pytest.raises(WorkflowFailureError):
                     await client.get_workflow_handle(wf_id).result()
                 status: PipelineStatus = await query_status(client, wf_id)

@@ -61,9 +61,9 @@ async def test_edited_script_is_recorded_and_each_platform_gets_its_variant(
     client: Client, settings: Settings, database: Database, suffix: str
 ) -> None:
     settings.media.variant_max_s = {"local": CAP_S}
-    inp = pipeline_input(settings, TOPIC, "test", autonomy="manual").model_copy(update={"queue_suffix": suffix})
+    inp = pipeline_input(settings, TOPIC, "test", autonomy="manual")
     async with running_workers(client, settings, database, suffix):
-        wf_id = await start_pipeline(client, inp)
+        wf_id = await start_pipeline(client, inp, suffix)
         await wait_for(client, wf_id, lambda s: s.state == RunState.AWAITING_APPROVAL)
         [written] = await _inputs(client, wf_id, "write_script", ScriptRequest)
         attempts = await q.script_attempts(database, wf_id)

@@ -66,9 +66,9 @@ async def _script_requests(client: Client, wf_id: str) -> list[ScriptRequest]:
 async def test_autonomous_run_publishes_a_captioned_vertical_video(
     client: Client, settings: Settings, database: Database, suffix: str
 ) -> None:
-    inp = pipeline_input(settings, TOPIC, "test", autonomy="autonomous").model_copy(update={"queue_suffix": suffix})
+    inp = pipeline_input(settings, TOPIC, "test", autonomy="autonomous")
     async with running_workers(client, settings, database, suffix):
-        wf_id = await start_pipeline(client, inp)
+        wf_id = await start_pipeline(client, inp, suffix)
         result = await client.get_workflow_handle(wf_id, result_type=PipelineResult).result()
 
     assert result.state == RunState.PUBLISHED
@@ -100,9 +100,9 @@ async def test_autonomous_run_publishes_a_captioned_vertical_video(
 
 
 async def test_reject_then_approve(client: Client, settings: Settings, database: Database, suffix: str) -> None:
-    inp = pipeline_input(settings, TOPIC, "test", autonomy="manual").model_copy(update={"queue_suffix": suffix})
+    inp = pipeline_input(settings, TOPIC, "test", autonomy="manual")
     async with running_workers(client, settings, database, suffix):
-        wf_id = await start_pipeline(client, inp)
+        wf_id = await start_pipeline(client, inp, suffix)
         await wait_for(client, wf_id, lambda s: s.state == RunState.AWAITING_APPROVAL)
         assert (await RunClient(client, settings, None).reject(wf_id, "make it shorter", by="tester")).round == 1
 
@@ -129,9 +129,9 @@ async def test_reject_then_approve(client: Client, settings: Settings, database:
 async def test_five_rejections_end_rejected_and_publish_nothing(
     client: Client, settings: Settings, database: Database, suffix: str
 ) -> None:
-    inp = pipeline_input(settings, TOPIC, "test", autonomy="manual").model_copy(update={"queue_suffix": suffix})
+    inp = pipeline_input(settings, TOPIC, "test", autonomy="manual")
     async with running_workers(client, settings, database, suffix):
-        wf_id = await start_pipeline(client, inp)
+        wf_id = await start_pipeline(client, inp, suffix)
         for round_no in range(1, 6):
             await wait_for(client, wf_id, lambda s, r=round_no: s.state == RunState.AWAITING_APPROVAL and s.round == r)
             await RunClient(client, settings, None).reject(wf_id, f"not yet ({round_no})", by="tester")
@@ -156,9 +156,9 @@ def _media(status: PipelineStatus) -> tuple[str, str]:
 async def test_feedback_always_changes_the_next_rounds_script_voice_and_video(
     client: Client, settings: Settings, database: Database, suffix: str
 ) -> None:
-    inp = pipeline_input(settings, TOPIC, "test", autonomy="manual").model_copy(update={"queue_suffix": suffix})
+    inp = pipeline_input(settings, TOPIC, "test", autonomy="manual")
     async with running_workers(client, settings, database, suffix):
-        wf_id = await start_pipeline(client, inp)
+        wf_id = await start_pipeline(client, inp, suffix)
         first = await wait_for(client, wf_id, lambda s: s.state == RunState.AWAITING_APPROVAL)
         await RunClient(client, settings, None).reject(wf_id, "make it shorter", by="tester")
         second = await wait_for(client, wf_id, lambda s: s.state == RunState.AWAITING_APPROVAL and s.round == 2)

@@ -114,9 +114,9 @@ async def test_a_content_pipeline_run_publishes_to_youtube_with_a_link(
         await h.set_credentials("youtube", client_id=yt.client_id, client_secret=yt.client_secret,
                                 refresh_token=yt.refresh_token)
         topic = Topic(title="Exactly once publishing", summary="A record before, a record after. Nothing twice.")
-        inp = pipeline_input(s, topic, "test", autonomy="autonomous").model_copy(update={"queue_suffix": suffix})
+        inp = pipeline_input(s, topic, "test", autonomy="autonomous")
         async with running_workers(client, s, database, suffix):
-            wf_id = await start_pipeline(client, inp)
+            wf_id = await start_pipeline(client, inp, suffix)
             result = await client.get_workflow_handle(wf_id, result_type=PipelineResult).result()
         assert result.state == RunState.PUBLISHED
         by = {p.platform: p for p in result.posts}

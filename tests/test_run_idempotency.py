@@ -41,9 +41,14 @@ async def _terminate(client: Client, *wf_ids: str) -> None:
             await client.get_workflow_handle(wf_id).terminate("test over")
 
 
-def _inp(settings: Settings, title: str, suffix: str = "", media: list[str] | None = None) -> runs.PipelineInput:
+def _inp(settings: Settings, title: str, media: list[str] | None = None) -> runs.PipelineInput:
     inp = runs.pipeline_input(settings, Topic.checked(title), "test")
-    return inp.model_copy(update={"queue_suffix": suffix, "media": media or []})
+    return inp.model_copy(update={"media": media or []})
+
+
+def _nobody(client: Client, settings: Settings) -> RunClient:
+    """A client whose runs go to a queue no worker polls: they stay started, nothing runs."""
+    return RunClient(client, settings, None, queue_suffix="-nobody")
 
 
 async def test_double_sma_run_returns_the_same_id(client: Client, tmp_path: Path) -> None:
@@ -72,8 +77,8 @@ async def test_double_sma_run_returns_the_same_id(client: Client, tmp_path: Path
 
 
 async def test_a_double_click_starts_one_workflow(client: Client, settings: Settings) -> None:
-    inp = _inp(settings, _title("Double click"), suffix="-nobody")
-    answers = await asyncio.gather(*(RunClient(client, settings, None).start_input(inp) for _ in range(5)))
+    inp = _inp(settings, _title("Double click"))
+    answers = await asyncio.gather(*(_nobody(client, settings).start_input(inp) for _ in range(5)))
     try:
         assert len({a.workflow_id for a in answers}) == 1
         assert sum(not a.existing for a in answers) == 1
@@ -83,8 +88,8 @@ async def test_a_double_click_starts_one_workflow(client: Client, settings: Sett
 
 async def test_the_window_counts_from_the_first_run_across_buckets(client: Client, settings: Settings) -> None:
     settings.pipeline.duplicate_window_h = 1
-    inp = _inp(settings, _title("Window edges"), suffix="-nobody")
-    first = await RunClient(client, settings, None).start_input(inp)
+    inp = _inp(settings, _title("Window edges"))
+    first = await _nobody(client, settings).start_input(inp)
     assert first.started_at is None  # a new run
     desc = await client.get_workflow_handle(first.workflow_id).describe()
     started = desc.start_time.astimezone(UTC)
@@ -94,17 +99,16 @@ async def test_the_window_counts_from_the_first_run_across_buckets(client: Clien
     late = started + window + timedelta(seconds=1)
     ids = [first.workflow_id]
     try:
-        edge = await RunClient(client, settings, None).start_input(inp, now=just_after_edge)
+        edge = await _nobody(client, settings).start_input(inp, now=just_after_edge)
         assert edge.existing and edge.workflow_id == first.workflow_id  # the bucket changed, the window did not
-        after = await RunClient(client, settings, None).start_input(inp, now=late)
+        after = await _nobody(client, settings).start_input(inp, now=late)
         ids.append(after.workflow_id)
         assert not after.existing and after.workflow_id != first.workflow_id
-        other_media = await RunClient(client, settings, None).start_input(
-            _inp(settings, inp.topic.title, "-nobody", ["a.jpg"]))
+        other_media = await _nobody(client, settings).start_input(_inp(settings, inp.topic.title, ["a.jpg"]))
         ids.append(other_media.workflow_id)
         assert not other_media.existing
         settings.pipeline.duplicate_window_h = 0  # off: every submission is a run
-        off = await RunClient(client, settings, None).start_input(inp)
+        off = await _nobody(client, settings).start_input(inp)
         ids.append(off.workflow_id)
         assert not off.existing and off.workflow_id not in ids[:-1]
     finally:
@@ -114,14 +118,16 @@ async def test_the_window_counts_from_the_first_run_across_buckets(client: Clien
 @pytest.mark.slow
 async def test_same_topic_submitted_twice_publishes_once(
         client: Client, settings: Settings, database: Database, suffix: str) -> None:
-    inp = runs.pipeline_input(settings, Topic.checked("Small tests catch big bugs"), "test", autonomy="autonomous")
-    inp = inp.model_copy(update={"queue_suffix": suffix})
+    # A title no other test starts: the duplicate key spans the one dev server of the session.
+    inp = runs.pipeline_input(settings, Topic.checked("Small tests catch big bugs early"), "test",
+                              autonomy="autonomous")
+    runs_client = RunClient(client, settings, None, queue_suffix=suffix)
     async with running_workers(client, settings, database, suffix):
-        first = await RunClient(client, settings, None).start_input(inp)
-        second = await RunClient(client, settings, None).start_input(inp)
+        first = await runs_client.start_input(inp)
+        second = await runs_client.start_input(inp)
         assert second.existing and second.workflow_id == first.workflow_id and second.state == "running"
         result = await client.get_workflow_handle(first.workflow_id, result_type=PipelineResult).result()
-        third = await RunClient(client, settings, None).start_input(inp)
+        third = await runs_client.start_input(inp)
     assert result.state == RunState.PUBLISHED
     assert third.existing and third.workflow_id == first.workflow_id and third.state == "completed"
     assert [p.platform for p in await repo.list_posts(database, first.workflow_id)] == ["local"]

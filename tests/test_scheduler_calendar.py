@@ -71,9 +71,9 @@ async def test_check_waits_starts_and_moves_a_missed_slot(service: CalendarServi
     [slot, *_] = (await service.plan("p", NOW)).new
     early = await service.check("p", slot.item_id, NOW)
     assert early.action == "wait" and early.wait_s == (slot.start_at - NOW).total_seconds()
-    due = await service.check("p", slot.item_id, slot.start_at + timedelta(minutes=5), queue_suffix="-x")
+    due = await service.check("p", slot.item_id, slot.start_at + timedelta(minutes=5))
     assert due.action == "start" and due.pipeline is not None
-    assert due.pipeline.item_id == slot.item_id and due.pipeline.queue_suffix == "-x"
+    assert due.pipeline.item_id == slot.item_id
     assert due.pipeline.platforms == ["youtube", "tiktok"]
     down_until = slot.slot_at + timedelta(hours=3)  # every worker was down past the slot and its grace
     moved = await service.check("p", slot.item_id, down_until)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import threading
 import uuid
@@ -24,11 +25,11 @@ import pytest
 from pydantic import BaseModel
 from temporalio import activity, workflow
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHistory
 from temporalio.common import RetryPolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
+from temporalio.worker import Replayer, Worker
 
 from sma.activities.scheduler import SchedulerActivities
 from sma.client import RunClient
@@ -50,6 +51,7 @@ from sma.settings import ProjectSettings, Settings
 from sma.workflows.scheduler import CalendarSlotWorkflow, ContentSchedulerWorkflow
 
 PROJECT = "cal"
+SLOT_HISTORY = Path(__file__).parent / "histories" / "scheduler" / "slot_moved_earlier.json"
 QUIET = (time(22, 0), time(7, 0))
 
 
@@ -150,8 +152,8 @@ async def worker(client: Client, settings: Settings, db: Database, log: PublishL
 
 
 async def run_scheduler(client: Client, suffix: str, n: int) -> SchedulerResult:
-    return await client.execute_workflow(ContentSchedulerWorkflow.run, SchedulerInput(project_id=PROJECT,
-                                         queue_suffix=suffix), id=f"content-scheduler-{PROJECT}-{n}-{suffix}",
+    return await client.execute_workflow(ContentSchedulerWorkflow.run, SchedulerInput(project_id=PROJECT),
+                                         id=f"content-scheduler-{PROJECT}-{n}-{suffix}",
                                          task_queue="sma-workflows" + suffix)
 
 
@@ -274,6 +276,11 @@ async def test_a_slot_moved_earlier_wakes_its_timer_and_publishes_at_the_new_tim
         said = await move_slot(cal_db, tell, PROJECT, slot.item_id, earlier, "tester", now=now)
         assert said == f"moved to {earlier:%Y-%m-%d %H:%M} UTC"
         result = await slot_result(skipping, slot.item_id, queue)
+    history = await client.get_workflow_handle(slot_workflow_id(PROJECT, slot.item_id)).fetch_history()
+    if os.environ.get("SMA_WRITE_HISTORIES"):
+        SLOT_HISTORY.parent.mkdir(parents=True, exist_ok=True)
+        SLOT_HISTORY.write_text(json.dumps(history.to_json_dict(), indent=1))
+    await Replayer(workflows=[CalendarSlotWorkflow], data_converter=pydantic_data_converter).replay_workflow(history)
     assert result.state == "published"
     [post] = log.posts
     assert 0 <= (post.at - earlier).total_seconds() < 60  # at the earlier time, not the later one
@@ -281,3 +288,11 @@ async def test_a_slot_moved_earlier_wakes_its_timer_and_publishes_at_the_new_tim
     assert row.slot_at == earlier and "by tester" in row.reasons
     with pytest.raises(ValueError, match="has not published"):
         await move_slot(cal_db, tell, PROJECT, slot.item_id, earlier + timedelta(days=1), "tester", now=now)
+
+
+async def test_committed_slot_history_replays() -> None:
+    """Determinism guard (DESIGN.md convention 7): a slot that waited, was woken by a move and started its
+    pipeline replays against today's code."""
+    assert SLOT_HISTORY.is_file(), "record it with SMA_WRITE_HISTORIES=1 pytest tests/test_scheduler_workflow.py"
+    history = WorkflowHistory.from_json(SLOT_HISTORY.stem, json.loads(SLOT_HISTORY.read_text()))
+    await Replayer(workflows=[CalendarSlotWorkflow], data_converter=pydantic_data_converter).replay_workflow(history)

@@ -103,7 +103,7 @@ async def test_a_scan_scores_and_merges_feed_items_with_other_sources(
         try:
             async with running_workers(client, settings, database, suffix, pools=(queues.WORKFLOWS, queues.CPU)):
                 result: TrendScanResult = await client.execute_workflow(
-                    "TrendScanWorkflow", TrendScanInput(project_id="test", queue_suffix=suffix),
+                    "TrendScanWorkflow", TrendScanInput(project_id="test"),
                     id=f"feeds-scan-{suffix}", task_queue=queues.WORKFLOWS + suffix, result_type=TrendScanResult)
             assert sorted(result.answered) == ["feeds", "hackernews"] and result.failed == []
             feeds = next(r for r in result.reports if r.source == "feeds")

@@ -68,7 +68,7 @@ async def test_scan_survives_a_failing_source_and_reports_it(client: Client, sca
     apis.fail("/r/", 429, {"message": "Too Many Requests", "error": 429}, headers={"Retry-After": "1"})
     async with running_workers(client, scan_settings, scan_db, suffix, pools=POOLS):
         result: TrendScanResult = await client.execute_workflow(
-            "TrendScanWorkflow", TrendScanInput(project_id="test", queue_suffix=suffix), id=f"scan-{suffix}",
+            "TrendScanWorkflow", TrendScanInput(project_id="test"), id=f"scan-{suffix}",
             task_queue=queues.WORKFLOWS + suffix, result_type=TrendScanResult)
     assert sorted(result.answered) == ["google_trends", "hackernews", "reddit", "youtube"]
     assert result.failed == ["github"]
@@ -97,7 +97,7 @@ async def test_every_source_down_still_stores_an_empty_scan(client: Client, scan
         apis.fail(prefix, 400, {"message": "bad request"}, times=-1)
     async with running_workers(client, scan_settings, scan_db, suffix, pools=POOLS):
         result: TrendScanResult = await client.execute_workflow(
-            "TrendScanWorkflow", TrendScanInput(project_id="test", queue_suffix=suffix), id=f"scan-{suffix}",
+            "TrendScanWorkflow", TrendScanInput(project_id="test"), id=f"scan-{suffix}",
             task_queue=queues.WORKFLOWS + suffix, result_type=TrendScanResult)
     assert result.answered == [] and len(result.failed) == 5 and result.stored == 0
     assert len(apis.log) == 5  # 400 is permanent: no retries

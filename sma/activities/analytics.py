@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 from temporalio import activity
 
 from sma.models.analytics import CheckpointPlan, CollectRequest, CollectResult, PlanRequest
-from sma.settings import Settings
 
 if TYPE_CHECKING:  # the workflow imports this module; keep its import light
     from sma.services.analytics.collector import AnalyticsService
@@ -24,13 +23,3 @@ class AnalyticsActivities:
     @activity.defn(name="analytics_collect")
     async def collect(self, req: CollectRequest) -> CollectResult:
         return await self.service.collect(req)
-
-
-def build(settings: Settings, database: object) -> list:
-    """The activities this module contributes to the sma-workflows worker."""
-    from sma.db.engine import Database
-    from sma.services.analytics.collector import build_analytics_service
-
-    db = database if isinstance(database, Database) else Database(settings.database_url)
-    acts = AnalyticsActivities(build_analytics_service(settings, db))
-    return [acts.plan, acts.collect]

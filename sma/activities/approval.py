@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 from temporalio import activity
 
 from sma.models.autonomy import PolicyRequest, PolicyVerdict
-from sma.settings import Settings
 
 if TYPE_CHECKING:
     from sma.services.autonomy.service import AutonomyService
@@ -20,19 +19,3 @@ class ApprovalActivities:
     @activity.defn(name="approval_policy")
     async def approval_policy(self, req: PolicyRequest) -> PolicyVerdict:
         return await self.service.decide(req)
-
-
-def build(settings: Settings, database: object) -> list:
-    """The activities this module contributes to the sma-workflows worker."""
-    from sma.activities.notify import make_notifier
-    from sma.services.autonomy.service import AutonomyService
-
-    if database is None:
-        raise ValueError("the approval policy needs the database: pass one to build_worker for sma-workflows")
-    from sma.services.scheduling.calendar import CalendarService
-    from sma.services.scheduling.history import PostMetricsHistory
-
-    calendar = CalendarService(settings, database, PostMetricsHistory(database))  # type: ignore[arg-type]
-    service = AutonomyService(settings, database, notifier=make_notifier(settings, database),  # type: ignore[arg-type]
-                              calendar=calendar)
-    return [ApprovalActivities(service).approval_policy]

@@ -42,19 +42,3 @@ class IntelligenceActivities:
     async def remember(self, req: RememberRequest) -> RememberResult:
         self._known(req.project_id)
         return await self.service.remember(req)
-
-
-def build(settings: Settings, database: object) -> list:
-    """The activities this module contributes to the sma-workflows worker."""
-    import threading
-
-    from sma.db.engine import Database
-    from sma.services.intelligence.service import build_intelligence_service
-
-    db = database if isinstance(database, Database) else Database(settings.database_url)
-    service = build_intelligence_service(settings, db)
-    if service.memory is not None and service.memory.backend.exists():
-        # Load mem0 and the embedding model off the event loop now, not in the middle of the first script.
-        threading.Thread(target=service.memory.backend.warm, name="sma-memory-warm", daemon=True).start()
-    acts = IntelligenceActivities(service, settings)
-    return [acts.analyse, acts.remember]

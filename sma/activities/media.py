@@ -4,9 +4,8 @@ music and images also on sma-gpu, where the workflow sends them when a configure
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from temporalio import activity
 
@@ -33,7 +32,6 @@ if TYPE_CHECKING:
     from sma.services.media.variants import PublishCap, VariantService
     from sma.services.music.service import MusicService
     from sma.services.platforms.config import PublishingSettings
-    from sma.settings import Settings
 
 
 class MediaActivities:
@@ -116,47 +114,3 @@ class MediaActivities:
             return None
         options = self.publishing.options(req.project_id, normalize_platform(req.platform))
         return PublishCap(options.max_duration_s, recut=options.on_too_long == "recut")
-
-
-def build(settings: Settings) -> list[Callable[..., Any]]:
-    """The sma-cpu media activities with every configured tier: Pexels (key + freshness database), the
-    image generation chain (ComfyUI URL, OpenAI key), Mermaid, and the per-platform variants."""
-    acts = _activities(settings, stock=True)
-    return [acts.music, acts.background, acts.images, acts.render, acts.check_video, acts.variant]
-
-
-def build_gpu(settings: Settings) -> list[Callable[..., Any]]:
-    """Music and images for the sma-gpu worker: the workflow sends them there when a configured tier
-    needs CUDA (sma.services.routing); same activity types, same services as on sma-cpu."""
-    acts = _activities(settings, stock=False)
-    return [acts.music, acts.images]
-
-
-def _activities(settings: Settings, stock: bool) -> MediaActivities:
-    from sma.services.blobs.store import artifact_store
-    from sma.services.media.background import BackgroundService
-    from sma.services.media.ffmpeg import FFmpeg
-    from sma.services.media.imagegen import build_chain
-    from sma.services.media.images import ImageService
-    from sma.services.media.pexels import PexelsClient
-    from sma.services.media.render import RenderService
-    from sma.services.media.usage import BackgroundUsage
-    from sma.services.media.variants import VariantService
-    from sma.services.music.service import MusicService
-
-    media, secrets = settings.media, settings.secrets
-    store = artifact_store(settings)
-    ffmpeg = FFmpeg(media.ffmpeg, threads=media.threads)
-    pexels_key = secrets.pexels_api_key.get_secret_value() if secrets.pexels_api_key and stock else None
-    openai_key = secrets.openai_api_key.get_secret_value() if secrets.openai_api_key else None
-    pexels = PexelsClient(media.visuals, pexels_key) if pexels_key else None
-    usage = BackgroundUsage(settings.database_url) if pexels is not None else None
-    return MediaActivities(
-        ffmpeg,
-        BackgroundService(store, ffmpeg, media, stock=pexels, usage=usage),
-        MusicService(store, ffmpeg, settings.music, settings.secrets),
-        ImageService(store, media, generators=build_chain(media.visuals, openai_key)),
-        RenderService(store, ffmpeg, media),
-        VariantService(store, ffmpeg, media),
-        settings.publishing,
-    )

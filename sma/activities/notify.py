@@ -1,8 +1,8 @@
 """Step 3, approvals, reminders and progress: tell the creator what is happening.
 
-Telegram when a bot token is configured, else the log. A failed delivery of a progress or script notice
-is reported as not delivered (never retried into a slower run); an approval request that could not be
-sent raises, so Temporal retries it.
+The notifier (Telegram when a bot token is configured, else the log) is chosen in sma.wiring. A failed
+delivery of a progress or script notice is reported as not delivered (never retried into a slower run); an
+approval request that could not be sent raises, so Temporal retries it.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from temporalio import activity
 
 from sma.models.pipeline import NotifyRequest, NotifyResult
 from sma.services.notify.notifier import Notifier
-from sma.settings import Settings
 
 
 class NotifyActivities:
@@ -21,19 +20,3 @@ class NotifyActivities:
     @activity.defn(name="notify")
     async def notify(self, req: NotifyRequest) -> NotifyResult:
         return await self.notifier.send(req)
-
-
-def make_notifier(settings: Settings, database: object) -> Notifier:
-    """The Telegram notifier when a token is configured (and a database holds its messages), else the log."""
-    from sma.services.notify.notifier import LogNotifier
-
-    if settings.secrets.telegram_bot_token is None or database is None:
-        return LogNotifier()
-    from sma.services.telegram.notifier import TelegramNotifier
-
-    return TelegramNotifier.from_settings(settings, database)  # type: ignore[arg-type]
-
-
-def build(settings: Settings, database: object) -> list:
-    """The activities this module contributes to the sma-workflows worker."""
-    return [NotifyActivities(make_notifier(settings, database)).notify]

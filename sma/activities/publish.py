@@ -21,7 +21,6 @@ from temporalio.exceptions import ApplicationError
 
 from sma.models.pipeline import PostResult, PublishRequest, PublishResult
 from sma.services.platforms.errors import RetryLater
-from sma.settings import Settings
 
 if TYPE_CHECKING:  # the workflow imports this module; keep its import light
     from sma.services.platforms.service import PublishService
@@ -73,14 +72,3 @@ class PublishActivities:
                                   reason=f"{platform}: {exc} (gave up after {activity.info().attempt} attempts)")
             delay = timedelta(seconds=exc.retry_after) if exc.retry_after else None
             raise ApplicationError(f"{platform}: {exc}", type="RetryLater", next_retry_delay=delay) from None
-
-
-def build(settings: Settings, database: object) -> list:
-    """The activities this module contributes to the sma-workflows worker: every platform adapter,
-    chosen per request by the project's `platforms` list and its stored credentials."""
-    from sma.db.engine import Database
-    from sma.services.platforms.service import build_publish_service
-
-    db = database if isinstance(database, Database) else Database(settings.database_url)
-    service = build_publish_service(settings, db)
-    return [PublishActivities(service, settings.publishing.heartbeat_s).publish]

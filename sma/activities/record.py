@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from temporalio import activity
 
 from sma.models.pipeline import RecordResult, RunRecord
-from sma.settings import Settings
+
+if TYPE_CHECKING:  # the workflow imports this module; keep its import light
+    from sma.db.engine import Database
 
 
 class RecorderActivities:
-    def __init__(self, database: object) -> None:
+    def __init__(self, database: Database) -> None:
         self.database = database
 
     @activity.defn(name="record_run")
@@ -18,8 +22,3 @@ class RecorderActivities:
 
         await repo.record_run(self.database, record)
         return RecordResult()
-
-
-def build(settings: Settings, database: object) -> list:
-    """The activities this module contributes to the sma-workflows worker."""
-    return [RecorderActivities(database).record_run]

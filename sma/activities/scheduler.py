@@ -3,7 +3,6 @@ start or stop), record a slot's state, and the publish-time hold for calendar ru
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -25,7 +24,7 @@ from sma.models.schedule import (
     StartSlotsRequest,
     StartSlotsResult,
 )
-from sma.settings import ConfigError, Settings
+from sma.settings import ConfigError
 
 if TYPE_CHECKING:
     from sma.services.scheduling.calendar import CalendarService
@@ -62,7 +61,7 @@ class SchedulerActivities:
 
     @activity.defn(name="calendar_check_slot")
     async def check_slot(self, req: SlotCheckRequest) -> SlotCheck:
-        return await self.calendar.check(req.project_id, req.item_id, req.now, queue_suffix=req.queue_suffix)
+        return await self.calendar.check(req.project_id, req.item_id, req.now)
 
     @activity.defn(name="calendar_update_slot")
     async def update_slot(self, upd: SlotUpdate) -> SlotUpdated:
@@ -75,30 +74,3 @@ class SchedulerActivities:
 
     def all(self) -> list:
         return [self.plan, self.start_slots, self.check_slot, self.update_slot, self.slot_hold]
-
-
-def build(settings: Settings, database: object) -> list:
-    """The activities this module contributes to the sma-workflows worker."""
-    from sma.services.scheduling.calendar import CalendarService
-    from sma.services.scheduling.history import PostMetricsHistory
-
-    if database is None:
-        return []
-    calendar = CalendarService(settings, database, PostMetricsHistory(database))  # type: ignore[arg-type]
-    return SchedulerActivities(calendar, shared_client(settings)).all()
-
-
-def shared_client(settings: Settings) -> Callable[[], Awaitable[Client]]:
-    """A Temporal client made on first use (through sma.temporal_client, the one place that connects)."""
-    cache: list[Client] = []
-    lock = asyncio.Lock()
-
-    async def get() -> Client:
-        async with lock:
-            if not cache:
-                from sma.temporal_client import client_for
-
-                cache.append(await client_for(settings, attempts=10))
-            return cache[0]
-
-    return get

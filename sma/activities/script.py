@@ -11,14 +11,13 @@ budget, the spend and how to raise it; the workflow ends the run `failed` with t
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from sma.models.pipeline import MediaAnalysis, MediaRequest, ScriptRequest, ScriptResult
 from sma.services.llm.errors import AllProvidersFailed, BudgetExceeded
-from sma.settings import Settings
 
 if TYPE_CHECKING:
     from sma.services.llm.vision import VisionService
@@ -71,38 +70,3 @@ class ScriptActivities:
             raise _budget_error(exc) from exc
         except AllProvidersFailed as exc:
             raise _unavailable(exc) from exc
-
-
-def build_services(settings: Settings, database: Any = None) -> tuple[ScriptService, VisionService]:
-    """The script and vision services over one shared gateway (one circuit breaker per process)."""
-    from sma.services.intelligence.config import intelligence_settings
-    from sma.services.intelligence.guidance import HookGuidance, NoGuidance, guidance_for
-    from sma.services.llm.gateway import LLMGateway
-    from sma.services.llm.prompts import PromptLibrary
-    from sma.services.llm.store import DBUsageStore, MemoryUsageStore, UsageStore
-    from sma.services.llm.vision import VisionService
-    from sma.services.memory.config import memory_settings
-    from sma.services.memory.providers import MemoryContext
-    from sma.services.memory.service import build_memory_service
-    from sma.services.script.llm import LLMScriptWriter, ScriptService
-    from sma.services.script.template import TemplateScriptWriter
-
-    store: UsageStore = DBUsageStore(database) if database is not None else MemoryUsageStore()
-    gateway = LLMGateway(settings.llm, settings.secrets, store)
-    prompts = PromptLibrary(settings.llm.prompts_dir, settings.llm.prompt_versions)
-    # Memories and insights (Mem0) for both tiers; nothing is loaded until the project has stored some.
-    memory = build_memory_service(settings)
-    context = MemoryContext(memory) if memory is not None else None
-    guidance: HookGuidance = guidance_for(memory.backend, memory_settings(settings).cache_s) if memory else NoGuidance()
-    writer = LLMScriptWriter(gateway, settings, prompts, memory=context, insights=context)
-    template = TemplateScriptWriter(settings.pipeline, settings.llm.qa, guidance,
-                                    intelligence_settings(settings).exploit_max)
-    scripts = ScriptService(settings, template, store, writer)
-    return scripts, VisionService(gateway, settings, prompts)
-
-
-def build(settings: Settings, database: object) -> list:
-    """The activities this module contributes to the sma-workflows worker."""
-    scripts, vision = build_services(settings, database)
-    acts = ScriptActivities(scripts, vision)
-    return [acts.analyse_media, acts.write_script]

@@ -117,27 +117,3 @@ class TrendActivities:
     def all(self) -> list:
         return [self.plan, self.fetch_reddit, self.fetch_hackernews, self.fetch_google_trends, self.fetch_github,
                 self.fetch_youtube, self.fetch_feeds, self.coverage, self.store]
-
-
-def build(settings: Settings, database: object) -> list:
-    """The activities this module contributes to the sma-workflows worker."""
-    from sma.services.trends.coverage import ProducedTitlesChecker
-    from sma.services.trends.sources import build_sources
-
-    if database is None:
-        return []  # a worker without the database (some tests) serves no trend activities
-    checker = ProducedTitlesChecker(database, settings.trends.coverage_threshold)  # type: ignore[arg-type]
-    checker = _with_memory(settings, checker)
-    return TrendActivities(settings, database, build_sources(settings), checker).all()  # type: ignore[arg-type]
-
-
-def _with_memory(settings: Settings, fallback: object) -> object:
-    """Semantic coverage from Mem0 when the project memory is on; the title check stays as the floor."""
-    from sma.services.memory.config import memory_settings
-    from sma.services.memory.providers import MemoryCoverageChecker
-    from sma.services.memory.service import build_memory_service
-
-    memory = build_memory_service(settings)
-    if memory is None:
-        return fallback
-    return MemoryCoverageChecker(memory, memory_settings(settings).coverage_threshold, fallback=fallback)

@@ -28,12 +28,3 @@ class TrendRankActivities:
         except ConfigError as exc:
             raise ApplicationError(str(exc), type="ConfigError", non_retryable=True) from None
         return rank(self.settings.trends, self.niche_filter, niche, req)
-
-
-def build(settings: Settings) -> list:
-    """The activities this module contributes to the sma-cpu worker."""
-    from sma.services.trends.niche import SentenceEmbedder
-
-    embedder = SentenceEmbedder(settings.trends.embedding_model)
-    niche_filter = NicheFilter(embedder, settings.trends.off_niche_topics)
-    return [TrendRankActivities(settings, niche_filter).rank]

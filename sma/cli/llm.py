@@ -65,9 +65,9 @@ def script_command(
     req = ScriptRequest(project_id=project, run_id=run_id, feedback=feedback or [], topic=checked)
 
     async def work(database: Database) -> tuple[list[ScriptResult], Any]:
-        from sma.activities.script import build_services
+        from sma.wiring import script_services
 
-        scripts, vision = build_services(loaded, database)
+        scripts, vision = script_services(loaded, database)
         try:
             analysis = None
             if media:

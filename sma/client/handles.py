@@ -39,11 +39,12 @@ from sma.workflows.scheduler import CalendarSlotWorkflow
 Signal = ApproveSignal | RejectSignal | EditScriptSignal | ReopenSignal | SetAutonomySignal | RecheckSignal
 
 
-async def start_pipeline(client: Client, inp: PipelineInput) -> str:
-    """Start the run under its business key; a second start with the same id is refused by Temporal."""
+async def start_pipeline(client: Client, inp: PipelineInput, suffix: str = "") -> str:
+    """Start the run under its business key; a second start with the same id is refused by Temporal.
+    `suffix` picks a suffixed worker pool (tests run their own); the run's steps stay in that pool."""
     wf_id = content_workflow_id(inp.project_id, inp.item_id)
     await client.start_workflow(
-        ContentPipelineWorkflow.run, inp, id=wf_id, task_queue=queues.WORKFLOWS + inp.queue_suffix,
+        ContentPipelineWorkflow.run, inp, id=wf_id, task_queue=queues.WORKFLOWS + suffix,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
     )
     return wf_id

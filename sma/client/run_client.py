@@ -77,7 +77,7 @@ class RunClient:
         self._client = client
         self.settings = settings
         self._database = database  # None: a command on a data dir with no database yet (nothing recorded)
-        self.queue_suffix = queue_suffix  # routes new runs' activities to '<queue><suffix>' workers
+        self.queue_suffix = queue_suffix  # starts runs on 'sma-workflows<suffix>' (tests run their own workers)
         self.unavailable = unavailable or "Temporal is unreachable; try again in a moment"
 
     @classmethod
@@ -116,7 +116,7 @@ class RunClient:
             raise RunError(f"autonomy must be manual, assisted or autonomous, not {autonomy!r}")
         inp = await new_run_input(self.settings, self.database, topic, project_id, entry=entry,
                                   autonomy=autonomy, platforms=platforms, item_id=item_id)
-        inp = inp.model_copy(update={"media": list(media), "queue_suffix": self.queue_suffix or inp.queue_suffix})
+        inp = inp.model_copy(update={"media": list(media)})
         if item_id is not None:
             return await self._start_exact(inp)
         return await self.start_input(inp, force=force)
@@ -140,7 +140,8 @@ class RunClient:
 
     async def _start_exact(self, inp: PipelineInput) -> Started:
         try:
-            return Started(workflow_id=await handles.start_pipeline(self.temporal, inp), autonomy=inp.autonomy)
+            wf_id = await handles.start_pipeline(self.temporal, inp, self.queue_suffix)
+            return Started(workflow_id=wf_id, autonomy=inp.autonomy)
         except WorkflowAlreadyStartedError:
             wf_id = content_workflow_id(inp.project_id, inp.item_id)
             return await self._existing(wf_id) or Started(workflow_id=wf_id, existing=True, state="unknown")

@@ -65,7 +65,6 @@ class CollectorInput(BaseModel):
     horizon_s: float = Field(4 * 3600.0, gt=0, description="how long one run keeps collecting (the schedule interval)")
     replan_s: float = Field(900.0, gt=0, description="how often it looks for newly due checkpoints")
     project_ids: list[str] = Field(default_factory=list)
-    queue_suffix: str = ""
 
 
 class CollectorResult(BaseModel):

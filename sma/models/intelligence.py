@@ -145,7 +145,6 @@ class IntelligenceReport(BaseModel):
 
 class IntelligenceInput(BaseModel):
     project_ids: list[str] = Field(default_factory=list, description="the schedule lists every configured project")
-    queue_suffix: str = ""
 
 
 class AnalyseRequest(BaseModel):

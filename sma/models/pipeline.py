@@ -64,7 +64,6 @@ class PipelineInput(BaseModel):
     media: list[str] = Field(default_factory=list)
     max_rounds: int = 5
     max_script_attempts: int = 3
-    queue_suffix: str = Field("", description="routes this run's activities to '<queue><suffix>' workers")
     gpu_steps: list[str] = Field(
         default_factory=list, description="steps sent to sma-gpu because a configured tier needs CUDA (routing.py)")
     step_budgets_s: dict[str, float] = Field(

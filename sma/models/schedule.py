@@ -32,7 +32,6 @@ class PlannedSlot(BaseModel):
 
 class SchedulerInput(BaseModel):
     project_id: str = "default"
-    queue_suffix: str = Field("", description="routes activities to '<queue><suffix>' workers (tests)")
 
 
 class PlanCalendarRequest(BaseModel):
@@ -58,7 +57,6 @@ class SchedulerResult(BaseModel):
 class SlotInput(BaseModel):
     project_id: str
     item_id: str
-    queue_suffix: str = ""
 
 
 class StartSlotsRequest(BaseModel):
@@ -75,7 +73,6 @@ class SlotCheckRequest(BaseModel):
     project_id: str
     item_id: str
     now: datetime
-    queue_suffix: str = ""
 
 
 class SlotCheck(BaseModel):

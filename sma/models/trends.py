@@ -147,7 +147,6 @@ class StoreScanRequest(BaseModel):
 
 class TrendScanInput(BaseModel):
     project_id: str = "default"
-    queue_suffix: str = Field("", description="routes activities to '<queue><suffix>' workers (tests)")
     sources: list[str] | None = Field(None, description="empty = the project's configured sources")
 
 

@@ -51,8 +51,8 @@ async def new_run_input(settings: Settings, database: Database, topic: Topic, pr
 
 
 def duplicate_key(inp: PipelineInput, bucket: int) -> str:
-    """Project, normalised title, media and queue name, within one window bucket: equal keys, one run."""
-    parts = [inp.project_id, normalise(inp.topic.title), *inp.media, inp.queue_suffix, str(bucket)]
+    """Project, normalised title and media, within one window bucket: equal keys, one run."""
+    parts = [inp.project_id, normalise(inp.topic.title), *inp.media, str(bucket)]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 

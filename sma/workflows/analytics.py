@@ -29,7 +29,7 @@ class AnalyticsCollectorWorkflow:
     async def run(self, inp: CollectorInput) -> CollectorResult:
         result = CollectorResult()
         deadline = workflow.now() + timedelta(seconds=inp.horizon_s)
-        queue = queues.WORKFLOWS + inp.queue_suffix
+        queue = queues.in_pool(queues.WORKFLOWS)
         while True:
             now = workflow.now()
             plan = await workflow.execute_activity_method(
@@ -55,6 +55,3 @@ class AnalyticsCollectorWorkflow:
             if wake >= deadline:
                 return result
             await workflow.sleep(max(timedelta(0), wake - workflow.now()))
-
-
-WORKFLOWS: list[type] = [AnalyticsCollectorWorkflow]

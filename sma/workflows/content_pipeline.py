@@ -682,7 +682,7 @@ class ContentPipelineWorkflow:
         budget_s = self._inp.step_budgets_s.get(name)
         budget = timedelta(seconds=budget_s) if budget_s else STEP_BUDGET.get(name)
         return await workflow.execute_activity_method(
-            method, arg, task_queue=queue + self._inp.queue_suffix, start_to_close_timeout=timeout,
+            method, arg, task_queue=queues.in_pool(queue), start_to_close_timeout=timeout,
             heartbeat_timeout=heartbeat, retry_policy=retry, schedule_to_close_timeout=budget)
 
     async def _notify(self, kind: str, text: str, video: ArtifactRef | None = None,

@@ -37,7 +37,7 @@ class IntelligenceWorkflow:
 
     @workflow.run
     async def run(self, inp: IntelligenceInput) -> IntelligenceResult:
-        queue = queues.WORKFLOWS + inp.queue_suffix
+        queue = queues.in_pool(queues.WORKFLOWS)
         for project_id in inp.project_ids:
             outcome = ProjectOutcome(project_id=project_id)
             self._result.projects.append(outcome)
@@ -56,6 +56,3 @@ class IntelligenceWorkflow:
                 outcome.error = str(exc.cause or exc)[:500]
                 workflow.logger.warning("intelligence failed for %s: %s", project_id, outcome.error)
         return self._result
-
-
-WORKFLOWS: list[type] = [IntelligenceWorkflow]

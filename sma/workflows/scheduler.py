@@ -7,8 +7,9 @@ ContentPipelineWorkflow as an abandoned child with the business-key id `content-
 REJECT_DUPLICATE: never produced twice), and records how it ended. Timers live on the Temporal server,
 so restarts of workers lose nothing; a slot missed while everything was down is moved, never rushed.
 
-Since patch `slot-wake` a waiting slot also wakes on the `wake` signal (sent when a person moves the slot
-earlier), checks the calendar again and sleeps only until the new time.
+A waiting slot also wakes on the `wake` signal (sent when a person moves the slot earlier), checks the
+calendar again and sleeps only until the new time. Activities and the pipeline child run in the scheduler's
+own worker pool (`queues.in_pool`).
 """
 
 from __future__ import annotations
@@ -41,7 +42,6 @@ with workflow.unsafe.imports_passed_through():
     )
 
 PIPELINE = "ContentPipelineWorkflow"
-PATCH_WAKE = "slot-wake"
 MAX_CHECKS = 50  # wait / reschedule rounds of one slot before it gives up (each is a timer or a move)
 _RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1),
                      maximum_attempts=20, non_retryable_error_types=["ConfigError"])
@@ -51,17 +51,14 @@ _RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=tim
 class ContentSchedulerWorkflow:
     @workflow.run
     async def run(self, inp: SchedulerInput) -> SchedulerResult:
+        queue = queues.in_pool(queues.WORKFLOWS)
         plan: PlanCalendarResult = await workflow.execute_activity_method(
             SchedulerActivities.plan, PlanCalendarRequest(project_id=inp.project_id, now=workflow.now()),
-            task_queue=queues.WORKFLOWS + inp.queue_suffix, start_to_close_timeout=timedelta(minutes=2),
-            retry_policy=_RETRY)
-        slots = [SlotInput(project_id=s.project_id, item_id=s.item_id, queue_suffix=inp.queue_suffix)
-                 for s in plan.pending]
+            task_queue=queue, start_to_close_timeout=timedelta(minutes=2), retry_policy=_RETRY)
+        slots = [SlotInput(project_id=s.project_id, item_id=s.item_id) for s in plan.pending]
         started: StartSlotsResult = await workflow.execute_activity_method(
-            SchedulerActivities.start_slots, StartSlotsRequest(slots=slots,
-                                                               task_queue=queues.WORKFLOWS + inp.queue_suffix),
-            task_queue=queues.WORKFLOWS + inp.queue_suffix, start_to_close_timeout=timedelta(minutes=2),
-            retry_policy=_RETRY)
+            SchedulerActivities.start_slots, StartSlotsRequest(slots=slots, task_queue=queue),
+            task_queue=queue, start_to_close_timeout=timedelta(minutes=2), retry_policy=_RETRY)
         return SchedulerResult(project_id=inp.project_id, planned=plan.new, notes=plan.notes,
                                timers_started=started.started, already_running=started.already_running)
 
@@ -86,7 +83,7 @@ class CalendarSlotWorkflow:
         for _ in range(MAX_CHECKS):
             self._woken = False  # a move that lands while checking is seen by this check
             check: SlotCheck = await self._activity(SchedulerActivities.check_slot, SlotCheckRequest(
-                project_id=inp.project_id, item_id=inp.item_id, now=workflow.now(), queue_suffix=inp.queue_suffix))
+                project_id=inp.project_id, item_id=inp.item_id, now=workflow.now()))
             if check.action == "stop":
                 self._state = "stopped"
                 return SlotResult(project_id=inp.project_id, item_id=inp.item_id, state="stopped",
@@ -106,7 +103,7 @@ class CalendarSlotWorkflow:
         wf_id = content_workflow_id(pipeline.project_id, pipeline.item_id)
         try:
             handle = await workflow.start_child_workflow(
-                PIPELINE, pipeline, id=wf_id, task_queue=queues.WORKFLOWS + inp.queue_suffix,
+                PIPELINE, pipeline, id=wf_id, task_queue=queues.in_pool(queues.WORKFLOWS),
                 result_type=PipelineResult, parent_close_policy=workflow.ParentClosePolicy.ABANDON,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
         except WorkflowAlreadyStartedError:
@@ -128,9 +125,6 @@ class CalendarSlotWorkflow:
                           slot_at=check.slot_at, reason=reason)
 
     async def _wait(self, seconds: float) -> None:
-        if not workflow.patched(PATCH_WAKE):
-            await workflow.sleep(timedelta(seconds=seconds))
-            return
         with contextlib.suppress(asyncio.TimeoutError):
             await workflow.wait_condition(lambda: self._woken, timeout=timedelta(seconds=seconds))
 
@@ -139,10 +133,6 @@ class CalendarSlotWorkflow:
             project_id=inp.project_id, item_id=inp.item_id, state=state, note=note))  # type: ignore[arg-type]
 
     async def _activity(self, method, arg):  # type: ignore[no-untyped-def]
-        suffix = workflow.info().task_queue.removeprefix(queues.WORKFLOWS)
-        return await workflow.execute_activity_method(method, arg, task_queue=queues.WORKFLOWS + suffix,
+        return await workflow.execute_activity_method(method, arg, task_queue=queues.in_pool(queues.WORKFLOWS),
                                                       start_to_close_timeout=timedelta(minutes=1),
                                                       retry_policy=_RETRY)
-
-
-WORKFLOWS: list[type] = [ContentSchedulerWorkflow, CalendarSlotWorkflow]

@@ -50,12 +50,8 @@ _STORE = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=tim
 
 @workflow.defn(name="TrendScanWorkflow")
 class TrendScanWorkflow:
-    def __init__(self) -> None:
-        self._suffix = ""
-
     @workflow.run
     async def run(self, inp: TrendScanInput) -> TrendScanResult:
-        self._suffix = inp.queue_suffix
         started = workflow.now()
         plan: ScanPlan = await self._light(TrendActivities.plan, ScanPlanRequest(project_id=inp.project_id,
                                                                                   sources=inp.sources))
@@ -64,7 +60,7 @@ class TrendScanWorkflow:
         items = [item for _, result in results if result is not None for item in result.items]
         ranked: RankResult = await workflow.execute_activity_method(
             TrendRankActivities.rank, RankRequest(project_id=inp.project_id, items=items, now=started),
-            task_queue=queues.CPU + inp.queue_suffix, start_to_close_timeout=timedelta(minutes=10),
+            task_queue=queues.in_pool(queues.CPU), start_to_close_timeout=timedelta(minutes=10),
             retry_policy=_QUICK)
         coverage = await self._coverage(inp, ranked)
         return await self._light(TrendActivities.store, StoreScanRequest(
@@ -78,7 +74,7 @@ class TrendScanWorkflow:
         try:
             result: SourceResult = await workflow.execute_activity_method(
                 FETCH[plan.source], SourceRequest(project_id=inp.project_id, now=workflow.now()),
-                task_queue=queues.WORKFLOWS + inp.queue_suffix,
+                task_queue=queues.in_pool(queues.WORKFLOWS),
                 start_to_close_timeout=timedelta(seconds=plan.timeout_s * 8 + 10),
                 retry_policy=RetryPolicy(initial_interval=timedelta(seconds=plan.initial_retry_s),
                                          backoff_coefficient=2.0, maximum_interval=timedelta(minutes=2),
@@ -105,8 +101,5 @@ class TrendScanWorkflow:
 
     async def _light(self, method, arg, retry: RetryPolicy = _QUICK):  # type: ignore[no-untyped-def]
         return await workflow.execute_activity_method(
-            method, arg, task_queue=queues.WORKFLOWS + self._suffix,
+            method, arg, task_queue=queues.in_pool(queues.WORKFLOWS),
             start_to_close_timeout=timedelta(minutes=2), retry_policy=retry)
-
-
-WORKFLOWS: list[type] = [TrendScanWorkflow]

@@ -158,7 +158,7 @@ class CalendarService:
 
     # ------------------------------------------------------------ a slot over time
 
-    async def check(self, project_id: str, item_id: str, now: datetime, queue_suffix: str = "") -> SlotCheck:
+    async def check(self, project_id: str, item_id: str, now: datetime) -> SlotCheck:
         slot = await store.get_slot(self.database, project_id, item_id)
         if slot is None:
             return SlotCheck(action="stop", reason="the slot is no longer in the calendar")
@@ -173,20 +173,18 @@ class CalendarService:
         if now < slot.start_at:
             return SlotCheck(action="wait", wait_s=(slot.start_at - now).total_seconds(), slot_at=slot.slot_at)
         try:
-            pipeline = await self._pipeline(slot, queue_suffix)
+            pipeline = await self._pipeline(slot)
         except TopicError as exc:
             await store.update_slot(self.database, project_id, item_id, state="cancelled", note=f"not started: {exc}")
             return SlotCheck(action="stop", slot_at=slot.slot_at, reason=f"not started: {exc}")
         return SlotCheck(action="start", slot_at=slot.slot_at, pipeline=pipeline)
 
-    async def _pipeline(self, slot: CalendarSlot, queue_suffix: str) -> PipelineInput:
+    async def _pipeline(self, slot: CalendarSlot) -> PipelineInput:
         stored = json.loads(slot.topic)
         topic = Topic.from_source(stored.get("title", ""), stored.get("summary", ""), stored.get("facts"),
                                   stored.get("source_urls"))
-        inp = await new_run_input(self.settings, self.database, topic, slot.project_id, entry="calendar",
-                                  platforms=json.loads(slot.platforms), item_id=slot.item_id)
-        inp.queue_suffix = queue_suffix
-        return inp
+        return await new_run_input(self.settings, self.database, topic, slot.project_id, entry="calendar",
+                                   platforms=json.loads(slot.platforms), item_id=slot.item_id)
 
     async def _reschedule(self, slot: CalendarSlot, now: datetime) -> CalendarSlot | None:
         """Move a missed slot to the best allowed time ahead (lead time included); None if there is none or
