@@ -59,11 +59,10 @@ async def test_a_transient_llm_failure_is_retried_by_temporal_and_the_llm_writes
         upgrade(settings.database_url)
         database = Database(settings.database_url)
         topic = Topic(title="Small tests catch big bugs", summary="A small test runs in a second.")
-        inp = pipeline_input(settings, topic, "test", autonomy="autonomous").model_copy(
-            update={"queue_suffix": suffix})
+        inp = pipeline_input(settings, topic, "test", autonomy="autonomous")
         try:
             async with running_workers(client, settings, database, suffix, pools=(queues.WORKFLOWS,)):
-                wf_id = await start_pipeline(client, inp)
+                wf_id = await start_pipeline(client, inp, suffix)
                 status = await wait_for(client, wf_id, lambda s: s.steps["write_script"].state == "done", 60)
                 await client.get_workflow_handle(wf_id).terminate("test done")
             calls = await DBUsageStore(database).calls(start_of_day())

@@ -23,9 +23,9 @@ TOPIC = Topic(title="Small tests catch big bugs",
 async def test_autonomous_run_publishes_with_postgresql(client: Client, settings: Settings, database: Database,
                                                         suffix: str) -> None:
     assert settings.database_url.startswith("postgresql+asyncpg://")
-    inp = pipeline_input(settings, TOPIC, "test", autonomy="autonomous").model_copy(update={"queue_suffix": suffix})
+    inp = pipeline_input(settings, TOPIC, "test", autonomy="autonomous")
     async with running_workers(client, settings, database, suffix):
-        wf_id = await start_pipeline(client, inp)
+        wf_id = await start_pipeline(client, inp, suffix)
         result = await client.get_workflow_handle(wf_id, result_type=PipelineResult).result()
 
     assert result.state == RunState.PUBLISHED
