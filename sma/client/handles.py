@@ -32,7 +32,7 @@ from sma.models.pipeline import (
     StatusQuery,
 )
 from sma.services.runs import PendingStep, workflow_id
-from sma.workflows.content_pipeline import ContentPipelineWorkflow
+from sma.workflows.pipeline import ContentPipelineWorkflow
 from sma.workflows.scheduler import CalendarSlotWorkflow
 
 Signal = ApproveSignal | RejectSignal | EditScriptSignal | ReopenSignal | SetAutonomySignal | RecheckSignal

@@ -3,7 +3,7 @@
 import importlib
 
 # Each module lists its workflow classes in `WORKFLOWS`.
-WORKFLOW_MODULES = ("content_pipeline", "analytics", "trends", "scheduler", "intelligence")
+WORKFLOW_MODULES = ("pipeline", "analytics", "trends", "scheduler", "intelligence")
 
 
 def all_workflows() -> list[type]:
