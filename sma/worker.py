@@ -23,7 +23,7 @@ from sma.settings import Settings
 from sma.temporal_client import client_for
 from sma.workflows.analytics import AnalyticsCollectorWorkflow
 from sma.workflows.intelligence import IntelligenceWorkflow
-from sma.workflows.content_pipeline import ContentPipelineWorkflow
+from sma.workflows.pipeline import ContentPipelineWorkflow
 from sma.workflows.scheduler import CalendarSlotWorkflow, ContentSchedulerWorkflow
 from sma.workflows.trends import TrendScanWorkflow
 

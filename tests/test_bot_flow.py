@@ -98,6 +98,10 @@ async def signals_received(client: Client, wf_id: str) -> int:
     return sum(1 for e in history.events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED)
 
 
+def progress_messages(api: FakeBotAPI, head: str) -> list[dict]:
+    return [m for m in api.messages.values() if m.get("text", "").startswith(head)]
+
+
 def garbage_payloads(codec: CallbackCodec, genuine: str, ref: int, count: int = 300) -> list[str]:
     """Random bytes, near-misses of the genuine data, and validly signed data for things that do not exist."""
     rng = random.Random(11)
@@ -164,6 +168,9 @@ async def test_reject_with_a_reason_then_approve_from_the_phone(
             assert replies[0].startswith("Already approved by telegram:@alice") and replies[1] == "Approved ✅"
             result = await client.get_workflow_handle(wf_id, result_type=PipelineResult).result()
             assert "Already approved" in await phone.tap_data(second, reject_data)
+            # One progress message, edited in place from the recorded steps, ending on the published state.
+            await bot_api.wait_for(lambda _: any("state: published" in m.get("text", "") for m in progress_messages(
+                bot_api, "Small tests catch big bugs (")), timeout=30)
 
         assert result.state == RunState.PUBLISHED and result.rounds == 2
         assert [d.by for d in result.status.decisions] == ["telegram:@alice", "telegram:@alice"]
@@ -174,10 +181,9 @@ async def test_reject_with_a_reason_then_approve_from_the_phone(
                     for e in history.events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
                     and e.activity_task_scheduled_event_attributes.activity_type.name == "write_script"]
         assert requests[0].feedback == [] and requests[-1].feedback == ["make it shorter"]
-        # One progress message, edited in place, ending on the published state.
-        progress = [m for m in bot_api.messages.values()
-                    if m.get("text", "").startswith("Small tests catch big bugs (")]
+        progress = progress_messages(bot_api, "Small tests catch big bugs (")
         assert len(progress) == 1 and "state: published" in progress[0]["text"]
+        assert [c for c in bot_api.of("editMessageText") if c.params["message_id"] == progress[0]["message_id"]]
         assert "[piper]" in progress[0]["text"]
 
         # A restarted sender (new notifier, same database) does not ask again for answered approvals.

@@ -4,15 +4,20 @@ edited in place, big videos linked, outages retried for approvals and shrugged o
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from telegram.error import NetworkError
 
+from sma.bot.progress import ProgressPass, refresh_progress, with_percent
+from sma.client import RunClient
+from sma.db import repo
 from sma.db.engine import Database
 from sma.models.autonomy import ApprovalNotice
-from sma.models.common import QAReport
-from sma.models.pipeline import NotifyRequest
+from sma.models.common import QAReport, StepState
+from sma.models.pipeline import STEPS, NotifyRequest, PipelineStatus, RunRecord, StepStatus
+from sma.models.topic import Topic
 from sma.services.artifacts import ArtifactStore
 from sma.services.notify.notifier import LogNotifier
 from sma.services.telegram import store
@@ -126,3 +131,35 @@ def test_notifier_choice_follows_the_token(tmp_path: Path, bot_api: FakeBotAPI) 
         update={"telegram_chat_id": None})]})
     notifier = make_notifier(unrouted, object())
     assert isinstance(notifier, TelegramNotifier)
+
+
+async def test_progress_follows_the_recorded_steps_and_keeps_the_render_percentage(
+        rig: tuple[Settings, Database], bot_api: FakeBotAPI) -> None:
+    """The bot's progress pass writes the message from the run rows the workflow records, once per change;
+    with no heartbeat to read, a render percentage already shown stays."""
+    settings, database = rig
+    notifier = TelegramNotifier.from_settings(settings, database)
+    reads = ProgressPass(settings, database, RunClient(None, settings, database), notifier)
+    status = PipelineStatus(workflow_id=RUN, project_id="test", item_id="notifier-1", title="Tiny topic",
+                            steps={name: StepStatus(name=name) for name in STEPS})
+
+    async def record(step: str, state: StepState, tier: str = "") -> int:
+        status.steps[step].state, status.steps[step].tier = state, tier
+        status.current_step = step
+        await repo.record_run(database, RunRecord(status=status, topic=Topic(title="Tiny topic")))
+        return await refresh_progress(reads, since=datetime.now(UTC) - timedelta(minutes=1))
+
+    try:
+        assert await record("voiceover", StepState.DONE, "piper") == 1
+        assert await record("render", StepState.RUNNING) == 1
+        [message] = [m for m in bot_api.messages.values() if m["text"].startswith("Tiny topic (round 1)")]
+        assert "✓ voiceover [piper]" in message["text"] and "… render" in message["text"]
+        assert await refresh_progress(reads, since=datetime.now(UTC) - timedelta(minutes=1)) == 0  # no change
+        row = await store.progress_row(database, RUN)
+        assert row is not None
+        await store.save_progress(database, "test", RUN, row.chat_id, row.message_id, with_percent(row.text, 0.4))
+        assert await refresh_progress(reads, since=datetime.now(UTC) - timedelta(minutes=1)) == 0
+        assert await record("render", StepState.DONE, "ffmpeg") == 1
+        assert "✓ render [ffmpeg]" in message["text"] and len(bot_api.of("sendMessage")) == 1
+    finally:
+        await notifier.close()

@@ -44,7 +44,7 @@ from sma.services.retry import failed_step
 from sma.services.runs import pipeline_input, retry_lines
 from sma.services.telegram.texts import status_detail
 from sma.settings import MediaSettings, PipelineSettings, ProjectSettings, Secrets, Settings, TTSSettings
-from sma.workflows.content_pipeline import STEP_BUDGET, STEP_OPTIONS
+from sma.workflows.pipeline.steps import MEDIA_STEPS, RENDER
 from tests.conftest import running_workers, wait_for
 from tests.faults import DiskFault, leftovers
 from tests.test_render import even_words, voice_args, write_ass
@@ -52,7 +52,6 @@ from tests.test_render import even_words, voice_args, write_ass
 REPO = Path(__file__).resolve().parents[1]
 PASSWORD = "fault recovery password"
 TOPIC = Topic(title="Disks fail, videos ship", summary="A disk refuses writes for a while. The run waits it out.")
-MEDIA_STEPS = ("voiceover", "captions", "music", "background", "images", "render", "check_video", "variant")
 
 
 # ---------------------------------------------------------------- policies
@@ -61,11 +60,12 @@ MEDIA_STEPS = ("voiceover", "captions", "music", "background", "images", "render
 def test_media_steps_retry_with_a_budget() -> None:
     """Media steps keep trying through a fault of minutes: no attempt cap, backoff up to minutes, and a
     schedule-to-close budget that still ends a step that can never succeed."""
-    for name in MEDIA_STEPS:
-        _, start_to_close, _, policy = STEP_OPTIONS[name]
-        assert policy.maximum_attempts == 0, name
-        assert policy.maximum_interval is not None and policy.maximum_interval.total_seconds() >= 60, name
-        assert STEP_BUDGET[name] >= max(start_to_close, timedelta(minutes=15)), name
+    assert {spec.name for spec in MEDIA_STEPS} == {"voiceover", "captions", "music", "background", "images",
+                                                    "render", "check_video", "variant"}
+    for spec in MEDIA_STEPS:
+        assert spec.retry.maximum_attempts == 0, spec.name
+        assert spec.retry.maximum_interval is not None and spec.retry.maximum_interval.total_seconds() >= 60, spec.name
+        assert spec.budget is not None and spec.budget >= max(spec.start_to_close, timedelta(minutes=15)), spec.name
 
 
 # ---------------------------------------------------------------- scratch files
@@ -363,7 +363,7 @@ def test_retry_resets_to_the_task_before_the_failed_step() -> None:
 
 
 def test_attempt_recorder_knows_which_failures_retry() -> None:
-    policy = STEP_OPTIONS["render"][3]
+    policy = RENDER.retry
     assert will_retry(PermissionError(1, "Operation not permitted"), 7, policy)
     assert not will_retry(ApplicationError("bad input", non_retryable=True), 1, policy)
     assert not will_retry(RuntimeError("x"), 3, RetryPolicy(maximum_attempts=3))

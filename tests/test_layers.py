@@ -40,10 +40,7 @@ CONFIG_RANK = 1
 # entry that no longer occurs fails `test_allowed_entries_still_occur`, so it is deleted with the fix.
 ALLOWED_UPWARD: dict[tuple[str, str], str] = {}
 ALLOWED_CYCLES: dict[frozenset[str], str] = {}
-ALLOWED_BY_NAME: dict[str, str] = {
-    "sma.worker": "loads activity modules from a tuple of names; wiring lists them explicitly (sma/wiring.py)",
-    "sma.workflows": "loads workflow modules from a tuple of names; the worker lists them explicitly (wiring)",
-}
+ALLOWED_BY_NAME: dict[str, str] = {}
 
 
 def module_name(path: Path, root: Path = ROOT) -> str:

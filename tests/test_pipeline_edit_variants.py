@@ -1,4 +1,4 @@
-"""Patch `media-layout` on the real dev server: a hand-edited script is recorded from (no new LLM script),
+"""Run-aware media on the real dev server: a hand-edited script is recorded from (no new LLM script),
 the media requests know the run (stock query, platforms, background for the diagram theme), and each
 platform uploads its own variant of the master (here a 4 s cap on the local outbox)."""
 

@@ -28,7 +28,7 @@ from sma.models.pipeline import (
 from sma.services.llm.store import DBUsageStore
 from sma.services.runs import pipeline_input
 from sma.settings import Settings
-from sma.workflows.content_pipeline import ContentPipelineWorkflow
+from sma.workflows.pipeline import ContentPipelineWorkflow
 from tests.conftest import running_workers, wait_for
 
 HISTORIES = Path(__file__).parent / "histories"

@@ -28,8 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _modules(package: object) -> list[object]:
-    return [importlib.import_module(f"{package.__name__}.{m.name}")  # type: ignore[attr-defined]
-            for m in pkgutil.walk_packages(package.__path__) if not m.ispkg]  # type: ignore[attr-defined]
+    prefix = f"{package.__name__}."  # type: ignore[attr-defined]
+    return [importlib.import_module(m.name)
+            for m in pkgutil.walk_packages(package.__path__, prefix) if not m.ispkg]  # type: ignore[attr-defined]
 
 
 def _defined_activities() -> set[str]:

@@ -22,5 +22,6 @@ class BotSettings(Section):
     reminder_minutes: float = Field(120.0, ge=0, description="remind an undecided approval; 0 = never")
     expiry_hours: float = Field(48.0, ge=0, description="park an undecided run as expired; 0 = never")
     progress: bool = Field(True, description="one progress message per run, edited as steps finish")
-    render_progress_s: float = Field(5.0, gt=0, description="how often the bot adds the render percentage")
+    render_progress_s: float = Field(5.0, gt=0, description="how often the bot refreshes progress messages "
+                                     "(recorded steps, render percentage)")
     poll_timeout_s: int = Field(30, ge=0, le=50, description="getUpdates long-poll timeout")

@@ -20,7 +20,7 @@ from telegram.ext import Application
 from sma import metrics
 from sma.bot.app import build_application
 from sma.bot.context import BotDeps
-from sma.bot.progress import render_progress_loop
+from sma.bot.progress import progress_loop
 from sma.db.engine import Database
 from sma.services.autonomy.service import AutonomyService
 from sma.services.blobs.store import artifact_store
@@ -130,7 +130,7 @@ async def start_bot(settings: Settings, client: object, queue_suffix: str = "") 
         raise
     running.tasks.append(asyncio.create_task(poll(application, running.stopping, settings.bot.poll_timeout_s)))
     if settings.bot.progress:
-        running.tasks.append(asyncio.create_task(render_progress_loop(deps, application.bot, running.stopping)))
+        running.tasks.append(asyncio.create_task(progress_loop(deps, notifier, running.stopping)))
     log.info("bot started", username=application.bot.username, allowed=len(settings.bot.allowed_user_ids))
     return running
 

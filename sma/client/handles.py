@@ -33,7 +33,7 @@ from sma.models.pipeline import (
     StatusQuery,
 )
 from sma.services.runs import PendingStep
-from sma.workflows.content_pipeline import ContentPipelineWorkflow
+from sma.workflows.pipeline import ContentPipelineWorkflow
 from sma.workflows.scheduler import CalendarSlotWorkflow
 
 Signal = ApproveSignal | RejectSignal | EditScriptSignal | ReopenSignal | SetAutonomySignal | RecheckSignal
@@ -137,7 +137,7 @@ async def pending_steps(client: Client, wf_id: str, timeout: timedelta | None = 
     found: dict[str, PendingStep] = {}
     for pending in desc.raw_description.pending_activities:
         name = pending.activity_type.name
-        if name not in STEPS or name == "notify":  # notify also sends best-effort progress messages
+        if name not in STEPS or name == "notify":  # notices are best effort, not a step to report
             continue
         error, failure = "", pending.last_failure
         if failure.message:

@@ -3,7 +3,7 @@
 The workflow cannot look at hardware (it must replay the same everywhere), so the starter decides from
 the same config files every process reads and puts the answer in the run's input. A step goes to
 `sma-gpu` when one of its configured tiers needs CUDA; on a worker without a GPU that tier is still
-skipped with its reason and the chain goes on. Voiceover and captions always run there (STEP_OPTIONS).
+skipped with its reason and the chain goes on. Voiceover and captions always run there (their step specs).
 """
 
 from __future__ import annotations

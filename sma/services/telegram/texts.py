@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sma.models.autonomy import ApprovalNotice
-from sma.models.common import QAReport
+from sma.models.common import QAReport, StepState
 from sma.models.pipeline import PipelineStatus
 
 MAX_TEXT = 4096
@@ -95,6 +95,21 @@ def status_detail(status: PipelineStatus) -> str:
         lines.append(f"  error: {status.error}")
     if status.state.value == "failed":
         lines.append(f"  /retry {status.workflow_id} retries it from the failed step")
+    return clip("\n".join(lines))
+
+
+_MARKS = {StepState.DONE: "✓", StepState.RUNNING: "…", StepState.SKIPPED: "-", StepState.FAILED: "✗",
+          StepState.PENDING: "·"}
+
+
+def progress_text(status: PipelineStatus) -> str:
+    """The run's progress message: one line per step (engine, seconds), then the run's state."""
+    lines = [f"{status.title} (round {status.round})"]
+    for step in status.steps.values():
+        detail = f" [{step.tier}]" if step.tier else ""
+        timing = f" {step.seconds:.1f}s" if step.state == StepState.DONE and step.seconds else ""
+        lines.append(f"{_MARKS[step.state]} {step.name.replace('_', ' ')}{detail}{timing}")
+    lines.append(f"state: {status.state.value}" + (f" ({status.error})" if status.error else ""))
     return clip("\n".join(lines))
 
 
