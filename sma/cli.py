@@ -10,8 +10,9 @@ import logging
 import os
 import sys
 import traceback
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import click
 import typer
@@ -23,6 +24,9 @@ from sma.environment import EnvironmentFault
 from sma.models.pipeline import PipelineStatus, Topic
 from sma.models.topic import TopicError
 from sma.settings import ConfigError, Settings, load_settings, masked_dump
+
+if TYPE_CHECKING:
+    from sma.client import RunClient
 
 # Under `python -m sma.cli` capability modules importing `sma.cli` must get this module, not a second copy.
 sys.modules.setdefault("sma.cli", sys.modules[__name__])
@@ -157,7 +161,7 @@ def _run(coro: Any) -> Any:
 
 
 @contextlib.asynccontextmanager
-async def _runs(loaded: Settings, migrate: bool = False, need_temporal: bool = True) -> Any:
+async def _runs(loaded: Settings, migrate: bool = False, need_temporal: bool = True) -> AsyncIterator[RunClient]:
     """A run client for one command: the configured Temporal and database. `migrate` creates or upgrades the
     database first (commands that start runs); without it a data dir with no database yet stays empty.
     `need_temporal=False` goes on without Temporal (reads fall back to the database)."""

@@ -37,16 +37,16 @@ WORKFLOW_QUEUE_MODULES = (
 )
 
 
-def workflow_activities(settings: Settings, database: Any) -> list[Callable]:
+def workflow_activities(settings: Settings, database: Any) -> list[Callable[..., Any]]:
     """Light IO activities; each capability's module builds its own (and owns its wiring)."""
-    activities: list[Callable] = []
+    activities: list[Callable[..., Any]] = []
     for name in WORKFLOW_QUEUE_MODULES:
         module = importlib.import_module(f"sma.activities.{name}")
         activities += module.build(settings, database)
     return activities
 
 
-def gpu_activities(settings: Settings) -> list[Callable]:
+def gpu_activities(settings: Settings) -> list[Callable[..., Any]]:
     from sma.activities import media
     from sma.activities.voice import VoiceActivities
     from sma.services.captions import CachedTranscriber, CaptionService, Transcriber
@@ -61,7 +61,7 @@ def gpu_activities(settings: Settings) -> list[Callable]:
     return [acts.voiceover, acts.captions, *media.build_gpu(settings)]
 
 
-def cpu_activities(settings: Settings) -> list[Callable]:
+def cpu_activities(settings: Settings) -> list[Callable[..., Any]]:
     from sma.activities import media, trends_cpu
 
     return [*media.build(settings), *trends_cpu.build(settings)]

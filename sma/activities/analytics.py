@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from temporalio import activity
 
@@ -26,7 +27,7 @@ class AnalyticsActivities:
         return await self.service.collect(req)
 
 
-def build(settings: Settings, database: object) -> list:
+def build(settings: Settings, database: object) -> list[Callable[..., Any]]:
     """The activities this module contributes to the sma-workflows worker."""
     from sma.db.engine import Database
     from sma.services.analytics.collector import build_analytics_service

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from temporalio import activity
 
@@ -22,7 +23,7 @@ class ApprovalActivities:
         return await self.service.decide(req)
 
 
-def build(settings: Settings, database: object) -> list:
+def build(settings: Settings, database: object) -> list[Callable[..., Any]]:
     """The activities this module contributes to the sma-workflows worker."""
     from sma.activities.notify import make_notifier
     from sma.services.autonomy.service import AutonomyService
@@ -32,7 +33,7 @@ def build(settings: Settings, database: object) -> list:
     from sma.services.scheduling.calendar import CalendarService
     from sma.services.scheduling.history import PostMetricsHistory
 
-    calendar = CalendarService(settings, database, PostMetricsHistory(database))  # type: ignore[arg-type]
-    service = AutonomyService(settings, database, notifier=make_notifier(settings, database),  # type: ignore[arg-type]
+    calendar = CalendarService(settings, database, PostMetricsHistory(database))  # type: ignore[arg-type]  # database arrives untyped from the worker
+    service = AutonomyService(settings, database, notifier=make_notifier(settings, database),  # type: ignore[arg-type]  # database arrives untyped from the worker
                               calendar=calendar)
     return [ApprovalActivities(service).approval_policy]

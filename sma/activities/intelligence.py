@@ -6,7 +6,8 @@ way) is a permanent error; anything else is retried by the workflow's policy.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -44,7 +45,7 @@ class IntelligenceActivities:
         return await self.service.remember(req)
 
 
-def build(settings: Settings, database: object) -> list:
+def build(settings: Settings, database: object) -> list[Callable[..., Any]]:
     """The activities this module contributes to the sma-workflows worker."""
     import threading
 

@@ -7,6 +7,9 @@ sent raises, so Temporal retries it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from temporalio import activity
 
 from sma.models.pipeline import NotifyRequest, NotifyResult
@@ -31,9 +34,9 @@ def make_notifier(settings: Settings, database: object) -> Notifier:
         return LogNotifier()
     from sma.bot.notifier import TelegramNotifier
 
-    return TelegramNotifier.from_settings(settings, database)  # type: ignore[arg-type]
+    return TelegramNotifier.from_settings(settings, database)  # type: ignore[arg-type]  # database arrives untyped from the worker
 
 
-def build(settings: Settings, database: object) -> list:
+def build(settings: Settings, database: object) -> list[Callable[..., Any]]:
     """The activities this module contributes to the sma-workflows worker."""
     return [NotifyActivities(make_notifier(settings, database)).notify]

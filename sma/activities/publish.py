@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -75,7 +75,7 @@ class PublishActivities:
             raise ApplicationError(f"{platform}: {exc}", type="RetryLater", next_retry_delay=delay) from None
 
 
-def build(settings: Settings, database: object) -> list:
+def build(settings: Settings, database: object) -> list[Callable[..., Any]]:
     """The activities this module contributes to the sma-workflows worker: every platform adapter,
     chosen per request by the project's `platforms` list and its stored credentials."""
     from sma.db.engine import Database

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
 from temporalio import activity
 
 from sma.models.pipeline import RecordResult, RunRecord
 from sma.settings import Settings
 
+if TYPE_CHECKING:  # the workflow imports this module; keep its import light
+    from sma.db.engine import Database
+
 
 class RecorderActivities:
-    def __init__(self, database: object) -> None:
+    def __init__(self, database: Database) -> None:
         self.database = database
 
     @activity.defn(name="record_run")
@@ -20,6 +26,6 @@ class RecorderActivities:
         return RecordResult()
 
 
-def build(settings: Settings, database: object) -> list:
+def build(settings: Settings, database: object) -> list[Callable[..., Any]]:
     """The activities this module contributes to the sma-workflows worker."""
-    return [RecorderActivities(database).record_run]
+    return [RecorderActivities(database).record_run]  # type: ignore[arg-type]  # the worker passes it untyped

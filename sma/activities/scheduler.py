@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from temporalio import activity
 from temporalio.client import Client
@@ -76,18 +76,18 @@ class SchedulerActivities:
     async def slot_hold(self, req: SlotHoldRequest) -> SlotHold:
         return await self.calendar.hold(req.workflow_id, req.now)
 
-    def all(self) -> list:
+    def all(self) -> list[Callable[..., Any]]:
         return [self.plan, self.start_slots, self.check_slot, self.update_slot, self.slot_hold]
 
 
-def build(settings: Settings, database: object) -> list:
+def build(settings: Settings, database: object) -> list[Callable[..., Any]]:
     """The activities this module contributes to the sma-workflows worker."""
     from sma.services.scheduling.calendar import CalendarService
     from sma.services.scheduling.history import PostMetricsHistory
 
     if database is None:
         return []
-    calendar = CalendarService(settings, database, PostMetricsHistory(database))  # type: ignore[arg-type]
+    calendar = CalendarService(settings, database, PostMetricsHistory(database))  # type: ignore[arg-type]  # database arrives untyped from the worker
     return SchedulerActivities(calendar, shared_client(settings)).all()
 
 

@@ -7,6 +7,7 @@ raise it; the workflow ends the run `failed` with that message.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from temporalio import activity
@@ -78,7 +79,7 @@ def build_services(settings: Settings, database: Any = None) -> tuple[ScriptServ
     return scripts, VisionService(gateway, settings, prompts)
 
 
-def build(settings: Settings, database: object) -> list:
+def build(settings: Settings, database: object) -> list[Callable[..., Any]]:
     """The activities this module contributes to the sma-workflows worker."""
     scripts, vision = build_services(settings, database)
     acts = ScriptActivities(scripts, vision)

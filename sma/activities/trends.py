@@ -3,9 +3,9 @@ own retry policy, set by the workflow), coverage, and storing the scan."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -20,7 +20,7 @@ from sma.models.trends import (
     StoreScanRequest,
     TrendScanResult,
 )
-from sma.settings import ConfigError, Settings
+from sma.settings import ConfigError, ProjectSettings, Settings
 
 if TYPE_CHECKING:
     from sma.db.engine import Database
@@ -108,30 +108,29 @@ class TrendActivities:
             top=[t.title for t in ranked[:5]], notes=notes,
         )
 
-    def _project(self, project_id: str):  # type: ignore[no-untyped-def]
+    def _project(self, project_id: str) -> ProjectSettings:
         try:
             return self.settings.project(project_id)
         except ConfigError as exc:
             raise ApplicationError(str(exc), type="ConfigError", non_retryable=True) from None
 
-    def all(self) -> list:
+    def all(self) -> list[Callable[..., Any]]:
         return [self.plan, self.fetch_reddit, self.fetch_hackernews, self.fetch_google_trends, self.fetch_github,
                 self.fetch_youtube, self.fetch_feeds, self.coverage, self.store]
 
 
-def build(settings: Settings, database: object) -> list:
+def build(settings: Settings, database: object) -> list[Callable[..., Any]]:
     """The activities this module contributes to the sma-workflows worker."""
     from sma.services.trends.coverage import ProducedTitlesChecker
     from sma.services.trends.sources import build_sources
 
     if database is None:
         return []  # a worker without the database (some tests) serves no trend activities
-    checker = ProducedTitlesChecker(database, settings.trends.coverage_threshold)  # type: ignore[arg-type]
-    checker = _with_memory(settings, checker)
-    return TrendActivities(settings, database, build_sources(settings), checker).all()  # type: ignore[arg-type]
+    checker = _with_memory(settings, ProducedTitlesChecker(database, settings.trends.coverage_threshold))  # type: ignore[arg-type]  # database arrives untyped from the worker
+    return TrendActivities(settings, database, build_sources(settings), checker).all()  # type: ignore[arg-type]  # database arrives untyped from the worker
 
 
-def _with_memory(settings: Settings, fallback: object) -> object:
+def _with_memory(settings: Settings, fallback: CoverageChecker) -> CoverageChecker:
     """Semantic coverage from Mem0 when the project memory is on; the title check stays as the floor."""
     from sma.services.memory.config import memory_settings
     from sma.services.memory.providers import MemoryCoverageChecker

@@ -6,6 +6,9 @@ and stays loaded for later scans.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -30,7 +33,7 @@ class TrendRankActivities:
         return rank(self.settings.trends, self.niche_filter, niche, req)
 
 
-def build(settings: Settings) -> list:
+def build(settings: Settings) -> list[Callable[..., Any]]:
     """The activities this module contributes to the sma-cpu worker."""
     from sma.services.trends.niche import SentenceEmbedder
 

@@ -89,8 +89,8 @@ async def _autonomy(loaded: object, projects: list[str], level: str | None) -> l
             return await _show(service, projects)
         client = await _client_or_none(loaded)
         by = f"cli:{getpass.getuser()}"
-        runs = RunClient(client, loaded, database)  # type: ignore[arg-type]
-        change = await runs.set_level(projects[0], level, by=by, source="cli", service=service)  # type: ignore[arg-type]
+        runs = RunClient(client, loaded, database)  # type: ignore[arg-type]  # untyped client and database of the CLI
+        change = await runs.set_level(projects[0], level, by=by, source="cli", service=service)  # type: ignore[arg-type]  # str from the command line; set_level rejects others
         where = (f"{change.signalled} open run(s) told" if client
                  else "Temporal not reachable: open runs pick it up when they next ask")
         return [f"{projects[0]}: {change.previous} -> {level} ({where})"]
@@ -119,6 +119,6 @@ async def _client_or_none(loaded: object) -> object | None:
     from sma.temporal_client import client_for
 
     try:
-        return await asyncio.wait_for(client_for(loaded, attempts=1), timeout=5)  # type: ignore[arg-type]
+        return await asyncio.wait_for(client_for(loaded, attempts=1), timeout=5)  # type: ignore[arg-type]  # the CLI passes its settings untyped
     except (RuntimeError, OSError, TimeoutError):
         return None

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -217,7 +217,7 @@ class CachedTranscriber:
         key = self.key(wav, language)
         ref = self.store.lookup(key)
         if ref is not None:
-            return [Word.model_validate(w) for w in self.store.read_json(ref)]  # type: ignore[union-attr]
+            return [Word.model_validate(w) for w in cast(list[Any], self.store.read_json(ref))]  # the list stored below
         words = self.inner.words(wav, language)
         self.store.put_json([w.model_dump() for w in words], kind="transcript", key=key)
         return words
@@ -292,18 +292,21 @@ def _fill_gaps(times: list[tuple[float, float, float] | None], limit: float) -> 
         while j < len(out) and out[j] is None:
             j += 1
         prev, nxt = (i - 1 if i > 0 else None), (j if j < len(out) else None)
-        lo = out[prev][1] if prev is not None else 0.0
-        hi = out[nxt][0] if nxt is not None else max(limit, lo)
+        before = out[prev] if prev is not None else None  # heard or already filled: never None
+        after = out[nxt] if nxt is not None else None
+        lo = before[1] if before is not None else 0.0
+        hi = after[0] if after is not None else max(limit, lo)
         first, last = i, j
         if hi - lo < MIN_WORD_S * (j - i):
             # Whisper merged the missing words into a neighbour: share the neighbours' time with them.
-            if prev is not None:
-                first, lo = prev, out[prev][0]
-            if nxt is not None:
-                last, hi = nxt + 1, out[nxt][1]
+            if prev is not None and before is not None:
+                first, lo = prev, before[0]
+            if nxt is not None and after is not None:
+                last, hi = nxt + 1, after[1]
         for k, (s, e) in zip(range(first, last), _split(lo, hi, last - first), strict=True):
             # Neighbours keep their confidence; interpolated words get 0 (timing guessed, not heard).
-            out[k] = [s, e, out[k][2] if out[k] is not None else 0.0]
+            heard = out[k]
+            out[k] = [s, e, heard[2] if heard is not None else 0.0]
         i = j
     return [t for t in out if t is not None]
 
@@ -552,7 +555,8 @@ def line_width_px(text: str, font_file: Path | str | None, font_size: int) -> fl
     if font_file and Path(font_file).is_file():
         font = _font(str(font_file))
         ascent, descent = font.getmetrics()
-        return float(font.getlength(text)) * font_size / (ascent + descent)
+        width: float = float(font.getlength(text)) * font_size / (ascent + descent)
+        return width
     return len(text) * font_size * 0.55
 
 
@@ -611,7 +615,7 @@ def check_captions(
     """Gate QA_CAPTIONS. `voiced` is the list of voiced spans, or just the audio duration.
 
     With `text`, the font must also have a glyph for every character of it (no boxes on screen)."""
-    spans = [(0.0, float(voiced))] if isinstance(voiced, int | float) else [tuple(map(float, s)) for s in voiced]
+    spans = [(0.0, float(voiced))] if isinstance(voiced, int | float) else [(float(a), float(b)) for a, b in voiced]
     reasons: list[str] = []
     metrics: dict[str, float] = {"words": float(len(words))}
     checks = 6

@@ -348,7 +348,7 @@ class VoiceService:
                 update={"seconds": round(time.perf_counter() - started, 3), "notes": ["reused from store"]}
             )
         attempts: list[EngineAttempt] = []
-        best: tuple[str, ArtifactRef, QAReport] | None = None
+        best: tuple[TTSEngine, ArtifactRef, QAReport] | None = None
         for engine in self.engines_for(req.project_id):
             take = self._try(engine, req, attempts)
             if take is None:
@@ -471,7 +471,7 @@ class VoiceService:
 
     @staticmethod
     def _record(attempts: list[EngineAttempt], engine: str, outcome: str, reason: str) -> None:
-        attempt = EngineAttempt(engine=engine, outcome=outcome, reason=reason[:500])  # type: ignore[arg-type]
+        attempt = EngineAttempt(engine=engine, outcome=outcome, reason=reason[:500])  # type: ignore[arg-type]  # str engine and outcome; pydantic checks the Literals
         attempts.append(attempt)
         log.info("tts engine", engine=engine, outcome=outcome, reason=attempt.reason)
 

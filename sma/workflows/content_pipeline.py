@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
@@ -72,14 +73,13 @@ with workflow.unsafe.imports_passed_through():
         Script,
         ScriptRequest,
         StatusQuery,
-        StepResult,
         StepStatus,
         VideoCheckRequest,
         VoiceRequest,
         VoiceResult,
     )
 
-R = TypeVar("R", bound=StepResult)
+R = TypeVar("R", bound=BaseModel)
 RENDER_TAIL_S = 0.6  # the render keeps this much after the voice ends (sma.services.media.render.TAIL_S)
 
 _QUICK = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3)
@@ -309,7 +309,8 @@ class ContentPipelineWorkflow:
             result = await self._step("write_script", ScriptActivities.write_script, req)
             self._add_qa(result.qa)
             if result.qa.passed:
-                return result.script
+                script: Script = result.script
+                return script
             qa_feedback = list(result.qa.reasons)
         raise StepFailed(f"write_script: QA_SCRIPT failed {inp.max_script_attempts} times: "
                          + "; ".join(qa_feedback))
@@ -508,7 +509,7 @@ class ContentPipelineWorkflow:
         """Ask the autonomy policy; if it cannot answer, ask a human (approval) or hold (publish)."""
         self._level_changed = False
         req = PolicyRequest(project_id=self._inp.project_id, run_id=self._status.workflow_id,
-                            round=self._status.round, stage=stage, level=self._level, auto=auto,  # type: ignore[arg-type]
+                            round=self._status.round, stage=stage, level=self._level, auto=auto,  # type: ignore[arg-type]  # str stage and level; pydantic checks the Literals
                             pinned=self._inp.autonomy_pinned,
                             qa=list(self._status.qa), title=self._status.title, summary=self._inp.topic.summary,
                             platforms=list(self._inp.platforms))

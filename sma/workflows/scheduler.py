@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
@@ -39,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         StartSlotsResult,
     )
 
+R = TypeVar("R")
 PIPELINE = "ContentPipelineWorkflow"
 PATCH_WAKE = "slot-wake"
 MAX_CHECKS = 50  # wait / reschedule rounds of one slot before it gives up (each is a timer or a move)
@@ -135,9 +138,9 @@ class CalendarSlotWorkflow:
 
     async def _update(self, inp: SlotInput, state: str, note: str) -> None:
         await self._activity(SchedulerActivities.update_slot, SlotUpdate(
-            project_id=inp.project_id, item_id=inp.item_id, state=state, note=note))  # type: ignore[arg-type]
+            project_id=inp.project_id, item_id=inp.item_id, state=state, note=note))  # type: ignore[arg-type]  # str state; pydantic checks the Literal
 
-    async def _activity(self, method, arg):  # type: ignore[no-untyped-def]
+    async def _activity(self, method: Callable[..., Awaitable[R]], arg: Any) -> R:
         suffix = workflow.info().task_queue.removeprefix(queues.WORKFLOWS)
         return await workflow.execute_activity_method(method, arg, task_queue=queues.WORKFLOWS + suffix,
                                                       start_to_close_timeout=timedelta(minutes=1),

@@ -122,7 +122,7 @@ class LLMGateway:
             parsed["value"] = parse_output(model, completion)
 
         result = await self._run_chain(ctx, request, check)
-        return Structured(value=parsed["value"], result=result)  # type: ignore[arg-type]
+        return Structured(value=parsed["value"], result=result)  # type: ignore[arg-type]  # parse_output made a `model`
 
     async def complete(self, ctx: CallContext, request: LLMRequest) -> LLMResult:
         return await self._run_chain(ctx, request, lambda completion: None)
@@ -234,7 +234,7 @@ class LLMGateway:
     # ------------------------------------------------------------ helpers
 
     def _backoff(self, retries: int, retry_after: float | None) -> float:
-        base = self.settings.backoff_initial_s * (2 ** retries)
+        base: float = self.settings.backoff_initial_s * (2 ** retries)
         delay = min(self.settings.backoff_max_s, base * (1 + random.random() * 0.25))
         if retry_after is not None:
             delay = min(self.settings.backoff_max_s, max(delay, retry_after))

@@ -6,13 +6,14 @@ database. Both answer "how much did this project spend since T" for the budget.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import func, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from sma.db.engine import Database
@@ -20,7 +21,8 @@ from sma.db.tables import Project, utcnow
 from sma.db.tables_llm import LLMCall, ScriptAttempt
 from sma.models.llm import CallRecord, ScriptAttemptRecord, UsageRow
 
-_ON_CONFLICT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+_ON_CONFLICT: dict[str, Callable[..., sqlite.Insert | postgresql.Insert]] = {
+    "sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
 
 class UsageStore(Protocol):
@@ -90,11 +92,11 @@ class DBUsageStore:
         values = {"id": project_id, "name": "", "niche": "", "created_at": utcnow()}
         if dialect in _ON_CONFLICT:
             stmt = _ON_CONFLICT[dialect](Project).values(**values).on_conflict_do_nothing(index_elements=["id"])
-            await session.exec(stmt)  # type: ignore[call-overload]
+            await session.exec(stmt)
         elif (await session.get(Project, project_id)) is None:
             try:
                 async with session.begin_nested():
-                    await session.exec(insert(Project).values(**values))  # type: ignore[call-overload]
+                    await session.exec(insert(Project).values(**values))
             except IntegrityError:
                 pass  # created meanwhile by another writer
         self._known_projects.add(project_id)
@@ -132,13 +134,13 @@ class DBUsageStore:
             stmt = select(LLMCall).where(LLMCall.created_at >= since)
             if project_id is not None:
                 stmt = stmt.where(LLMCall.project_id == project_id)
-            rows = (await session.exec(stmt.order_by(LLMCall.created_at))).all()
+            rows = (await session.exec(stmt.order_by(col(LLMCall.created_at)))).all()
         return [CallRecord.model_validate(row.model_dump(exclude={"id"})) for row in rows]
 
     async def attempts(self, run_id: str) -> list[ScriptAttemptRecord]:
         async with self.database.session() as session:
             rows = (await session.exec(select(ScriptAttempt).where(ScriptAttempt.run_id == run_id)
-                                       .order_by(ScriptAttempt.round, ScriptAttempt.attempt))).all()
+                                       .order_by(col(ScriptAttempt.round), col(ScriptAttempt.attempt)))).all()
         return [ScriptAttemptRecord.model_validate(row.model_dump(exclude={"id", "created_at"})) for row in rows]
 
 

@@ -103,7 +103,7 @@ def qa_audio(
 def _shared_audio_command() -> Callable[[Path, Path, bool], int] | None:
     """The voice capability's own implementation, when it ships one (sma/services/qa_audio_cli.py)."""
     try:
-        from sma.services import qa_audio_cli  # type: ignore[attr-defined]
+        from sma.services import qa_audio_cli
     except ImportError:
         return None
     return getattr(qa_audio_cli, "qa_audio_command", None)

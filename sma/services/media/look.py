@@ -10,6 +10,7 @@ ASS colours are &HAABBGGRR (alpha 00 = opaque), hence `ass_colour`.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 from sma.services.media.cards import rgb
 from sma.services.media.layout import Layout, layout_for
@@ -60,7 +61,7 @@ PRESETS: dict[str, CaptionLook] = {
 def resolve(style: CaptionStyle) -> CaptionLook:
     """The preset with the project's overrides applied; a bad colour is a clear error."""
     look = PRESETS[style.preset]
-    updates = {
+    updates: dict[str, Any] = {
         "font": style.font, "font_size": style.font_size, "colour": style.colour,
         "highlight_colour": style.highlight_colour, "highlight": style.highlight,
         "words_per_line": style.words_per_line, "position": style.position,

@@ -76,7 +76,7 @@ def _parse_stdin(text: str, specs: tuple[FieldSpec, ...]) -> dict[str, str]:
     if text.startswith("{"):
         try:
             data = json.loads(text)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             raise CredentialError(f"stdin is not valid JSON: {exc.msg}") from None
         if not isinstance(data, dict):
             raise CredentialError("stdin must hold one JSON object")
@@ -181,7 +181,8 @@ def delete_credentials(project: str, platform: str) -> None:
     loaded = _settings()
 
     async def work(database: Any) -> bool:
-        return await _store(loaded, database).delete(project, platform)
+        deleted: bool = await _store(loaded, database).delete(project, platform)
+        return deleted
 
     if not _with_database(loaded, work):
         _fail(f"no {platform} credentials stored for project '{project}'", 1)

@@ -207,8 +207,10 @@ def plan(project: Project = "default", as_json: AsJson = False) -> None:
     async def go() -> SchedulerResult:
         client = await client_for(loaded)
         wf_id = f"content-scheduler-{project}-cli-{datetime.now(UTC):%Y%m%dT%H%M%S}"
-        return await client.execute_workflow("ContentSchedulerWorkflow", SchedulerInput(project_id=project),
-                                             id=wf_id, task_queue=queues.WORKFLOWS, result_type=SchedulerResult)
+        result: SchedulerResult = await client.execute_workflow(
+            "ContentSchedulerWorkflow", SchedulerInput(project_id=project), id=wf_id, task_queue=queues.WORKFLOWS,
+            result_type=SchedulerResult)
+        return result
 
     result = _run(go())
     if as_json:
