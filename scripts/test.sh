@@ -29,5 +29,14 @@ fi
 python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
 .venv/bin/pip install -q -e '.[dev]'
+
+# Type check sma/ before any test ([tool.mypy] in pyproject.toml), so a type error fails CI on its own line.
+echo "type check: mypy over sma/ ..." >&2
+if ! .venv/bin/mypy; then
+  echo "error: mypy found type errors in sma/ (listed above); fix them, or give the line a specific" \
+    "'# type: ignore[code]  # reason'" >&2
+  exit 1
+fi
+
 # No marker filter: the slow tests (full pipeline runs, the fault drills of tests/test_fault_drills.py) run too.
 exec .venv/bin/pytest -q "$@"

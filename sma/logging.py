@@ -12,8 +12,9 @@ import logging
 import re
 import sys
 from collections.abc import Iterable, Mapping
+from io import TextIOWrapper
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, cast
 
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
@@ -141,10 +142,10 @@ class PrivateFileHandler(logging.FileHandler):
     def __init__(self, path: Path) -> None:
         super().__init__(path, mode="a", encoding="utf-8", delay=True)
 
-    def _open(self) -> IO[Any]:
+    def _open(self) -> TextIOWrapper:
         path = Path(self.baseFilename)
         private_logs(path.parent.parent)
-        return open_private(path, "a", encoding="utf-8")
+        return cast(TextIOWrapper, open_private(path, "a", encoding="utf-8"))  # text mode opens a TextIOWrapper
 
 
 def _handlers(settings: Settings, redactor: Redactor, component: str) -> list[logging.Handler]:

@@ -80,7 +80,8 @@ def temporal_cli() -> str:
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
@@ -124,7 +125,7 @@ def port_in_use_message(port: int, setting: str) -> str:
             f"stop it (kill {pid}) or set {setting}")
 
 
-def _stop(proc: subprocess.Popen, timeout: float = 15.0) -> None:
+def _stop(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
     if proc.poll() is not None:
         return
     proc.send_signal(signal.SIGTERM)
@@ -144,7 +145,7 @@ class DevServer:
     ui_port: int
     namespace: str = "default"
     ui: bool = True
-    proc: subprocess.Popen | None = None
+    proc: subprocess.Popen[bytes] | None = None
 
     @property
     def address(self) -> str:
@@ -207,7 +208,7 @@ class Stack:
     setup_token: str | None = None
     abort: Callable[[], bool] = _never  # polled while starting: `sma up` stops a start on SIGTERM/SIGINT
     server: DevServer | None = None
-    workers: dict[str, subprocess.Popen] = field(default_factory=dict)
+    workers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     @property
     def address(self) -> str:
@@ -288,7 +289,7 @@ class Stack:
             return self.server.log_path if self.server else self.logs_dir / "temporal.log"
         return self.logs_dir / (f"{name}.log" if name in (BOT, DASHBOARD) else f"worker-{name}.log")
 
-    def start_worker(self, queue: str) -> subprocess.Popen:
+    def start_worker(self, queue: str) -> subprocess.Popen[bytes]:
         private_logs(self.settings.data_dir)
         command = [queue] if queue in (BOT, DASHBOARD) else ["worker", "--queue", queue]
         env = self.worker_env()

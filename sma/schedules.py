@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import timedelta
 from typing import Literal
 
@@ -150,7 +150,7 @@ async def ensure_one(client: Client, d: ScheduleDef) -> str:
 
 
 async def ensure_schedules(client: Client, settings: Settings, queue_suffix: str = "", *,
-                           kinds: Sequence[str] | None = None,
+                           kinds: Collection[str] | None = None,
                            defs: Sequence[ScheduleDef] | None = None) -> dict[str, str]:
     """Make the server's schedules match the registry (or `defs`, or only the given `kinds` of it);
     returns {schedule id: created|updated|unchanged|deleted|off}."""

@@ -103,10 +103,16 @@ class LoggingSettings(_Section):
     json_file: bool = True
 
 
+Background = Literal["pexels", "procedural"]
+ImageEngine = Literal["comfyui", "dalle"]
+BACKGROUNDS: tuple[Background, ...] = ("pexels", "procedural")
+IMAGE_CHAIN: tuple[ImageEngine, ...] = ("comfyui", "dalle")
+
+
 class VisualSettings(_Section):
     """Stock backgrounds, generated images and diagrams (section `media.visuals`); each tier is best effort."""
 
-    backgrounds: list[Literal["pexels", "procedural"]] = Field(default_factory=lambda: ["pexels", "procedural"])
+    backgrounds: list[Background] = Field(default_factory=lambda: list(BACKGROUNDS))
     pexels_base_url: str = "https://api.pexels.com"
     pexels_queries: list[str] = Field(
         default_factory=lambda: ["abstract technology", "dark abstract background", "programming code screen",
@@ -119,7 +125,7 @@ class VisualSettings(_Section):
     stock_height: int = Field(1280, description="stock clips are cropped to 9:16 and scaled to this height once")
     stock_max_mb: float = 150.0
     http_timeout_s: float = 30.0
-    image_chain: list[Literal["comfyui", "dalle"]] = Field(default_factory=lambda: ["comfyui", "dalle"])
+    image_chain: list[ImageEngine] = Field(default_factory=lambda: list(IMAGE_CHAIN))
     comfyui_url: str | None = Field(None, description="e.g. http://127.0.0.1:8188; empty = tier skipped")
     comfyui_workflow: str | None = Field(None, description="API-format workflow JSON file; empty = built-in")
     comfyui_checkpoint: str = "v1-5-pruned-emaonly.safetensors"
@@ -434,7 +440,8 @@ def _env_name(loc: tuple[int | str, ...]) -> str:
 
 
 def _origin(
-    loc: tuple[int | str, ...], config: dict, config_path: Path | None, secrets_path: Path | None, env: Mapping
+    loc: tuple[int | str, ...], config: dict[str, Any], config_path: Path | None, secrets_path: Path | None,
+    env: Mapping[str, str],
 ) -> str:
     for depth in range(len(loc), 0, -1):
         name = _env_name(loc[:depth])
@@ -448,7 +455,8 @@ def _origin(
 
 
 def _describe(
-    exc: ValidationError, config: dict, config_path: Path | None, secrets_path: Path | None, env: Mapping
+    exc: ValidationError, config: dict[str, Any], config_path: Path | None, secrets_path: Path | None,
+    env: Mapping[str, str],
 ) -> str:
     lines = []
     for err in exc.errors():

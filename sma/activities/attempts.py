@@ -96,7 +96,7 @@ class _Inbound(ActivityInboundInterceptor):
         at = datetime.now(UTC) + next_delay(exc, info.attempt, info.retry_policy)
         try:
             await asyncio.wait_for(
-                repo.record_attempt_failure(self.owner.database(), info.workflow_id, info.activity_type,
+                repo.record_attempt_failure(self.owner.database(), info.workflow_id or "", info.activity_type,
                                             info.attempt, describe(exc), at.isoformat(timespec="seconds")),
                 timeout=RECORD_TIMEOUT_S)
         except Exception as err:  # the note is best effort; the retry happens either way

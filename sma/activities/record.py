@@ -11,6 +11,9 @@ from sma.models.pipeline import RecordResult, RunRecord
 if TYPE_CHECKING:  # the workflow imports this module; keep its import light
     from sma.db.engine import Database
 
+if TYPE_CHECKING:  # the workflow imports this module; keep its import light
+    from sma.db.engine import Database
+
 
 class RecorderActivities:
     def __init__(self, database: Database) -> None:

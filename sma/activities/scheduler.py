@@ -4,7 +4,7 @@ start or stop), record a slot's state, and the publish-time hold for calendar ru
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from temporalio import activity
 from temporalio.client import Client
@@ -72,5 +72,5 @@ class SchedulerActivities:
     async def slot_hold(self, req: SlotHoldRequest) -> SlotHold:
         return await self.calendar.hold(req.workflow_id, req.now)
 
-    def all(self) -> list:
+    def all(self) -> list[Callable[..., Any]]:
         return [self.plan, self.start_slots, self.check_slot, self.update_slot, self.slot_hold]

@@ -3,9 +3,9 @@ own retry policy, set by the workflow), coverage, and storing the scan."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -20,7 +20,7 @@ from sma.models.trends import (
     StoreScanRequest,
     TrendScanResult,
 )
-from sma.settings import ConfigError, Settings
+from sma.settings import ConfigError, ProjectSettings, Settings
 
 if TYPE_CHECKING:
     from sma.db.engine import Database
@@ -108,12 +108,12 @@ class TrendActivities:
             top=[t.title for t in ranked[:5]], notes=notes,
         )
 
-    def _project(self, project_id: str):  # type: ignore[no-untyped-def]
+    def _project(self, project_id: str) -> ProjectSettings:
         try:
             return self.settings.project(project_id)
         except ConfigError as exc:
             raise ApplicationError(str(exc), type="ConfigError", non_retryable=True) from None
 
-    def all(self) -> list:
+    def all(self) -> list[Callable[..., Any]]:
         return [self.plan, self.fetch_reddit, self.fetch_hackernews, self.fetch_google_trends, self.fetch_github,
                 self.fetch_youtube, self.fetch_feeds, self.coverage, self.store]

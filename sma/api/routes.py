@@ -28,7 +28,8 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", descripti
 
 
 def api(request: Request) -> ApiContext:
-    return request.app.state.api  # type: ignore[no-any-return]
+    context: ApiContext = request.app.state.api  # Starlette's state is untyped
+    return context
 
 
 # Declared through HTTPBearer so the OpenAPI schema names the scheme (Swagger UI's Authorize button);

@@ -7,6 +7,7 @@ it, and the tests drive the same Application against a local Bot API server.
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 import structlog
 from telegram import BotCommand, Update
@@ -27,6 +28,8 @@ from sma.bot.handlers import approvals, autonomy, commands, media
 from sma.services.telegram.texts import COMMANDS
 
 log = structlog.get_logger("sma.bot")
+# The application as ApplicationBuilder().build() makes it; its six type parameters are the defaults.
+BotApplication = Application[Any, Any, Any, Any, Any, Any]
 
 LINK_ONLY = r"^\s*[hH][tT][tT][pP][sS]?://\S+\s*$"  # a message that is just a link starts a run from it
 COMMAND_HANDLERS = {
@@ -55,11 +58,11 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
             await update.callback_query.answer("Something went wrong; nothing was changed.", show_alert=True)
 
 
-async def _post_init(application: Application) -> None:
+async def _post_init(application: BotApplication) -> None:
     await application.bot.set_my_commands([BotCommand(name, what[:256]) for name, what in COMMANDS])
 
 
-def build_application(deps: BotDeps, token: str) -> Application:
+def build_application(deps: BotDeps, token: str) -> BotApplication:
     settings = deps.settings.bot
     application = (
         ApplicationBuilder()
@@ -75,7 +78,7 @@ def build_application(deps: BotDeps, token: str) -> Application:
     return application
 
 
-def register(application: Application) -> None:
+def register(application: BotApplication) -> None:
     application.add_handler(TypeHandler(Update, gate), group=-1)
     for name, handler in COMMAND_HANDLERS.items():
         application.add_handler(CommandHandler(name, handler))

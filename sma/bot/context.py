@@ -46,7 +46,8 @@ class BotDeps:
 
 
 def deps(context: ContextTypes.DEFAULT_TYPE) -> BotDeps:
-    return context.application.bot_data[KEY]
+    found: BotDeps = context.application.bot_data[KEY]
+    return found
 
 
 def who(user: object) -> str:

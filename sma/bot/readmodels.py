@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import inspect, text
+from sqlalchemy import BindParameter, bindparam, inspect, text
 
 from sma.db.engine import Database
 
@@ -49,7 +50,7 @@ async def top_trends(db: Database, project_ids: list[str], limit: int = 5) -> li
         "(SELECT s.id FROM trend_scans s WHERE s.project_id = r.project_id ORDER BY s.started_at DESC LIMIT 1) "
         "ORDER BY r.score DESC LIMIT :n").bindparams(_ids_param())
     async with db.session() as session:
-        rows = (await session.exec(query, params={"ids": project_ids, "n": limit})).all()  # type: ignore[call-overload]
+        rows = (await session.exec(query, params={"ids": project_ids, "n": limit})).all()  # type: ignore[call-overload]  # exec() is typed for select/DML; text() runs the same
     return [(int(r[0]), str(r[1]), float(r[2] or 0)) for r in rows]
 
 
@@ -60,7 +61,7 @@ async def trend(db: Database, trend_id: int) -> dict[str, str] | None:
         return None
     query = text("SELECT project_id, title, summary, url FROM trend_results WHERE id = :id")
     async with db.session() as session:
-        row = (await session.exec(query, params={"id": trend_id})).first()  # type: ignore[call-overload]
+        row = (await session.exec(query, params={"id": trend_id})).first()  # type: ignore[call-overload]  # exec() is typed for select/DML; text() runs the same
     if row is None:
         return None
     return {"project_id": str(row[0]), "title": str(row[1]), "summary": str(row[2] or ""), "url": str(row[3] or "")}
@@ -77,7 +78,7 @@ async def next_slots(db: Database, project_ids: list[str], limit: int = 5) -> li
                  "ORDER BY slot_at LIMIT :n").bindparams(_ids_param())
     now = datetime.now(UTC).replace(tzinfo=None)
     async with db.session() as session:
-        rows = (await session.exec(query, params={"ids": project_ids, "now": now, "n": limit})).all()  # type: ignore[call-overload]
+        rows = (await session.exec(query, params={"ids": project_ids, "now": now, "n": limit})).all()  # type: ignore[call-overload]  # exec() is typed for select/DML; text() runs the same
     return [(str(r[0])[:16] + " UTC", str(r[1])) for r in rows]
 
 
@@ -88,7 +89,7 @@ async def posts_last_days(db: Database, project_ids: list[str], days: int = 7) -
                  "GROUP BY platform, status").bindparams(_ids_param())
     out: dict[str, dict[str, int]] = {}
     async with db.session() as session:
-        for platform, status, count in (await session.exec(query, params={"ids": project_ids, "since": since})).all():  # type: ignore[call-overload]
+        for platform, status, count in (await session.exec(query, params={"ids": project_ids, "since": since})).all():  # type: ignore[call-overload]  # exec() is typed for select/DML; text() runs the same
             out.setdefault(str(platform), {})[str(status)] = int(count)
     return out
 
@@ -105,11 +106,9 @@ async def metrics_last_days(db: Database, project_ids: list[str], days: int = 7)
                  f"FROM {info.name} WHERE project_id IN :ids AND published_at >= :since GROUP BY platform, run_id) "
                  "AS latest GROUP BY platform").bindparams(_ids_param())
     async with db.session() as session:
-        rows = (await session.exec(query, params={"ids": project_ids, "since": since})).all()  # type: ignore[call-overload]
+        rows = (await session.exec(query, params={"ids": project_ids, "since": since})).all()  # type: ignore[call-overload]  # exec() is typed for select/DML; text() runs the same
     return {str(r[0]): (int(r[1] or 0), int(r[2] or 0)) for r in rows}
 
 
-def _ids_param() -> object:
-    from sqlalchemy import bindparam
-
+def _ids_param() -> BindParameter[Any]:
     return bindparam("ids", expanding=True)

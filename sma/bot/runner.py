@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 
 import structlog
 from telegram.error import InvalidToken, TelegramError
-from telegram.ext import Application
 
 from sma import metrics
-from sma.bot.app import build_application
+from sma.bot.app import BotApplication, build_application
 from sma.bot.context import BotDeps
 from sma.bot.progress import progress_loop
 from sma.db.engine import Database
@@ -34,7 +33,7 @@ MAX_BACKOFF_S = 60.0
 
 @dataclass
 class RunningBot:
-    application: Application
+    application: BotApplication
     database: Database
     notifier: TelegramNotifier
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
@@ -81,7 +80,7 @@ async def _initialize(running: RunningBot) -> None:
             delay = min(delay * 2, MAX_BACKOFF_S)
 
 
-async def poll(application: Application, stop: asyncio.Event, timeout_s: int) -> None:
+async def poll(application: BotApplication, stop: asyncio.Event, timeout_s: int) -> None:
     """getUpdates, handle each update, then move the offset past it (the next call confirms it)."""
     offset = 0
     delay = 1.0
@@ -115,7 +114,7 @@ async def start_bot(settings: Settings, client: object, queue_suffix: str = "") 
         log.warning("bot.allowed_user_ids is empty: every message will be refused")
     database = Database(settings.database_url)
     notifier = TelegramNotifier.from_settings(settings, database)
-    deps = BotDeps(settings=settings, database=database, client=client,  # type: ignore[arg-type]
+    deps = BotDeps(settings=settings, database=database, client=client,  # type: ignore[arg-type]  # start_bot takes its client untyped
                    service=AutonomyService(settings, database, notifier), codec=make_codec(settings),
                    store=artifact_store(settings), queue_suffix=queue_suffix)
     application = build_application(deps, token)

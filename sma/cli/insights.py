@@ -64,7 +64,7 @@ async def collect(settings: Settings, project_ids: list[str]) -> dict[str, Any]:
         if stored is not None and (stored or report is None or not report.insights):
             for item in stored:
                 insight = insight_from_memory(item)
-                data = insight.model_dump() if insight else {"text": item.text, "key": item.key}
+                data: dict[str, Any] = insight.model_dump() if insight else {"text": item.text, "key": item.key}
                 data.update(memory_id=item.id, updated_at=item.updated_at.isoformat() if item.updated_at else None)
                 entry["insights"].append(data)
         else:

@@ -106,7 +106,7 @@ def usage_command(
 
     loaded = common.settings()
 
-    async def work(database: Database) -> tuple[list, dict[str, float]]:
+    async def work(database: Database) -> tuple[list[Any], dict[str, float]]:
         store = DBUsageStore(database)
         rows = summarize(await store.calls(usage_since_days(days), project))
         ids = [project] if project else [p.id for p in loaded.projects]

@@ -161,8 +161,10 @@ def plan(project: Project = "default", as_json: AsJson = False) -> None:
     async def go() -> SchedulerResult:
         client = await client_for(loaded)
         wf_id = manual_run_id(content_scheduler_id(project), datetime.now(UTC))
-        return await client.execute_workflow("ContentSchedulerWorkflow", SchedulerInput(project_id=project),
-                                             id=wf_id, task_queue=queues.WORKFLOWS, result_type=SchedulerResult)
+        result: SchedulerResult = await client.execute_workflow(
+            "ContentSchedulerWorkflow", SchedulerInput(project_id=project), id=wf_id, task_queue=queues.WORKFLOWS,
+            result_type=SchedulerResult)
+        return result
 
     result = common.run(go())
     if as_json:

@@ -83,7 +83,8 @@ async def closed_status(client: Client, wf_id: str) -> PipelineStatus | None:
 
 
 async def result(client: Client, wf_id: str, run_id: str | None = None) -> PipelineResult:
-    return await client.get_workflow_handle(wf_id, run_id=run_id, result_type=PipelineResult).result()
+    done: PipelineResult = await client.get_workflow_handle(wf_id, run_id=run_id, result_type=PipelineResult).result()
+    return done
 
 
 async def signal(client: Client, wf_id: str, arg: Signal) -> None:

@@ -339,7 +339,7 @@ class RunClient:
         if level not in LEVELS:
             raise RunError(f"level must be manual, assisted or autonomous, not {level!r}")
         try:  # checked before anything is stored
-            signal = SetAutonomySignal(level=level, by=by, source=source)  # type: ignore[arg-type]
+            signal = SetAutonomySignal(level=level, by=by, source=source)  # type: ignore[arg-type]  # str level and source; pydantic checks the Literals
         except ValidationError:
             raise RunError(f"source must be bot, dashboard, cli, guard or config, not {source!r}") from None
         service = service or AutonomyService(self.settings, self.database)

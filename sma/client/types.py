@@ -55,7 +55,7 @@ class Started(BaseModel):
         return (f"This topic was already started{when} as {self.workflow_id} ({self.state}), so no second run "
                 f"was made; to make another video anyway, use {force_hint}")
 
-    @computed_field  # type: ignore[prop-decorator]
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's documented computed_field over a property
     @property
     def note(self) -> str:
         return self.note_for()

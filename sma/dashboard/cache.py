@@ -33,7 +33,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from datetime import datetime
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, overload
 
 import structlog
 from sqlalchemy import event
@@ -119,13 +119,13 @@ class ReadCache:
         if entry is not None and entry[0] > now:
             entries.move_to_end(key)
             self.hits += 1
-            return entry[1]  # type: ignore[return-value]
+            return entry[1]  # type: ignore[return-value]  # entries are keyed by the loader that made them
         seen = self._seen if ttl_s is None else self._generation
         slot = (ttl_s is None, key)
         loading = self._loading.get(slot)
         if loading is not None and loading[0] == seen:
             self.hits += 1
-            return await asyncio.shield(loading[1])  # type: ignore[no-any-return]
+            return await asyncio.shield(loading[1])
         self.misses += 1
         task: asyncio.Task[T] = asyncio.ensure_future(load())  # its own task: a cancelled caller stops no one
         self._loading[slot] = (seen, task)
@@ -181,9 +181,16 @@ def _frozen(value: Any) -> Hashable:
         return tuple(_frozen(v) for v in items)
     if isinstance(value, dict):
         return tuple(sorted((k, _frozen(v)) for k, v in value.items()))
-    return value  # type: ignore[no-any-return]
+    hashable: Hashable = value
+    return hashable
 
 
+@overload
+def cached(fn: Callable[P, Awaitable[T]], *, ttl_s: float | None = None) -> Callable[P, Awaitable[T]]: ...
+@overload
+def cached(
+    fn: None = None, *, ttl_s: float | None = None
+) -> Callable[[Callable[P, Awaitable[T]]], Callable[P, Awaitable[T]]]: ...
 def cached(fn: Callable[P, Awaitable[T]] | None = None, *, ttl_s: float | None = None) -> Any:
     """Cache a read whose first argument is the database (or the request's session) and whose other
     arguments are values (lists are fine); its result is shared and must not be mutated. `@cached` reads
@@ -196,7 +203,7 @@ def cached(fn: Callable[P, Awaitable[T]] | None = None, *, ttl_s: float | None =
     @functools.wraps(fn)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
         db = args[0]
-        cache = cache_for(db)  # type: ignore[arg-type]
+        cache = cache_for(db)  # type: ignore[arg-type]  # a @cached read's first argument is the database
         if cache is None or not cache.active:  # uncached: on the caller's session, as written
             return await fn(*args, **kwargs)
 
@@ -204,7 +211,7 @@ def cached(fn: Callable[P, Awaitable[T]] | None = None, *, ttl_s: float | None =
             if not isinstance(db, AsyncSession):
                 return await fn(*args, **kwargs)
             async with type(db)(db.bind, expire_on_commit=False) as own:
-                return await fn(own, *args[1:], **kwargs)  # type: ignore[arg-type]
+                return await fn(own, *args[1:], **kwargs)  # type: ignore[arg-type]  # the same call on its own session
 
         key = (name, _frozen(args[1:]), _frozen(kwargs))
         return await cache.get(key, load, ttl_s)

@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Generic, TypeVar
 
 import structlog
-from sqlalchemy import JSON, Integer, Text, and_, cast, func, or_, type_coerce
+from sqlalchemy import JSON, ColumnElement, Integer, Text, and_, cast, func, or_, type_coerce
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -360,7 +360,7 @@ async def llm_usage(db: DB, since: datetime) -> list[UsageDay]:
     """LLM calls per UTC day and provider (calls not made — budget, open circuit — are not counted)."""
     async def work() -> list[UsageDay]:
         day = func.substr(cast(LLMCall.created_at, Text), 1, 10)
-        query = (select(day, LLMCall.provider, func.count(), func.sum(cast(LLMCall.outcome != "ok", Integer)),
+        query = (select(day, LLMCall.provider, func.count(), func.sum(cast(LLMCall.outcome != "ok", Integer)),  # type: ignore[call-overload]  # sqlmodel types select() for up to 4 columns
                         func.sum(LLMCall.tokens_in), func.sum(LLMCall.tokens_out), func.sum(LLMCall.cost_usd))
                  .where(col(LLMCall.created_at) >= since, col(LLMCall.outcome).not_in(NOT_MADE))
                  .group_by(day, LLMCall.provider).order_by(day.desc(), LLMCall.provider))
@@ -427,26 +427,26 @@ async def analytics(db: DB, since: datetime, project: str = "", limit: int = 500
     One pass in SQL: a window picks each post's latest checkpoint and the hook style is read from the
     script JSON by the database, so the page loads only the numbers it draws.
     """
-    where = [col(PostMetric.published_at) >= since, PostMetric.status == "ok"]
+    where: list[ColumnElement[bool]] = [col(PostMetric.published_at) >= since, col(PostMetric.status) == "ok"]
     if project:
-        where.append(PostMetric.project_id == project)
+        where.append(col(PostMetric.project_id) == project)
     rank = func.row_number().over(partition_by=(PostMetric.run_id, PostMetric.platform),
                                   order_by=col(PostMetric.hours).desc()).label("rank")
-    ranked = (select(PostMetric.run_id, PostMetric.platform, PostMetric.published_at, PostMetric.views,
+    ranked = (select(PostMetric.run_id, PostMetric.platform, PostMetric.published_at, PostMetric.views,  # type: ignore[call-overload]  # sqlmodel types select() for up to 4 columns
                      PostMetric.engagement_rate, PostMetric.viral_score, rank).where(*where).subquery())
     style = type_coerce(ScriptAttempt.script_json, JSON)["hook_style"].as_string()
     posted = select(PostMetric.run_id).where(*where)
     styles = (select(ScriptAttempt.run_id, func.max(style).label("style"))
               .where(ScriptAttempt.passed == True, col(ScriptAttempt.run_id).in_(posted))  # noqa: E712
               .group_by(ScriptAttempt.run_id).subquery())
-    query = (select(ranked.c.run_id, ranked.c.platform, ranked.c.published_at, ranked.c.views,
+    query = (select(ranked.c.run_id, ranked.c.platform, ranked.c.published_at, ranked.c.views,  # type: ignore[call-overload]  # sqlmodel types select() for up to 4 columns
                     ranked.c.engagement_rate, ranked.c.viral_score, styles.c.style)
              .join(styles, styles.c.run_id == ranked.c.run_id, isouter=True)
              .where(ranked.c.rank == 1).order_by(ranked.c.published_at.desc()).limit(limit))
 
     async def work() -> list[MetricPoint]:
         async with reading(db) as session:
-            rows = (await session.exec(query)).all()  # type: ignore[call-overload]
+            rows = (await session.exec(query)).all()
         return [MetricPoint(r, p, at, views or 0, rate, viral, s or "unknown")
                 for r, p, at, views, rate, viral, s in rows]
     return Analytics(await guarded("analytics", work, [], db))

@@ -16,8 +16,9 @@ from sqlalchemy import insert
 
 from sma.db.engine import Database
 from sma.db.tables import PipelineRun, Post, Project, StepRun, utcnow
+from sma.models.common import StepState
 from sma.models.ids import content_workflow_id
-from sma.models.pipeline import STEPS, PipelineStatus, StepStatus
+from sma.models.pipeline import STEPS, PipelineStatus, RunState, StepStatus
 
 STATES = (("published", 70), ("rejected", 8), ("failed", 7), ("running", 5), ("awaiting_approval", 5),
           ("held", 2), ("cancelled", 3))
@@ -32,10 +33,11 @@ def _state(rng: random.Random) -> str:
 @lru_cache(maxsize=64)
 def _status_template(project: str, state: str) -> str:
     done = state in ("published", "awaiting_approval", "held", "rejected")
-    steps = {name: StepStatus(name=name, state="done" if done or i < 4 else "pending", tier="seed", seconds=1.0)
+    steps = {name: StepStatus(name=name, state=StepState.DONE if done or i < 4 else StepState.PENDING, tier="seed",
+                             seconds=1.0)
              for i, name in enumerate(STEPS)}
-    return PipelineStatus(workflow_id="@ID@", project_id=project, item_id="@ID@", state=state, title="@TITLE@",
-                          current_step="" if done else "voiceover", steps=steps).model_dump_json()
+    return PipelineStatus(workflow_id="@ID@", project_id=project, item_id="@ID@", state=RunState(state),
+                          title="@TITLE@", current_step="" if done else "voiceover", steps=steps).model_dump_json()
 
 
 def _status(run_id: str, project: str, state: str, title: str) -> str:
@@ -69,15 +71,15 @@ async def seed_runs(db: Database, n: int, projects: tuple[str, ...] = ("default"
         await session.flush()
         for start in range(0, n, batch):
             chunk = runs[start:start + batch]
-            await session.exec(insert(PipelineRun).values(chunk))  # type: ignore[call-overload]
+            await session.exec(insert(PipelineRun).values(chunk))
             if steps:
                 rows = _steps(chunk)
                 for at in range(0, len(rows), 1000):  # SQLite caps the parameters of one statement
-                    await session.exec(insert(StepRun).values(rows[at:at + 1000]))  # type: ignore[call-overload]
+                    await session.exec(insert(StepRun).values(rows[at:at + 1000]))
             if posts:
                 rows = [_post(r) for r in chunk if r["state"] == "published"]
                 if rows:
-                    await session.exec(insert(Post).values(rows))  # type: ignore[call-overload]
+                    await session.exec(insert(Post).values(rows))
     return [r["id"] for r in runs]
 
 

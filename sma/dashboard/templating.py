@@ -55,9 +55,10 @@ def fmt_time(value: datetime | str | None, seconds: bool = False) -> str:
         return DASH
     if isinstance(value, str):
         try:
-            value = datetime.fromisoformat(value)
+            parsed = datetime.fromisoformat(value)
         except ValueError:
             return value
+        value = parsed
     return _as_utc(value).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M") + " UTC"
 
 
@@ -116,9 +117,10 @@ def safe_url(value: str | None) -> str:
 def pretty_json(value: Any) -> str:
     if isinstance(value, str):
         try:
-            value = json.loads(value)
+            parsed = json.loads(value)
         except ValueError:
             return value
+        value = parsed
     return json.dumps(value, indent=1, ensure_ascii=False, default=str)
 
 

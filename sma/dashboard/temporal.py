@@ -141,7 +141,8 @@ class TemporalView:
         key, now = (what, arg), time.monotonic()
         hit = self._memo.get(key)
         if hit is not None and hit[0] > now:
-            return hit[1]  # type: ignore[no-any-return]
+            answer: T | None = hit[1]  # the memo holds each key's own answer type
+            return answer
         generation = self._generation
         value = await self._call(work)
         if generation == self._generation and (value is not None or self._client is not None):

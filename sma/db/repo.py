@@ -8,14 +8,14 @@ transaction and commits).
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import Table, and_, func, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import SQLModel, select
+from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from sma.db.engine import Database
@@ -36,7 +36,8 @@ from sma.models.pipeline import PipelineStatus, RunRecord, RunState
 DB = Database | AsyncSession
 TERMINAL_STATES = frozenset({RunState.PUBLISHED, RunState.REJECTED, RunState.FAILED, RunState.CANCELLED})
 # Dialects with INSERT ... ON CONFLICT, which makes an upsert one atomic statement.
-_ON_CONFLICT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+_ON_CONFLICT: dict[str, Callable[[Table], sqlite.Insert | postgresql.Insert]] = {
+    "sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
 
 class ProjectLike(Protocol):
@@ -74,7 +75,7 @@ async def _upsert(
     rows = _dedupe([rows] if isinstance(rows, dict) else rows, keys)
     if not rows:
         return
-    table: Table = model.__table__  # type: ignore[attr-defined]
+    table: Table = model.__table__  # type: ignore[attr-defined]  # set on table classes at runtime, not typed
     keep, first = set(keep), set(first)
     dialect = (await session.connection()).dialect.name
     if dialect not in _ON_CONFLICT:
@@ -102,7 +103,7 @@ async def _upsert_portable(
 ) -> None:
     """Select-then-write for dialects without ON CONFLICT."""
     where = and_(*(table.c[k] == values[k] for k in keys))
-    existing = (await session.exec(table.select().where(where))).mappings().first()  # type: ignore[union-attr]
+    existing = (await session.exec(table.select().where(where))).mappings().first()  # type: ignore[call-overload]  # exec() is typed for sqlmodel selects only; a Core select runs the same
     if existing is None:
         await session.exec(insert(table).values(**values))
         return
@@ -154,7 +155,7 @@ async def record_run(db: DB, record: RunRecord) -> None:
         await _upsert(session, PipelineRun, _run_values(record, now), keys=["id"], keep=["started_at"],
                       first=["finished_at"])
         if reopened:  # a failed run retried: it is not finished any more
-            await session.exec(update(PipelineRun).where(PipelineRun.id == status.workflow_id)  # type: ignore[arg-type]
+            await session.exec(update(PipelineRun).where(col(PipelineRun.id) == status.workflow_id)
                                .values(finished_at=None))
         await _upsert(session, StepRun, _step_values(status), keys=["run_id", "round", "name"])
         await _upsert(session, Approval, _approval_values(status, now), keys=["run_id", "round"],
@@ -204,8 +205,8 @@ async def record_attempt_failure(db: DB, run_id: str, step: str, attempt: int, e
         status.current_step = step
         row.status_json, row.current_step, row.updated_at = status.model_dump_json(), step, utcnow()
         session.add(row)
-        await session.exec(update(StepRun).where(  # type: ignore[arg-type]
-            and_(StepRun.run_id == run_id, StepRun.round == status.round, StepRun.name == step))
+        await session.exec(update(StepRun).where(
+            col(StepRun.run_id) == run_id, col(StepRun.round) == status.round, col(StepRun.name) == step)
             .values(state=StepState.RUNNING.value, error=current.error, attempts=max(current.attempts, attempt)))
     return True
 
@@ -310,30 +311,30 @@ async def list_runs(
         query = query.where(PipelineRun.project_id == project_id)
     if state is not None:
         query = query.where(PipelineRun.state == state)
-    query = query.order_by(PipelineRun.updated_at.desc(), PipelineRun.id).limit(limit).offset(offset)  # type: ignore[attr-defined]
+    query = query.order_by(col(PipelineRun.updated_at).desc(), PipelineRun.id).limit(limit).offset(offset)
     async with _session(db) as session:
         return list((await session.exec(query)).all())
 
 
 async def list_steps(db: DB, run_id: str) -> list[StepRun]:
-    query = select(StepRun).where(StepRun.run_id == run_id).order_by(StepRun.round, StepRun.id)  # type: ignore[arg-type]
+    query = select(StepRun).where(StepRun.run_id == run_id).order_by(col(StepRun.round), col(StepRun.id))
     async with _session(db) as session:
         return list((await session.exec(query)).all())
 
 
 async def list_posts(db: DB, run_id: str) -> list[Post]:
-    query = select(Post).where(Post.run_id == run_id).order_by(Post.platform)  # type: ignore[arg-type]
+    query = select(Post).where(Post.run_id == run_id).order_by(Post.platform)
     async with _session(db) as session:
         return list((await session.exec(query)).all())
 
 
 async def list_approvals(db: DB, run_id: str) -> list[Approval]:
-    query = select(Approval).where(Approval.run_id == run_id).order_by(Approval.round)  # type: ignore[arg-type]
+    query = select(Approval).where(Approval.run_id == run_id).order_by(col(Approval.round))
     async with _session(db) as session:
         return list((await session.exec(query)).all())
 
 
 async def list_artifacts(db: DB, run_id: str) -> list[Artifact]:
-    query = select(Artifact).where(Artifact.run_id == run_id).order_by(Artifact.name)  # type: ignore[arg-type]
+    query = select(Artifact).where(Artifact.run_id == run_id).order_by(Artifact.name)
     async with _session(db) as session:
         return list((await session.exec(query)).all())

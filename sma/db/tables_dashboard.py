@@ -102,9 +102,9 @@ class FormToken(SQLModel, table=True):
 # Indexes on foundation tables that the dashboard's lists need (created by revision 0006): every list is
 # ordered by (updated_at DESC, id DESC), so a page at any offset is an index walk without a sort; the
 # (title, id) index lets a search count scan a narrow index instead of the wide rows (status_json).
-_runs = PipelineRun.__table__.c  # type: ignore[attr-defined]
-_posts = Post.__table__.c  # type: ignore[attr-defined]
-_steps = StepRun.__table__.c  # type: ignore[attr-defined]
+_runs = PipelineRun.__table__.c  # type: ignore[attr-defined]  # set on table classes at runtime, not typed
+_posts = Post.__table__.c  # type: ignore[attr-defined]  # set on table classes at runtime, not typed
+_steps = StepRun.__table__.c  # type: ignore[attr-defined]  # set on table classes at runtime, not typed
 DASHBOARD_INDEXES: tuple[sa.Index, ...] = (
     sa.Index("ix_pipeline_runs_updated_id", _runs.updated_at, _runs.id),
     sa.Index("ix_pipeline_runs_state_updated", _runs.state, _runs.updated_at, _runs.id),

@@ -21,7 +21,7 @@ Source = Literal["bot", "dashboard", "cli", "guard", "config", "api", "mcp"]
 
 def level_rank(level: str) -> int:
     """manual < assisted < autonomous; unknown strings count as manual (the safe side)."""
-    return LEVELS.index(level) if level in LEVELS else 0  # type: ignore[arg-type]
+    return LEVELS.index(level) if level in LEVELS else 0
 
 
 # ---------------------------------------------------------------- policy activity

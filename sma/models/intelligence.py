@@ -85,8 +85,11 @@ class FeatureEffect(BaseModel):
     confident: bool = False
 
 
+Dimension = Literal["topic", "format", "hour", "daypart", "weekday"]
+
+
 class FingerprintEntry(BaseModel):
-    dimension: Literal["topic", "format", "hour", "daypart", "weekday"]
+    dimension: Dimension
     name: str
     n: int
     lift: float  # shrunk toward 1 by `prior_posts` pseudo-posts: a ranking, not a claim

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -36,7 +36,7 @@ class LLMRequest(BaseModel):
     system: str
     messages: list[ChatMessage]
     schema_name: str = ""
-    json_schema: dict | None = None
+    json_schema: dict[str, Any] | None = None
     max_tokens: int | None = None
 
 
@@ -44,7 +44,7 @@ class Completion(BaseModel):
     """What a provider returned: free text, or the arguments of a forced tool call."""
 
     text: str = ""
-    data: dict | None = None
+    data: dict[str, Any] | None = None
     model: str = ""
     tokens_in: int = 0
     tokens_out: int = 0

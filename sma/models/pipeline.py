@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from sma.models.autonomy import ApprovalNotice
 from sma.models.common import ArtifactRef, QAReport, StepState
-from sma.models.topic import Topic
+from sma.models.topic import Topic as Topic  # re-exported: step inputs and callers name it from here
 
 Autonomy = Literal["manual", "assisted", "autonomous"]
 

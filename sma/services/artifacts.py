@@ -26,7 +26,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -91,7 +91,7 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def input_key(step: str, model: BaseModel | dict, version: str = "1") -> str:
+def input_key(step: str, model: BaseModel | dict[str, Any], version: str = "1") -> str:
     """Stable hash of a step's inputs: same inputs, same key, same artifact."""
     payload = model.model_dump(mode="json") if isinstance(model, BaseModel) else model
     blob = json.dumps({"step": step, "v": version, "in": payload}, sort_keys=True, separators=(",", ":"))
@@ -131,7 +131,7 @@ class ArtifactStore:
             _remove(path)
             _release(path)
 
-    def _replace_from_tmp(self, target: Path, write: Callable[[Path], None]) -> None:
+    def _replace_from_tmp(self, target: Path, write: Callable[[Path], object]) -> None:
         """Write a file under a scratch name in tmp/, then rename it into place: a failed write leaves no
         partial file beside the finished ones, and its scratch copy is removed (now or by the sweep)."""
         partial = _scratch(self.tmp, ".partial")

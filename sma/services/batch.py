@@ -97,7 +97,7 @@ def read_rows(text: str, settings: Settings, default_project: str) -> tuple[list
     refused: list[RowOutcome] = []
     for record in reader:
         line = reader.line_num
-        extra = record.pop(None, None)  # type: ignore[call-overload]
+        extra = record.pop(None, None)
         cells = {k: (v or "").strip() for k, v in record.items()}
         if not any(cells.values()) and not extra:
             continue  # a blank line

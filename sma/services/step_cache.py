@@ -11,7 +11,7 @@ leaves a miss, never a half result.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
@@ -43,7 +43,7 @@ class StepCache(Generic[T]):
         self.primary = primary
         self.extras = extras
 
-    def key(self, inputs: BaseModel | dict) -> str:
+    def key(self, inputs: BaseModel | dict[str, Any]) -> str:
         """The input key of one call of the step: same inputs, same key."""
         return input_key(self.step, inputs, version=self.version)
 

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
@@ -41,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
         StartSlotsResult,
     )
 
+R = TypeVar("R")
 PIPELINE = "ContentPipelineWorkflow"
 MAX_CHECKS = 50  # wait / reschedule rounds of one slot before it gives up (each is a timer or a move)
 _RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1),
@@ -130,9 +133,9 @@ class CalendarSlotWorkflow:
 
     async def _update(self, inp: SlotInput, state: str, note: str) -> None:
         await self._activity(SchedulerActivities.update_slot, SlotUpdate(
-            project_id=inp.project_id, item_id=inp.item_id, state=state, note=note))  # type: ignore[arg-type]
+            project_id=inp.project_id, item_id=inp.item_id, state=state, note=note))  # type: ignore[arg-type]  # str state; pydantic checks the Literal
 
-    async def _activity(self, method, arg):  # type: ignore[no-untyped-def]
+    async def _activity(self, method: Callable[..., Awaitable[R]], arg: Any) -> R:
         return await workflow.execute_activity_method(method, arg, task_queue=queues.in_pool(queues.WORKFLOWS),
                                                       start_to_close_timeout=timedelta(minutes=1),
                                                       retry_policy=_RETRY)

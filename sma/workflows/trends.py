@@ -8,7 +8,9 @@ embeddings) runs on the sma-cpu queue; coverage and storing on sma-workflows.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -34,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         TrendScanResult,
     )
 
+R = TypeVar("R")
 FETCH = {
     "reddit": TrendActivities.fetch_reddit,
     "hackernews": TrendActivities.fetch_hackernews,
@@ -99,7 +102,7 @@ class TrendScanWorkflow:
             workflow.logger.warning("coverage check failed, no penalties this scan: %s", exc.cause or exc)
             return CoverageResult(checker="unavailable")
 
-    async def _light(self, method, arg, retry: RetryPolicy = _QUICK):  # type: ignore[no-untyped-def]
+    async def _light(self, method: Callable[..., Awaitable[R]], arg: Any, retry: RetryPolicy = _QUICK) -> R:
         return await workflow.execute_activity_method(
             method, arg, task_queue=queues.in_pool(queues.WORKFLOWS),
             start_to_close_timeout=timedelta(minutes=2), retry_policy=retry)

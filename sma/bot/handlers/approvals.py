@@ -186,7 +186,7 @@ async def close_prompts_and_show(context: ContextTypes.DEFAULT_TYPE, row: Approv
     targets = [(row.chat_id, row.message_id)]
     message = via
     if message is not None and (getattr(message, "chat_id", None), getattr(message, "message_id", None)) != targets[0]:
-        targets.append((message.chat_id, message.message_id))  # type: ignore[attr-defined]
+        targets.append((message.chat_id, message.message_id))  # type: ignore[attr-defined]  # a Message, checked by getattr above
     for chat_id, message_id in targets:
         if chat_id is None or message_id is None:
             continue

@@ -46,7 +46,7 @@ async def autonomy(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await _reply(update, f"Which project? Add its id: /autonomy {level} <project> ({', '.join(projects)})")
         return
     by = who(update.effective_user)
-    change = await d.runs.set_level(projects[0], level, by=by, source="bot", service=d.service)  # type: ignore[arg-type]
+    change = await d.runs.set_level(projects[0], level, by=by, source="bot", service=d.service)
     note = f" {change.signalled} open run(s) were told." if change.signalled else ""
     if level == "autonomous":
         note += " Waiting runs that the policy approves go on now."

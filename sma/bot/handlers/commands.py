@@ -32,7 +32,7 @@ def _chat_id(update: Update) -> int | None:
 
 async def _reply(update: Update, text: str, **kwargs: object) -> None:
     assert update.effective_message is not None
-    await update.effective_message.reply_text(text, **kwargs)  # type: ignore[arg-type]
+    await update.effective_message.reply_text(text, **kwargs)  # type: ignore[arg-type]  # reply_text's keywords, passed through
 
 
 def pick_project(d: BotDeps, chat_id: int | None, args: list[str]) -> tuple[ProjectSettings | None, list[str]]:

@@ -6,7 +6,7 @@ import tempfile
 from pathlib import Path
 
 import structlog
-from telegram import Update
+from telegram import PhotoSize, Update, Video
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
@@ -25,6 +25,7 @@ async def on_media(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if message is None:
         return
     d = deps(context)
+    attachment: PhotoSize | Video
     if message.photo:
         attachment, suffix, kind = message.photo[-1], ".jpg", "image"
     elif message.video:

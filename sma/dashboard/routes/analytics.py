@@ -31,13 +31,14 @@ def _three(title: str, rows: list[tuple[Any, float, float | None, float | None]]
     """Views, engagement and viral score of the same groups; `width` is about the card's pixel width, so
     the text in the SVG stays at its nominal size."""
     labels = [label(r[0]) for r in rows]
-    size = {"width": width, "height": height}
     return {
-        "views": charts.bar_chart(f"{title}: average views", labels, [r[1] for r in rows], **size),
+        "views": charts.bar_chart(f"{title}: average views", labels, [r[1] for r in rows], width=width,
+                                  height=height),
         "engagement": charts.bar_chart(f"{title}: engagement rate", labels, [r[2] for r in rows], fmt=charts.percent,
-                                       color=charts.PALETTE[1], empty="no engagement data yet", **size),
+                                       color=charts.PALETTE[1], empty="no engagement data yet", width=width,
+                                       height=height),
         "viral": charts.bar_chart(f"{title}: viral score", labels, [r[3] for r in rows], color=charts.PALETTE[2],
-                                  empty="no viral scores yet", **size),
+                                  empty="no viral scores yet", width=width, height=height),
     }
 
 

@@ -9,7 +9,7 @@ only after the database throttle granted an attempt (`auth.LoginThrottle`).
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import PlainTextResponse, Response
@@ -31,7 +31,7 @@ from sma.services import audit
 router = APIRouter(tags=["auth"])
 
 
-async def _form_page(request: Request, name: str, ctx: dict, status_code: int = 200) -> Response:
+async def _form_page(request: Request, name: str, ctx: dict[str, Any], status_code: int = 200) -> Response:
     token = await auth.issue_form_token(dash(request).database)
     response = render(request, name, {**ctx, "form_token": token}, status_code=status_code)
     response.set_cookie(LOGIN_CSRF_COOKIE, token, max_age=1800, httponly=True, samesite="strict", path="/",

@@ -58,7 +58,7 @@ async def set_level(request: Request, project_id: str, level: str = Form(...)) -
     if level not in LEVELS:
         return await _done(request, user, "autonomy_level", project_id, False, f"unknown level {level!r}")
     try:
-        change = await (await d.runs()).set_level(project_id, level, by=user.by, source=SOURCE,  # type: ignore[arg-type]
+        change = await (await d.runs()).set_level(project_id, level, by=user.by, source=SOURCE,
                                                   service=_service(d))
     except ConfigError as exc:
         return await _done(request, user, "autonomy_level", project_id, False, str(exc))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
@@ -30,7 +31,7 @@ async def calendar(request: Request, week: str = "", project: str = "") -> Respo
     begin = datetime.combine(start, time(), tzinfo=UTC)
     slots = await d.sources.calendar.slots(begin, begin + timedelta(days=7), project)
     days = [start + timedelta(days=i) for i in range(7)]
-    grid: dict[date, dict[str, list]] = {day: defaultdict(list) for day in days}
+    grid: dict[date, dict[str, list[Any]]] = {day: defaultdict(list) for day in days}
     platforms = sorted({s.platform for s in slots})
     for slot in sorted(slots, key=lambda s: s.at):
         grid.setdefault(slot.at.astimezone(UTC).date(), defaultdict(list))[slot.platform].append(slot)

@@ -7,6 +7,8 @@ are written through `CredentialStore`, and the page only ever shows which fields
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
@@ -30,7 +32,7 @@ def _store(d: Dashboard) -> CredentialStore | None:
         return None
 
 
-async def _stored(store: CredentialStore | None, project_id: str) -> list[dict]:
+async def _stored(store: CredentialStore | None, project_id: str) -> list[dict[str, Any]]:
     if store is None:
         return []
     result = []

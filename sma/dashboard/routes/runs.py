@@ -27,7 +27,7 @@ from sma.dashboard.views import (
 from sma.db.engine import Database
 from sma.db.tables import PipelineRun, StepRun
 from sma.models.pipeline import RunState
-from sma.services.runs import with_pending
+from sma.services.runs import PendingStep, with_pending
 
 router = APIRouter(dependencies=[Depends(require_user)], tags=["runs"])
 STATES = [s.value for s in RunState]
@@ -89,7 +89,9 @@ async def _recorded(db: Database, run_id: str) -> tuple[Any, ...]:
 
 async def _live(d: Dashboard, run: PipelineRun, steps: list[StepRun]) -> dict[str, Any]:
     """The live part: Temporal's status query and heartbeats while the run is open, else the record."""
-    status, progress, execution, pending = None, {}, None, {}
+    status, execution = None, None
+    progress: dict[str, float] = {}
+    pending: dict[str, PendingStep] = {}
     if run.state in OPEN_STATES:
         status, progress, execution, pending = await asyncio.gather(
             d.temporal.status(run.id), d.temporal.progress(run.id), d.temporal.execution(run.id),

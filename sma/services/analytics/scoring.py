@@ -58,4 +58,5 @@ def viral_score(views: int | None, rate: float | None, base: Baseline, min_posts
     wv, we = (weight_views / total, weight_engagement / total) if total > 0 else (1.0, 0.0)
     views_ratio = (views + 1) / (base.views + 1)
     engagement_ratio = ((rate or 0.0) + ENGAGEMENT_EPSILON) / ((base.engagement or 0.0) + ENGAGEMENT_EPSILON)
-    return round(views_ratio**wv * engagement_ratio**we, 4)
+    score: float = views_ratio**wv * engagement_ratio**we
+    return round(score, 4)

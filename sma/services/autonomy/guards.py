@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -85,7 +86,7 @@ def has_cap(cap: int | None) -> bool:
 
 
 def cap_problems(published_today: int, daily_cap: int | None, per_platform: dict[str, int],
-                 platform_caps: dict[str, int | None], platforms: list[str]) -> list[str]:
+                 platform_caps: Mapping[str, int | None], platforms: list[str]) -> list[str]:
     """Which daily caps this video would exceed; a cap of 0 or None is no cap."""
     problems = []
     if daily_cap is not None and has_cap(daily_cap) and published_today >= daily_cap:

@@ -56,4 +56,4 @@ async def level_for_new_run(settings: Settings, database: Database, project_id: 
         raise ValueError(f"autonomy must be manual, assisted or autonomous, not {override!r}")
     log.info("run level override", project=project_id, autonomy=override, project_autonomy=level, origin=origin,
              entry=entry)
-    return RunLevel(level=override, origin="override", pinned=True)  # type: ignore[arg-type]
+    return RunLevel(level=override, origin="override", pinned=True)

@@ -9,6 +9,7 @@ Two stages:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -30,7 +31,7 @@ class Situation:
     published_today: int = 0
     per_platform: dict[str, int] = field(default_factory=dict)
     daily_cap: int | None = 3  # 0 or None: no cap
-    platform_caps: dict[str, int | None] = field(default_factory=dict)
+    platform_caps: Mapping[str, int | None] = field(default_factory=dict)
 
 
 def effective_level(run_level: Level, stored_level: Level | None, pinned: bool = False) -> Level:

@@ -55,7 +55,7 @@ async def get_state(db: Database, project_id: str) -> AutonomyState | None:
 def stored_level(state: AutonomyState | None) -> Level | None:
     if state is None or state.level not in LEVELS:
         return None
-    return state.level  # type: ignore[return-value]
+    return state.level
 
 
 async def set_level(db: Database, project_id: str, level: Level, previous: str, by: str, source: str,

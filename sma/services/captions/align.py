@@ -80,18 +80,21 @@ def _fill_gaps(times: list[tuple[float, float, float] | None], limit: float) -> 
         while j < len(out) and out[j] is None:
             j += 1
         prev, nxt = (i - 1 if i > 0 else None), (j if j < len(out) else None)
-        lo = out[prev][1] if prev is not None else 0.0
-        hi = out[nxt][0] if nxt is not None else max(limit, lo)
+        before = out[prev] if prev is not None else None  # heard or already filled: never None
+        after = out[nxt] if nxt is not None else None
+        lo = before[1] if before is not None else 0.0
+        hi = after[0] if after is not None else max(limit, lo)
         first, last = i, j
         if hi - lo < MIN_WORD_S * (j - i):
             # Whisper merged the missing words into a neighbour: share the neighbours' time with them.
-            if prev is not None:
-                first, lo = prev, out[prev][0]
-            if nxt is not None:
-                last, hi = nxt + 1, out[nxt][1]
+            if prev is not None and before is not None:
+                first, lo = prev, before[0]
+            if nxt is not None and after is not None:
+                last, hi = nxt + 1, after[1]
         for k, (s, e) in zip(range(first, last), _split(lo, hi, last - first), strict=True):
             # Neighbours keep their confidence; interpolated words get 0 (timing guessed, not heard).
-            out[k] = [s, e, out[k][2] if out[k] is not None else 0.0]
+            heard = out[k]
+            out[k] = [s, e, heard[2] if heard is not None else 0.0]
         i = j
     return [t for t in out if t is not None]
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from sma.models.intelligence import (
     AudienceFingerprint,
+    Dimension,
     FeatureEffect,
     FingerprintEntry,
     GroupEstimate,
@@ -134,7 +135,8 @@ class Analyser:
         for platform in set(platforms.tolist()):
             mask = platforms == platform
             y[mask] -= y[mask].mean()
-        return np.exp(y).tolist()
+        relative: list[float] = np.exp(y).tolist()
+        return relative
 
     def _features(self, posts: list[PostPerformance]) -> list[FeatureEffect]:
         if len(posts) < 2 * self.config.min_posts:
@@ -193,7 +195,7 @@ class Analyser:
                 [int(fp.hours[0].name)]
         return fp
 
-    def _ranked(self, dimension: str, labels: list[str], scores: list[float]) -> list[FingerprintEntry]:
+    def _ranked(self, dimension: Dimension, labels: list[str], scores: list[float]) -> list[FingerprintEntry]:
         """Segments ranked by a lift shrunk toward 1 by k pseudo-posts at the platform mean: a ranking for
         the optimizer and the dashboard, not a claim (claims come from `comparisons` through Holm)."""
         y = log_scores(scores)

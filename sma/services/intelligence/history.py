@@ -42,7 +42,8 @@ class StaticHistory:
 
 def _zone(settings: Any, project_id: str) -> ZoneInfo:
     try:
-        return settings.project(project_id).guards.zone()
+        zone: ZoneInfo = settings.project(project_id).guards.zone()
+        return zone
     except Exception:  # an unknown project or zone: UTC hours are still hours
         return ZoneInfo("UTC")
 

@@ -54,7 +54,7 @@ def _evidence(e: GroupEstimate, report: IntelligenceReport, window: str) -> list
 def _insight(key: str, kind: str, platform: str, subject: str, text: str, e: GroupEstimate,
              report: IntelligenceReport, window: str, date: str) -> Insight:
     _, probability = _sure(e)
-    return Insight(key=key, kind=kind, platform=platform, subject=subject, text=text,  # type: ignore[arg-type]
+    return Insight(key=key, kind=kind, platform=platform, subject=subject, text=text,  # type: ignore[arg-type]  # str fields; pydantic checks the Literals
                    direction="better" if e.lift >= 1 else "worse", lift=e.lift, low=e.low, high=e.high,
                    probability=probability, p_best=e.p_best, n=e.n, n_rest=e.n_rest,
                    evidence=_evidence(e, report, window), date=date)

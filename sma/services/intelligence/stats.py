@@ -22,7 +22,7 @@ the data, a run makes a false claim at most `alpha` of the time (measured in the
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -32,7 +32,8 @@ INTERVAL = 0.90
 
 
 def log_scores(scores: Sequence[float]) -> np.ndarray:
-    return np.log(np.maximum(np.asarray(scores, dtype=float), SCORE_FLOOR))
+    logs: np.ndarray = np.log(np.maximum(np.asarray(scores, dtype=float), SCORE_FLOOR))
+    return logs
 
 
 # ---------------------------------------------------------------- Student t (no scipy at run time)
@@ -190,7 +191,7 @@ def _slopes(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.where(denom > 0, (xc * yc).sum(axis=-1) / safe, 0.0)
 
 
-def bootstrap_slopes(features: dict[str, tuple[Sequence[float], float]], scores: Sequence[float], *,
+def bootstrap_slopes(features: Mapping[str, tuple[Sequence[float], float]], scores: Sequence[float], *,
                      resamples: int = 4000, seed: int = 7) -> list[Slope]:
     """For each numeric feature (values, step): the ratio per step with a bootstrap interval and p-value."""
     y = log_scores(scores)

@@ -7,7 +7,7 @@ with the same name overrides the built-in one field by field.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
@@ -40,7 +40,7 @@ class ProviderSettings(Section):
         return value
 
 
-BUILTIN_PROVIDERS: dict[str, dict] = {
+BUILTIN_PROVIDERS: dict[str, dict[str, Any]] = {
     "openai": {"kind": "openai", "model": "gpt-4o-mini", "vision": True, "input_usd_per_mtok": 0.15,
                "output_usd_per_mtok": 0.60},
     "anthropic": {"kind": "anthropic", "model": "claude-haiku-4-5", "vision": True, "input_usd_per_mtok": 1.0,

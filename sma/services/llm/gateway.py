@@ -128,7 +128,7 @@ class LLMGateway:
             parsed["value"] = parse_output(model, completion)
 
         result = await self._run_chain(ctx, request, check)
-        return Structured(value=parsed["value"], result=result)  # type: ignore[arg-type]
+        return Structured(value=parsed["value"], result=result)  # type: ignore[arg-type]  # parse_output made a `model`
 
     async def complete(self, ctx: CallContext, request: LLMRequest) -> LLMResult:
         return await self._run_chain(ctx, request, lambda completion: None)

@@ -259,7 +259,7 @@ def _anthropic_message(message: ChatMessage) -> dict[str, Any]:
 
 def _anthropic_completion(response: Any, model: str) -> Completion:
     text_parts: list[str] = []
-    data: dict | None = None
+    data: dict[str, Any] | None = None
     for block in getattr(response, "content", None) or []:
         if block.type == "tool_use" and data is None and isinstance(block.input, dict):
             data = block.input

@@ -7,6 +7,7 @@ a call in flight against it; the database's holds are shared by every worker pro
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -22,7 +23,8 @@ from sma.db.tables import Project, utcnow
 from sma.db.tables_llm import BudgetHold, LLMCall, ScriptAttempt
 from sma.models.llm import CallRecord, ScriptAttemptRecord, UsageRow
 
-_ON_CONFLICT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+_ON_CONFLICT: dict[str, Callable[..., sqlite.Insert | postgresql.Insert]] = {
+    "sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
 
 HOLD_TTL = timedelta(minutes=15)  # a hold left by a worker that died stops counting after this
@@ -122,11 +124,11 @@ class DBUsageStore:
         values = {"id": project_id, "name": "", "niche": "", "created_at": utcnow()}
         if dialect in _ON_CONFLICT:
             stmt = _ON_CONFLICT[dialect](Project).values(**values).on_conflict_do_nothing(index_elements=["id"])
-            await session.exec(stmt)  # type: ignore[call-overload]
+            await session.exec(stmt)
         elif (await session.get(Project, project_id)) is None:
             try:
                 async with session.begin_nested():
-                    await session.exec(insert(Project).values(**values))  # type: ignore[call-overload]
+                    await session.exec(insert(Project).values(**values))
             except IntegrityError:
                 pass  # created meanwhile by another writer
         self._known_projects.add(project_id)
@@ -162,7 +164,7 @@ class DBUsageStore:
             if spent + amount > budget:
                 return None, spent
             now = utcnow()
-            await session.exec(delete(BudgetHold).where(  # type: ignore[call-overload]
+            await session.exec(delete(BudgetHold).where(
                 col(BudgetHold.project_id) == project_id, col(BudgetHold.expires_at) <= now))
             row = BudgetHold(project_id=project_id, kind="llm", amount_usd=amount, created_at=now,
                              expires_at=now + HOLD_TTL)
@@ -172,7 +174,7 @@ class DBUsageStore:
 
     async def release(self, hold_id: int) -> None:
         async with self.database.session() as session, session.begin():
-            await session.exec(delete(BudgetHold).where(col(BudgetHold.id) == hold_id))  # type: ignore[call-overload]
+            await session.exec(delete(BudgetHold).where(col(BudgetHold.id) == hold_id))
 
     async def record_attempt(self, attempt: ScriptAttemptRecord) -> None:
         """Idempotent on (run, round, attempt): a retried activity replaces its earlier row."""
@@ -194,13 +196,13 @@ class DBUsageStore:
             stmt = select(LLMCall).where(LLMCall.created_at >= since)
             if project_id is not None:
                 stmt = stmt.where(LLMCall.project_id == project_id)
-            rows = (await session.exec(stmt.order_by(LLMCall.created_at))).all()
+            rows = (await session.exec(stmt.order_by(col(LLMCall.created_at)))).all()
         return [CallRecord.model_validate(row.model_dump(exclude={"id"})) for row in rows]
 
     async def attempts(self, run_id: str) -> list[ScriptAttemptRecord]:
         async with self.database.session() as session:
             rows = (await session.exec(select(ScriptAttempt).where(ScriptAttempt.run_id == run_id)
-                                       .order_by(ScriptAttempt.round, ScriptAttempt.attempt))).all()
+                                       .order_by(col(ScriptAttempt.round), col(ScriptAttempt.attempt)))).all()
         return [ScriptAttemptRecord.model_validate(row.model_dump(exclude={"id", "created_at"})) for row in rows]
 
 

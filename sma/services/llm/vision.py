@@ -34,8 +34,8 @@ def _jpeg(data: bytes, label: str) -> ImageInput:
     """Any image Pillow reads, as a JPEG no larger than MAX_SIDE on its long side."""
     from PIL import Image
 
-    with Image.open(io.BytesIO(data)) as img:
-        img = img.convert("RGB")
+    with Image.open(io.BytesIO(data)) as opened:
+        img = opened.convert("RGB")
         img.thumbnail((MAX_SIDE, MAX_SIDE))
         out = io.BytesIO()
         img.save(out, format="JPEG", quality=85)

@@ -99,8 +99,8 @@ def fit_text(
     return font, wrap(text, font, max_w)
 
 
-def _even(value: int) -> int:
-    return max(2, value // 2 * 2)
+def _even(value: float) -> int:
+    return max(2, int(value // 2 * 2))
 
 
 def _panel(width: int, height: int, fill: tuple[int, int, int, int], shadow: bool = True) -> Image.Image:
@@ -331,7 +331,7 @@ def stat_sheet(value: str, label: str, width: int, max_height: int, brand: Brand
         if filled > bar[0] + 40:
             draw.rounded_rectangle((bar[0], bar[1], filled, bar[3]), radius=20, fill=(*p.secondary, 255))
         if label:
-            _draw_lines(draw, label_lines, label_font, width // 2, bar[3] + 36, p.text)
+            _draw_lines(draw, label_lines, label_font, width // 2, int(bar[3]) + 36, p.text)
         sheet.paste(frame, (0, k * height))
     return sheet, count
 

@@ -100,7 +100,7 @@ def background_luma(path: Path | str, samples: int = 3) -> float | None:
             duration = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else 0.0
             values = []
             for i in range(samples):
-                if duration > 0:
+                if duration > 0 and stream.time_base:
                     container.seek(int(duration * i / samples / stream.time_base), stream=stream)
                 frame = next(container.decode(stream), None)
                 if frame is not None:

@@ -62,7 +62,8 @@ class MediaInfo(BaseModel):
 def _default_binary() -> str:
     import imageio_ffmpeg
 
-    return imageio_ffmpeg.get_ffmpeg_exe()
+    binary: str = imageio_ffmpeg.get_ffmpeg_exe()
+    return binary
 
 
 class FFmpeg:

@@ -13,6 +13,7 @@ import copy
 import json
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -78,7 +79,8 @@ def fill_workflow(template: dict[str, Any], values: dict[str, Any]) -> dict[str,
                 node = node.replace(token, str(value))
         return node
 
-    return fill(copy.deepcopy(template))
+    filled: dict[str, Any] = fill(copy.deepcopy(template))
+    return filled
 
 
 class ComfyUIGenerator:
@@ -169,7 +171,8 @@ def _first_image(entry: dict[str, Any]) -> dict[str, Any] | None:
     for output in (entry.get("outputs") or {}).values():
         for image in output.get("images") or []:
             if image.get("filename"):
-                return image
+                found: dict[str, Any] = image
+                return found
     return None
 
 
@@ -197,7 +200,7 @@ class DalleGenerator:
         extra: dict[str, Any] = {"response_format": "b64_json"} if s.dalle_model.startswith("dall-e") else {}
         try:
             reply = client.images.generate(model=s.dalle_model, prompt=f"{prompt}. {STYLE}", n=1, size=s.dalle_size,
-                                           quality=s.dalle_quality, **extra)  # type: ignore[arg-type]  # fmt: skip
+                                           quality=s.dalle_quality, **extra)  # type: ignore[call-overload]  # str settings; the API checks them  # fmt: skip
         except openai.APIError as exc:
             raise ImageGenError(f"OpenAI images: {exc.__class__.__name__}: {getattr(exc, 'message', exc)}") from exc
         finally:
@@ -253,7 +256,7 @@ class ImageGenChain:
 
 def build_chain(settings: VisualSettings, openai_api_key: str | None = None) -> ImageGenChain:
     """The configured chain, in order; names not listed are left out."""
-    factories = {
+    factories: dict[str, Callable[[], ImageGenerator]] = {
         "comfyui": lambda: ComfyUIGenerator(settings),
         "dalle": lambda: DalleGenerator(settings, openai_api_key),
     }

@@ -178,7 +178,7 @@ def _draw_code(
             fill=(*GUTTER_FG, 255),
             anchor="ra",
         )
-        x = left + layout.gutter
+        x: float = left + layout.gutter
         for ttype, text in tokens:
             colour = _colour(style, ttype)
             draw.text((x, y), text, font=font, fill=colour)

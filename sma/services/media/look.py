@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from sma.services.media.cards import rgb
 from sma.services.media.fonts import DEFAULT_FONT, Font, font_or_default
@@ -62,7 +63,7 @@ PRESETS: dict[str, CaptionLook] = {
 def resolve(style: CaptionStyle) -> CaptionLook:
     """The preset with the project's overrides applied; a bad colour is a clear error."""
     look = PRESETS[style.preset]
-    updates = {
+    updates: dict[str, Any] = {
         "font": style.font, "font_size": style.font_size, "colour": style.colour,
         "highlight_colour": style.highlight_colour, "highlight": style.highlight,
         "words_per_line": style.words_per_line, "position": style.position,

@@ -47,7 +47,8 @@ class PexelsClient:
 
     def search(self, query: str, page: int = 1, min_height: int = 1280) -> list[StockClip]:
         """Portrait clips for `query`, in Pexels' relevance order, each with its best rendition."""
-        params = {"query": query, "orientation": "portrait", "per_page": self.settings.pexels_per_page, "page": page}
+        params: dict[str, str | int] = {"query": query, "orientation": "portrait",
+                                        "per_page": self.settings.pexels_per_page, "page": page}
         with self._client() as http:
             reply = http.get("/videos/search", params=params)
         if reply.status_code in (401, 403):

@@ -62,7 +62,7 @@ def _telemetry_off() -> None:
     from mem0.memory import main, telemetry
 
     telemetry.MEM0_TELEMETRY = False
-    main.MEM0_TELEMETRY = False  # type: ignore[attr-defined]
+    main.MEM0_TELEMETRY = False
 
 
 def llm_config(config: MemorySettings, secrets: Any) -> dict[str, Any]:
@@ -71,7 +71,8 @@ def llm_config(config: MemorySettings, secrets: Any) -> dict[str, Any]:
         value = getattr(secrets, name, None) if secrets is not None else None
         if value is None:
             raise MemoryUnavailable(f"memory.llm_provider is {config.llm_provider!r} but secrets.{name} is not set")
-        return value.get_secret_value()
+        revealed: str = value.get_secret_value()
+        return revealed
 
     provider = config.llm_provider
     if provider == "none":

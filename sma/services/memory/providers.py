@@ -28,7 +28,7 @@ def _topic_query(topic: Topic) -> str:
 
 
 def to_memory(stored: StoredMemory) -> Memory:
-    return Memory(text=stored.text, kind=KINDS.get(stored.kind, "note"))  # type: ignore[arg-type]
+    return Memory(text=stored.text, kind=KINDS.get(stored.kind, "note"))  # type: ignore[arg-type]  # str kind; pydantic checks the Literal
 
 
 class MemoryContext:

@@ -9,9 +9,11 @@ longer holds is deleted. Structured writes never call an LLM (`infer=False`).
 from __future__ import annotations
 
 import asyncio
+import builtins
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import structlog
 
@@ -20,6 +22,7 @@ from sma.services.memory.backend import Mem0Backend, MemoryUnavailable
 
 log = structlog.get_logger("sma.memory")
 Outcome = Literal["added", "updated", "unchanged"]
+T = TypeVar("T")
 LIST_LIMIT = 100_000  # a project's memories of one kind; far above any real count
 
 
@@ -88,7 +91,7 @@ class MemoryService:
         self.backend = backend
         self.config = backend.config
 
-    async def _call(self, fn: Any) -> Any:
+    async def _call(self, fn: Callable[[Any], T]) -> T:
         return await asyncio.to_thread(self.backend.run, fn)
 
     # ------------------------------------------------------------ reads (blocking helpers take the memory)
@@ -108,7 +111,7 @@ class MemoryService:
         return await self._call(lambda memory: self.list_sync(memory, project_id, kind))
 
     async def search(self, project_id: str, query: str, limit: int, kinds: tuple[str, ...] = (),
-                     threshold: float | None = None) -> list[StoredMemory]:
+                     threshold: float | None = None) -> builtins.list[StoredMemory]:
         """The memories closest in meaning to `query`, best first, above the threshold."""
         query = " ".join(query.split())[:1000]
         if not query or not self.backend.exists():
@@ -154,7 +157,8 @@ class MemoryService:
     async def upsert(self, project_id: str, key: str, text: str, metadata: dict[str, Any]) -> Outcome:
         return await self._call(lambda memory: self.upsert_sync(memory, project_id, key, text, metadata))
 
-    async def sync_insights(self, project_id: str, insights: list[Insight], prune: bool = True) -> RememberResult:
+    async def sync_insights(self, project_id: str, insights: builtins.list[Insight],
+                            prune: bool = True) -> RememberResult:
         """Make the project's insight memories match `insights`: update by key, add new, delete the stale."""
         def apply(memory: Any) -> RememberResult:
             result = RememberResult()
@@ -174,7 +178,8 @@ class MemoryService:
                  unchanged=result.unchanged, removed=result.removed)
         return result
 
-    async def remember_coverage(self, project_id: str, items: list[CoveredItem], limit: int | None = None) -> int:
+    async def remember_coverage(self, project_id: str, items: builtins.list[CoveredItem],
+                                limit: int | None = None) -> int:
         """One `coverage` memory per produced run, added once (the text is what the trend scorer matches).
         At most `limit` new ones per call, newest first: each costs an embedding and two disk commits, so a
         long backlog is caught up over several runs instead of stalling one."""
@@ -199,7 +204,7 @@ class MemoryService:
         return added
 
     async def note(self, project_id: str, text: str, metadata: dict[str, Any] | None = None,
-                   infer: bool = False) -> list[str]:
+                   infer: bool = False) -> builtins.list[str]:
         """A free-text note; with `infer`, Mem0's configured LLM extracts and merges the facts."""
         if infer and not self.backend.can_infer:
             raise MemoryUnavailable("memory extraction needs memory.llm_provider (none is configured)")
@@ -219,7 +224,7 @@ class MemoryService:
 
         await self._call(remove)
 
-    async def history(self, memory_id: str) -> list[dict[str, Any]]:
+    async def history(self, memory_id: str) -> builtins.list[dict[str, Any]]:
         """Mem0's record of a memory's versions (ADD, UPDATE, DELETE events)."""
         return await self._call(lambda memory: list(memory.history(memory_id)))
 

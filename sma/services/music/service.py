@@ -16,13 +16,14 @@ import hashlib
 import math
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import structlog
 
+from sma.models.common import ArtifactRef
 from sma.models.pipeline import EngineAttempt, MusicRequest, MusicResult
 from sma.services.artifacts import ArtifactStore
 from sma.services.media.ffmpeg import FFmpeg, FFmpegError
@@ -83,7 +84,7 @@ def build_sources(settings: MusicSettings, secrets: Secrets | None, ffmpeg: FFmp
     from sma.services.music.sources.loops import LoopsSource
     from sma.services.music.sources.musicgen import MusicGenSource
 
-    factories = {
+    factories: dict[str, Callable[[], MusicSource]] = {
         "musicgen": lambda: MusicGenSource(settings.musicgen),
         "freesound": lambda: FreesoundSource(settings.freesound, secret_value(secrets, "freesound_api_key")),
         "elevenlabs": lambda: SoundGenSource(settings.elevenlabs, secret_value(secrets, "elevenlabs_api_key")),
@@ -203,7 +204,9 @@ class MusicService:
             "no music tier produced audio: " + "; ".join(f"{a.engine}: {a.reason}" for a in attempts)
         )
 
-    def _try(self, source: MusicSource, job: MusicJob, attempts: list[EngineAttempt]) -> tuple | None:
+    def _try(
+        self, source: MusicSource, job: MusicJob, attempts: list[EngineAttempt]
+    ) -> tuple[ArtifactRef, list[str]] | None:
         reason = source.unavailable_reason()
         if reason is not None:
             self._record(attempts, source.name, "skipped", reason)
@@ -225,7 +228,7 @@ class MusicService:
 
     @staticmethod
     def _record(attempts: list[EngineAttempt], tier: str, outcome: str, reason: str) -> None:
-        attempt = EngineAttempt(engine=tier, outcome=outcome, reason=reason[:500])  # type: ignore[arg-type]
+        attempt = EngineAttempt(engine=tier, outcome=outcome, reason=reason[:500])  # type: ignore[arg-type]  # str tier and outcome; pydantic checks the Literals
         attempts.append(attempt)
         log.info("music tier", tier=tier, outcome=outcome, reason=attempt.reason)
 
@@ -320,7 +323,8 @@ def _voice(n: np.ndarray, freq: float, phase: float) -> np.ndarray:
     step = np.uint32(round(freq / SAMPLE_RATE * 2**32) % 2**32)
     start = np.uint32(round(phase * 2**32) % 2**32)
     accumulator = n * step + start
-    return _TABLE[accumulator >> np.uint32(32 - _TABLE_BITS)]
+    samples: np.ndarray = _TABLE[accumulator >> np.uint32(32 - _TABLE_BITS)]
+    return samples
 
 
 def _envelope(length: int, overlap: int) -> np.ndarray:

@@ -184,7 +184,7 @@ class PublishingSettings(Section):
     def options(self, project_id: str, platform: str) -> PlatformOptions:
         """The platform's options for a project: the project's override if any, else the global ones."""
         override = self.overrides.get(project_id)
-        chosen = getattr(override, platform, None) if override else None
+        chosen: PlatformOptions | None = getattr(override, platform, None) if override else None
         if chosen is not None:
             return chosen
         return getattr(self, platform, None) or PlatformOptions(max_hashtags=30)

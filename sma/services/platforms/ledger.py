@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from sma.db.engine import Database
 from sma.db.tables import utcnow
@@ -33,7 +34,7 @@ def progress_of(record: PublishRecord) -> dict[str, Any]:
 
 
 def post_of(record: PublishRecord) -> PostResult:
-    status = "published" if record.state == PUBLISHED else "failed"
+    status: Literal["published", "failed"] = "published" if record.state == PUBLISHED else "failed"
     return PostResult(platform=record.platform, status=status, url=record.url, external_id=record.external_id,
                       reason=record.reason)
 
@@ -102,5 +103,5 @@ class PublishLedger:
             return list((await session.exec(query.order_by(col(PublishRecord.published_at)))).all())
 
 
-def _where(run_id: str, platform: str):  # type: ignore[no-untyped-def]
+def _where(run_id: str, platform: str) -> SelectOfScalar[PublishRecord]:
     return select(PublishRecord).where(PublishRecord.run_id == run_id, PublishRecord.platform == platform)

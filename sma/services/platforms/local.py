@@ -8,6 +8,7 @@ import os
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sma.models.pipeline import PostResult, PublishRequest
 from sma.services.platforms.base import PublishContext, VideoFile
@@ -45,7 +46,7 @@ class LocalOutbox:
         _atomic_write(marker, post.model_dump_json())
         return post
 
-    def _metadata(self, req: PublishRequest) -> dict:
+    def _metadata(self, req: PublishRequest) -> dict[str, Any]:
         script = req.script
         return {
             "run_id": req.run_id,

@@ -91,7 +91,7 @@ async def authorized(tokens: TokenSource, method: str, url: str, check: Callable
     raise AssertionError("unreachable")
 
 
-def token_expiry(body: dict) -> datetime | None:
+def token_expiry(body: dict[str, Any]) -> datetime | None:
     seconds = body.get("expires_in")
     return utcnow() + timedelta(seconds=float(seconds)) if seconds else None
 

@@ -89,9 +89,9 @@ class PlatformRegistry:
     async def metrics_source(self, project_id: str, platform: str) -> MetricsSource | None:
         if platform not in METRIC_PLATFORMS:
             return None
-        return await self._build(project_id, platform, publishing=False)  # type: ignore[return-value]
+        return await self._build(project_id, platform, publishing=False)  # type: ignore[return-value]  # these adapters also read metrics
 
-    async def _build(self, project_id: str, platform: str, publishing: bool):  # type: ignore[no-untyped-def]
+    async def _build(self, project_id: str, platform: str, publishing: bool) -> Platform:
         creds = await self._creds(project_id, platform)
         p, api = self.publishing, self.publishing.api
         options = p.options(project_id, platform)

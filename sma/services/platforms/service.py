@@ -10,6 +10,8 @@ as a `failed` PostResult whose reason tells the creator what to do, without touc
 
 from __future__ import annotations
 
+from typing import Any
+
 import structlog
 
 from sma.db.engine import Database
@@ -62,7 +64,7 @@ class PublishService:
         draft = build_draft(platform, req.script, options)
         record = await self.ledger.begin(req.project_id, req.run_id, platform, draft.title, req.video.sha256)
 
-        async def save(progress: dict) -> None:
+        async def save(progress: dict[str, Any]) -> None:
             await self.ledger.save_progress(req.run_id, platform, progress)
 
         ctx = PublishContext(request=req, data=progress_of(record), started_at=record.started_at,

@@ -63,7 +63,8 @@ class TikTok:
 
     def check(self, response: httpx.Response) -> None:
         body = json_body(response)
-        error = body.get("error") if isinstance(body.get("error"), dict) else {}
+        found = body.get("error")
+        error = found if isinstance(found, dict) else {}
         code, message = str(error.get("code") or ""), str(error.get("message") or "")
         if response.status_code < 300 and code in ("", "ok"):
             return

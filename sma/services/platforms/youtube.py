@@ -43,7 +43,8 @@ RECENT_UPLOAD_SLACK = timedelta(minutes=10)
 
 
 def _reason(body: dict[str, Any]) -> tuple[str, str]:
-    error = body.get("error") if isinstance(body.get("error"), dict) else {}
+    found = body.get("error")
+    error = found if isinstance(found, dict) else {}
     errors = error.get("errors") or [{}]
     return str(errors[0].get("reason", "")), str(error.get("message", ""))
 
@@ -140,7 +141,7 @@ class YouTube:
             content=json.dumps(resource).encode(),
             headers={"Content-Type": "application/json; charset=UTF-8",
                      "X-Upload-Content-Length": str(video.size), "X-Upload-Content-Type": "video/mp4"})
-        location = response.headers.get("location")
+        location: str | None = response.headers.get("location")
         if not location:
             raise RetryLater("YouTube opened no upload session (no Location header)")
         return location
@@ -182,7 +183,9 @@ class YouTube:
             snippet = item.get("snippet", {})
             published = _parse_time(snippet.get("publishedAt"))
             if snippet.get("title") == title and published and published >= since - RECENT_UPLOAD_SLACK:
-                return item.get("contentDetails", {}).get("videoId") or snippet.get("resourceId", {}).get("videoId")
+                found: str | None = (item.get("contentDetails", {}).get("videoId")
+                                     or snippet.get("resourceId", {}).get("videoId"))
+                return found
         return None
 
     def _post(self, resource: dict[str, Any], ctx: PublishContext) -> PostResult:

@@ -93,7 +93,8 @@ def _frame_db(samples: np.ndarray, rate: int) -> np.ndarray:
         return np.zeros(0, dtype=np.float32)
     frames = samples[: count * hop].reshape(count, hop).astype(np.float64)
     rms = np.sqrt(np.mean(frames**2, axis=1))
-    return (20.0 * np.log10(rms + 1e-10)).astype(np.float32)
+    level: np.ndarray = (20.0 * np.log10(rms + 1e-10)).astype(np.float32)
+    return level
 
 
 def _voiced_mask(samples: np.ndarray, rate: int) -> np.ndarray:

@@ -32,7 +32,8 @@ def line_width_px(text: str, font_file: Path | str | None, font_size: int) -> fl
     if font_file and Path(font_file).is_file():
         font = _font(str(font_file))
         ascent, descent = font.getmetrics()
-        return float(font.getlength(text)) * font_size / (ascent + descent)
+        width: float = float(font.getlength(text)) * font_size / (ascent + descent)
+        return width
     return len(text) * font_size * 0.55
 
 
@@ -91,7 +92,7 @@ def check_captions(
     """Gate QA_CAPTIONS. `voiced` is the list of voiced spans, or just the audio duration.
 
     With `text`, the font must also have a glyph for every character of it (no boxes on screen)."""
-    spans = [(0.0, float(voiced))] if isinstance(voiced, int | float) else [tuple(map(float, s)) for s in voiced]
+    spans = [(0.0, float(voiced))] if isinstance(voiced, int | float) else [(float(a), float(b)) for a, b in voiced]
     reasons: list[str] = []
     metrics: dict[str, float] = {"words": float(len(words))}
     checks = 6

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
+from typing import Any
 
 import structlog
 
@@ -82,13 +83,13 @@ class CalendarService:
         return PlanCalendarResult(new=[store.to_planned(r) for r in added],
                                   pending=[store.to_planned(r) for r in pending], notes=notes)
 
-    async def _topics(self, project_id: str, now: datetime) -> list[dict]:
+    async def _topics(self, project_id: str, now: datetime) -> list[dict[str, Any]]:
         sched = self.settings.scheduler
         results = await recent_results(self.database, project_id, now - timedelta(hours=sched.max_topic_age_h))
         slots = await store.list_slots(self.database, project_id, states=ACTIVE)
         taken_keys = {s.trend_key for s in slots}
         seen = [s.title for s in slots] + await produced_titles(self.database, project_id)
-        picked: list[dict] = []
+        picked: list[dict[str, Any]] = []
         for row in sorted(results, key=lambda r: (-r.score, r.title)):
             if row.score < sched.min_topic_score or row.key in taken_keys:
                 continue
@@ -145,7 +146,7 @@ class CalendarService:
             cooldown_h={p: sched.cooldown(project_id, p) for p in platforms},
             production_limit=sched.production_limit(project_id), busy=busy, produced_per_day=per_day)
 
-    def _row(self, project_id: str, topic: dict, slot_at: datetime, score: float, lead: timedelta,
+    def _row(self, project_id: str, topic: dict[str, Any], slot_at: datetime, score: float, lead: timedelta,
              platforms: list[str], model: EngagementModel) -> CalendarSlot:
         item_id = keyed_item_id(topic["title"], topic["key"], limit=30, key_chars=6)
         title = topic["title"]
@@ -205,7 +206,7 @@ class CalendarService:
                 score = slot_score(model, when, platforms)
                 if best is None or score > best[0] + 1e-9:
                     best = (score, when)
-                if best and when - best[1] > timedelta(hours=24):
+                if when - best[1] > timedelta(hours=24):
                     break  # the best of the next day is good enough; no need to look further
         if best is None:
             await store.update_slot(self.database, slot.project_id, slot.item_id, state="cancelled",

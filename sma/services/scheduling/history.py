@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Protocol
 
 import structlog
-from sqlmodel import select
+from sqlmodel import col, select
 
 from sma.db.engine import Database
 from sma.services.scheduling.optimizer import EngagementSample
@@ -31,8 +31,8 @@ class PostMetricsHistory:
     async def samples(self, project_id: str, since: datetime) -> list[EngagementSample]:
         from sma.db.tables_publishing import PostMetric
 
-        query = (select(PostMetric).where(PostMetric.project_id == project_id, PostMetric.published_at >= since)  # type: ignore[arg-type]
-                 .order_by(PostMetric.hours))  # type: ignore[arg-type]
+        query = (select(PostMetric).where(PostMetric.project_id == project_id, PostMetric.published_at >= since)
+                 .order_by(col(PostMetric.hours)))
         try:
             async with self.database.session() as session:
                 rows = (await session.exec(query)).all()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from sma.db.engine import Database
 from sma.db.tables import Post, utcnow
@@ -17,7 +17,7 @@ def to_planned(row: CalendarSlot) -> PlannedSlot:
     return PlannedSlot(
         project_id=row.project_id, item_id=row.item_id, workflow_id=row.workflow_id, title=row.title,
         slot_at=row.slot_at, start_at=row.start_at, platforms=json.loads(row.platforms), score=row.score,
-        slot_score=row.slot_score, state=row.state, reschedules=row.reschedules,  # type: ignore[arg-type]
+        slot_score=row.slot_score, state=row.state, reschedules=row.reschedules,  # type: ignore[arg-type]  # str column; pydantic checks the Literal
         reasons=json.loads(row.reasons),
     )
 
@@ -66,10 +66,10 @@ async def list_slots(db: Database, project_id: str | None = None, since: datetim
     if project_id is not None:
         query = query.where(CalendarSlot.project_id == project_id)
     if since is not None:
-        query = query.where(CalendarSlot.slot_at >= since)  # type: ignore[arg-type]
+        query = query.where(CalendarSlot.slot_at >= since)
     if states:
-        query = query.where(CalendarSlot.state.in_(states))  # type: ignore[attr-defined]
-    query = query.order_by(CalendarSlot.slot_at, CalendarSlot.id)  # type: ignore[arg-type]
+        query = query.where(col(CalendarSlot.state).in_(states))
+    query = query.order_by(col(CalendarSlot.slot_at), col(CalendarSlot.id))
     async with db.session() as session:
         return list((await session.exec(query)).all())
 
@@ -77,6 +77,6 @@ async def list_slots(db: Database, project_id: str | None = None, since: datetim
 async def recent_posts(db: Database, project_id: str, since: datetime) -> list[tuple[str, str, datetime]]:
     """(run id, platform, published_at) of posts already out, for cooldowns and caps."""
     query = select(Post.run_id, Post.platform, Post.published_at).where(
-        Post.project_id == project_id, Post.status == "published", Post.published_at >= since)  # type: ignore[arg-type,operator]
+        Post.project_id == project_id, Post.status == "published", col(Post.published_at) >= since)
     async with db.session() as session:
         return [(r, p, t) for r, p, t in (await session.exec(query)).all() if t is not None]

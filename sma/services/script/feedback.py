@@ -258,7 +258,7 @@ def parse_feedback(text: str) -> FeedbackRequest:
         if not changes and last_kind in ("mention", "drop") and len(clause.split()) <= 3:
             term = _clean_term(clause)  # "mention Rust and Go": Go is another term of the same request
             if term:
-                changes = [FeedbackChange(kind=last_kind, phrase=clause, term=term)]  # type: ignore[arg-type]
+                changes = [FeedbackChange(kind=last_kind, phrase=clause, term=term)]  # type: ignore[arg-type]  # str kind; pydantic checks the Literal
         if changes:
             request.changes.extend(changes)
             last_kind = changes[-1].kind

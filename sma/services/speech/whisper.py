@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from sma.models.common import Word
 from sma.models.language import primary_language
@@ -175,7 +175,7 @@ class CachedTranscriber:
         key = self.key(wav, language)
         ref = self.store.lookup(key)
         if ref is not None:
-            return [Word.model_validate(w) for w in self.store.read_json(ref)]  # type: ignore[union-attr]
+            return [Word.model_validate(w) for w in cast(list[Any], self.store.read_json(ref))]  # the list stored below
         words = self.inner.words(wav, language)
         self.store.put_json([w.model_dump() for w in words], kind="transcript", key=key)
         return words

@@ -20,6 +20,7 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, ReplyParam
 from telegram.error import BadRequest, TelegramError
 
 from sma.db.engine import Database
+from sma.db.tables_autonomy import ApprovalMessage
 from sma.models.autonomy import ApprovalNotice
 from sma.models.pipeline import NotifyRequest, NotifyResult
 from sma.services.notify.notifier import LogNotifier
@@ -169,7 +170,7 @@ class TelegramNotifier:
                                                 supports_streaming=True, write_timeout=300, read_timeout=60)
         return message.message_id, ""
 
-    async def _row_for(self, req: NotifyRequest) -> store.ApprovalMessage | None:
+    async def _row_for(self, req: NotifyRequest) -> ApprovalMessage | None:
         notice = req.approval
         if notice is None:
             return await store.latest_approval(self.database, req.run_id)

@@ -20,8 +20,8 @@ OFF_NICHE: tuple[str, ...] = (
     "finance and stock markets", "pets and funny animals", "fashion and beauty", "travel", "music",
     "movies and tv shows", "video games", "smartphones and gadgets", "health and fitness",
 )
-SOURCES: tuple[str, ...] = ("reddit", "hackernews", "google_trends", "github", "youtube", "feeds")
 SourceName = Literal["reddit", "hackernews", "google_trends", "github", "youtube", "feeds"]
+SOURCES: tuple[SourceName, ...] = ("reddit", "hackernews", "google_trends", "github", "youtube", "feeds")
 
 
 class SourceEndpoints(Section):

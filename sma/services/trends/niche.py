@@ -60,7 +60,7 @@ class SentenceEmbedder:
 
     def encode(self, texts: list[str]) -> np.ndarray:
         model = self._load()
-        vectors = model.encode(texts, normalize_embeddings=True, batch_size=64,  # type: ignore[attr-defined]
+        vectors = model.encode(texts, normalize_embeddings=True, batch_size=64,  # type: ignore[attr-defined]  # the model is loaded untyped
                                show_progress_bar=False, convert_to_numpy=True)
         return np.asarray(vectors, dtype=np.float32)
 
@@ -141,4 +141,5 @@ class NicheFilter:
         items = vectors[len(phrases) + len(self.off_niche):]
         best_niche = (items @ niche_vecs.T).max(axis=1)
         best_other = (items @ other_vecs.T).max(axis=1) if len(other_vecs) else np.zeros(len(items))
-        return best_niche - best_other
+        relative: np.ndarray = best_niche - best_other
+        return relative

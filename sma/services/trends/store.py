@@ -10,7 +10,7 @@ import json
 from datetime import datetime
 
 from sqlalchemy import delete
-from sqlmodel import select
+from sqlmodel import col, select
 
 from sma.db.engine import Database
 from sma.db.repo import ensure_project
@@ -45,7 +45,7 @@ async def save_scan(db: Database, req: StoreScanRequest, ranked: list[RankedTren
         scan.stored = len(ranked)
         session.add(scan)
         await session.flush()
-        await session.exec(delete(TrendResult).where(TrendResult.scan_id == req.scan_id))  # type: ignore[call-overload,arg-type]
+        await session.exec(delete(TrendResult).where(col(TrendResult.scan_id) == req.scan_id))
         seen: set[str] = set()
         for rank, trend in enumerate(ranked, start=1):
             if trend.key in seen:
@@ -80,29 +80,29 @@ def to_ranked(row: TrendResult) -> RankedTrend:
 
 async def latest_scan(db: Database, project_id: str) -> TrendScan | None:
     query = (select(TrendScan).where(TrendScan.project_id == project_id)
-             .order_by(TrendScan.started_at.desc()).limit(1))  # type: ignore[attr-defined]
+             .order_by(col(TrendScan.started_at).desc()).limit(1))
     async with db.session() as session:
         return (await session.exec(query)).first()
 
 
 async def list_scans(db: Database, project_id: str, limit: int = 20) -> list[TrendScan]:
     query = (select(TrendScan).where(TrendScan.project_id == project_id)
-             .order_by(TrendScan.started_at.desc()).limit(limit))  # type: ignore[attr-defined]
+             .order_by(col(TrendScan.started_at).desc()).limit(limit))
     async with db.session() as session:
         return list((await session.exec(query)).all())
 
 
 async def scan_results(db: Database, scan_id: str, limit: int = 100) -> list[TrendResult]:
-    query = select(TrendResult).where(TrendResult.scan_id == scan_id).order_by(TrendResult.rank).limit(limit)  # type: ignore[arg-type]
+    query = select(TrendResult).where(TrendResult.scan_id == scan_id).order_by(col(TrendResult.rank)).limit(limit)
     async with db.session() as session:
         return list((await session.exec(query)).all())
 
 
 async def recent_results(db: Database, project_id: str, since: datetime) -> list[TrendResult]:
     """Results of scans started since `since`, newest scan first, one row per topic key (its newest)."""
-    query = (select(TrendResult, TrendScan.started_at).join(TrendScan, TrendScan.id == TrendResult.scan_id)  # type: ignore[arg-type]
-             .where(TrendResult.project_id == project_id, TrendScan.started_at >= since)  # type: ignore[arg-type]
-             .order_by(TrendScan.started_at.desc(), TrendResult.rank))  # type: ignore[attr-defined]
+    query = (select(TrendResult, TrendScan.started_at).join(TrendScan, col(TrendScan.id) == TrendResult.scan_id)
+             .where(TrendResult.project_id == project_id, TrendScan.started_at >= since)
+             .order_by(col(TrendScan.started_at).desc(), col(TrendResult.rank)))
     async with db.session() as session:
         rows = (await session.exec(query)).all()
     newest: dict[str, TrendResult] = {}
@@ -114,6 +114,6 @@ async def recent_results(db: Database, project_id: str, since: datetime) -> list
 async def produced_titles(db: Database, project_id: str, limit: int = 2000) -> list[str]:
     """Titles of content the project already produced (or is producing): the coverage baseline."""
     query = (select(ContentItem.title).where(ContentItem.project_id == project_id)
-             .order_by(ContentItem.created_at.desc()).limit(limit))  # type: ignore[attr-defined]
+             .order_by(col(ContentItem.created_at).desc()).limit(limit))
     async with db.session() as session:
         return [t for t in (await session.exec(query)).all() if t]

@@ -77,7 +77,8 @@ class TrigramSets:
 
     def keys(self) -> np.ndarray:
         """item * vocabulary + token: sorted and unique, for membership tests by binary search."""
-        return self.items * self.vocabulary + self.tokens
+        keys: np.ndarray = self.items * self.vocabulary + self.tokens
+        return keys
 
 
 def trigram_sets(texts: list[str]) -> TrigramSets:

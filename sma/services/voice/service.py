@@ -144,7 +144,7 @@ class VoiceService:
                 update={"seconds": round(time.perf_counter() - started, 3), "notes": ["reused from store"]}
             )
         attempts: list[EngineAttempt] = []
-        best: tuple[str, ArtifactRef, QAReport] | None = None
+        best: tuple[TTSEngine, ArtifactRef, QAReport] | None = None
         for engine in self.engines_for(req.project_id):
             take = self._try(engine, req, attempts)
             if take is None:
@@ -217,8 +217,10 @@ class VoiceService:
     def _release(self, engine: TTSEngine, hold: int) -> None:
         """End a take's budget hold (its cost is recorded by now); a failure never fails the step, the hold
         then expires on its own."""
+        if self.usage is None:  # a hold needs a recorder; none means nothing was held
+            return
         try:
-            self.usage.release(hold)  # type: ignore[union-attr]
+            self.usage.release(hold)
         except Exception as exc:
             log.warning("tts budget hold not released", engine=engine.name, error=f"{type(exc).__name__}: {exc}"[:300])
 
@@ -285,7 +287,7 @@ class VoiceService:
 
     @staticmethod
     def _record(attempts: list[EngineAttempt], engine: str, outcome: str, reason: str) -> None:
-        attempt = EngineAttempt(engine=engine, outcome=outcome, reason=reason[:500])  # type: ignore[arg-type]
+        attempt = EngineAttempt(engine=engine, outcome=outcome, reason=reason[:500])  # type: ignore[arg-type]  # str engine and outcome; pydantic checks the Literals
         attempts.append(attempt)
         log.info("tts engine", engine=engine, outcome=outcome, reason=attempt.reason)
 

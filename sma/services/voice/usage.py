@@ -9,6 +9,7 @@ this store (the CLI) and the dashboard's async session (sma/dashboard/queries_tt
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -31,7 +32,8 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("sma.tts.usage")
 
-_ON_CONFLICT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+_ON_CONFLICT: dict[str, Callable[..., sqlite.Insert | postgresql.Insert]] = {
+    "sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
 
 # ---------------------------------------------------------------- prices and budget
@@ -99,19 +101,19 @@ def engine_model(engine: object) -> str:
     if callable(label):
         return str(label())[:200]
     name = getattr(engine, "name", "")
-    s = getattr(engine, "settings", None)
+    s: Any = getattr(engine, "settings", None)  # each engine has its own settings; a miss is an AttributeError
     try:
         if name == "elevenlabs":
-            return f"{s.model_id}/{s.voice_id}"  # type: ignore[union-attr]
+            return f"{s.model_id}/{s.voice_id}"
         if name == "kokoro":
-            return f"{s.model}/{s.voice}"  # type: ignore[union-attr]
+            return f"{s.model}/{s.voice}"
         if name == "edge":
-            return str(s.voice)  # type: ignore[union-attr]
+            return str(s.voice)
         if name == "xtts":
-            checkpoint = Path(s.model_dir).name if s.model_dir else "xtts-v2"  # type: ignore[union-attr]
+            checkpoint = Path(s.model_dir).name if s.model_dir else "xtts-v2"
             return f"{checkpoint}/{getattr(engine, 'project_id', '')}"
         if name == "piper":
-            return Path(engine.voice_path).name.removesuffix(".onnx")  # type: ignore[attr-defined]
+            return Path(engine.voice_path).name.removesuffix(".onnx")  # type: ignore[attr-defined]  # the Piper engine's own field
     except AttributeError:
         pass
     return ""
@@ -133,7 +135,7 @@ def _count(outcome: str) -> Any:
 def usage_by_day_query(since: datetime, project_id: str | None = None) -> Any:
     """Attempts per UTC day and engine since `since` (a range scan on ix_tts_calls_created_at)."""
     day = _day()
-    query = select(day, TTSCall.engine, func.count(), _count("failed"), _count("qa_failed"),
+    query = select(day, TTSCall.engine, func.count(), _count("failed"), _count("qa_failed"),  # type: ignore[call-overload]  # sqlmodel types select() for up to 4 columns
                    func.sum(TTSCall.characters), func.sum(TTSCall.audio_s), func.sum(TTSCall.wall_s),
                    func.sum(TTSCall.cost_usd)).where(col(TTSCall.created_at) >= since)
     if project_id is not None:
@@ -215,10 +217,10 @@ class TTSUsageStore:
         if project_id in self._known_projects:
             return
         dialect = session.get_bind().dialect.name
-        values = {"id": project_id, "name": "", "niche": "", "created_at": utcnow()}
+        values: dict[str, Any] = {"id": project_id, "name": "", "niche": "", "created_at": utcnow()}
         if dialect in _ON_CONFLICT:
             stmt = _ON_CONFLICT[dialect](Project).values(**values).on_conflict_do_nothing(index_elements=["id"])
-            session.exec(stmt)  # type: ignore[call-overload]
+            session.exec(stmt)
         elif session.get(Project, project_id) is None:
             session.add(Project(**values))
             session.flush()
@@ -262,7 +264,7 @@ class TTSUsageStore:
         if engine is None or not hold_id:
             return
         with Session(engine) as session:
-            session.exec(sa.delete(BudgetHold).where(col(BudgetHold.id) == hold_id))  # type: ignore[call-overload]
+            session.exec(sa.delete(BudgetHold).where(col(BudgetHold.id) == hold_id))
             session.commit()
 
     def usage_by_day(self, since: datetime, project_id: str | None = None) -> list[TTSUsageDay]:

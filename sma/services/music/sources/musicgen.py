@@ -74,7 +74,7 @@ def _load(model_dir: str) -> tuple[Any, Any]:
     if cached is None:
         from transformers import AutoProcessor, MusicgenForConditionalGeneration
 
-        processor = AutoProcessor.from_pretrained(model_dir, local_files_only=True)
-        model = MusicgenForConditionalGeneration.from_pretrained(model_dir, local_files_only=True).to("cuda")
+        processor = AutoProcessor.from_pretrained(model_dir, local_files_only=True)  # type: ignore[no-untyped-call]  # unannotated upstream
+        model = MusicgenForConditionalGeneration.from_pretrained(model_dir, local_files_only=True).to("cuda")  # type: ignore[arg-type]  # .to() typed through a wrapper
         cached = _MODELS[model_dir] = (model, processor)
     return cached

@@ -40,8 +40,8 @@ class GoogleTrendsSource:
         channel = root.find("channel")
         if root.tag != "rss" or channel is None:
             raise BadPayload("google_trends: expected an RSS document with a channel")
-        items = [self._item(node, project.region, now) for node in channel.findall("item")]
-        items = [i for i in items if i is not None][: self.http.options.limit]
+        found = [self._item(node, project.region, now) for node in channel.findall("item")]
+        items = [i for i in found if i is not None][: self.http.options.limit]
         return SourceResult(source=self.name, items=items, requests=self.http.requests)
 
     def _item(self, node: ET.Element, region: str, now: datetime) -> TrendItem | None:

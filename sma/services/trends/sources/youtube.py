@@ -87,7 +87,8 @@ class YouTubeSource:
 def _items(body: Any, kind: str) -> list[Any]:
     if not isinstance(body, dict) or body.get("kind") != kind or not isinstance(body.get("items", []), list):
         raise BadPayload(f"youtube: expected a {kind}")
-    return body.get("items", [])
+    items: list[Any] = body.get("items", [])
+    return items
 
 
 def _quota_error(response: httpx.Response) -> SourceError | None:

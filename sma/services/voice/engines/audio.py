@@ -11,8 +11,12 @@ import io
 import re
 import wave
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import av
 
 PCM_FORMAT = re.compile(r"^pcm_(\d+)$")
 
@@ -52,7 +56,7 @@ def decode_to_wav(source: bytes | Path, out_wav: Path, rate: int | None = None) 
     if isinstance(source, bytes) and not source:
         raise AudioDecodeError("empty audio from the provider")
     try:
-        container = av.open(raw)
+        container = av.open(raw, "r")
     except (av.error.FFmpegError, OSError) as exc:
         raise AudioDecodeError(f"not readable audio: {exc}") from exc
     with container:
@@ -77,7 +81,7 @@ def decode_to_wav(source: bytes | Path, out_wav: Path, rate: int | None = None) 
     return out_wav
 
 
-def _write(wav: wave.Wave_write, frames: list) -> int:
+def _write(wav: wave.Wave_write, frames: list[av.AudioFrame]) -> int:
     count = 0
     for frame in frames:
         data = frame.to_ndarray().astype("<i2").tobytes()

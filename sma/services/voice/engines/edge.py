@@ -98,7 +98,8 @@ class EdgeEngine:
 async def _next_audio(chunks: Any) -> bytes:
     async for chunk in chunks:
         if chunk["type"] == "audio":
-            return chunk["data"]
+            data: bytes = chunk["data"]
+            return data
     raise EdgeOffline("edge-tts returned no audio")
 
 

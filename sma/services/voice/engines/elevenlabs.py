@@ -6,6 +6,7 @@ WAV the chain stores is exactly what the API produced.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,8 +16,9 @@ from sma.services.voice.engines.config import ElevenLabsVoiceSettings
 
 if TYPE_CHECKING:
     from elevenlabs import ElevenLabs
+    from elevenlabs.core.request_options import RequestOptions
 
-NO_RETRIES = {"max_retries": 0}
+NO_RETRIES: RequestOptions = {"max_retries": 0}
 """A failing tier hands over at once; Temporal retries the whole step, not the SDK inside it."""
 
 
@@ -28,12 +30,12 @@ def make_client(api_key: str, base_url: str | None, timeout_s: float) -> ElevenL
     return ElevenLabs(api_key=api_key, timeout=timeout_s)
 
 
-def collect(chunks: object, what: str) -> bytes:
+def collect(chunks: Iterable[bytes], what: str) -> bytes:
     """Drain the SDK's byte iterator, turning its ApiError into a short message without headers."""
     from elevenlabs.core.api_error import ApiError
 
     try:
-        return b"".join(chunks)  # type: ignore[arg-type]
+        return b"".join(chunks)
     except ApiError as exc:
         body = str(exc.body)[:300]
         raise RuntimeError(f"ElevenLabs {what} answered HTTP {exc.status_code}: {body}") from None
