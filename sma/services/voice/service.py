@@ -217,7 +217,7 @@ class VoiceService:
     def _release(self, engine: TTSEngine, hold: int) -> None:
         """End a take's budget hold (its cost is recorded by now); a failure never fails the step, the hold
         then expires on its own."""
-        if self.usage is None:  # a hold needs a recorder; none means nothing was held
+        if not hasattr(self.usage, "release"):  # a recorder without holds held nothing (see hold_budget)
             return
         try:
             self.usage.release(hold)
