@@ -217,10 +217,11 @@ class VoiceService:
     def _release(self, engine: TTSEngine, hold: int) -> None:
         """End a take's budget hold (its cost is recorded by now); a failure never fails the step, the hold
         then expires on its own."""
-        if not hasattr(self.usage, "release"):  # a recorder without holds held nothing (see hold_budget)
+        usage = self.usage
+        if usage is None or not hasattr(usage, "release"):  # a recorder without holds held nothing (hold_budget)
             return
         try:
-            self.usage.release(hold)
+            usage.release(hold)
         except Exception as exc:
             log.warning("tts budget hold not released", engine=engine.name, error=f"{type(exc).__name__}: {exc}"[:300])
 
