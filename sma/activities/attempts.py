@@ -55,6 +55,16 @@ def next_delay(exc: BaseException, attempt: int, policy: RetryPolicy | None) -> 
     return timedelta(seconds=delay)
 
 
+def retries_left() -> bool:
+    """Whether Temporal will run this activity again after a retryable failure (False outside an activity):
+    a step that would fall back or give up does so only on its last attempt."""
+    if not activity.in_activity():
+        return False
+    info = activity.info()
+    maximum = info.retry_policy.maximum_attempts if info.retry_policy else 0
+    return maximum == 0 or info.attempt < maximum
+
+
 def describe(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from sma.activities.attempts import retries_left
 from sma.models.pipeline import PostResult, PublishRequest, PublishResult
 from sma.services.platforms.errors import RetryLater
 
@@ -44,12 +45,6 @@ async def heartbeating(every_s: float) -> AsyncIterator[None]:
             await task
 
 
-def _last_attempt() -> bool:
-    info = activity.info()
-    maximum = info.retry_policy.maximum_attempts if info.retry_policy else 0
-    return maximum > 0 and info.attempt >= maximum
-
-
 class PublishActivities:
     def __init__(self, service: PublishService, heartbeat_s: float = 5.0) -> None:
         self.service = service
@@ -67,7 +62,7 @@ class PublishActivities:
         try:
             return await self.service.publish(req, platform)
         except RetryLater as exc:
-            if _last_attempt():
+            if not retries_left():
                 return PostResult(platform=platform, status="failed",
                                   reason=f"{platform}: {exc} (gave up after {activity.info().attempt} attempts)")
             delay = timedelta(seconds=exc.retry_after) if exc.retry_after else None

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from sma.activities.attempts import retries_left
 from sma.models.pipeline import MediaAnalysis, MediaRequest, ScriptRequest, ScriptResult
 from sma.services.llm.errors import AllProvidersFailed, BudgetExceeded
 
@@ -35,15 +36,6 @@ MAX_RETRY_AFTER = timedelta(seconds=60)
 def _unavailable(exc: AllProvidersFailed) -> ApplicationError:
     delay = min(timedelta(seconds=exc.retry_after), MAX_RETRY_AFTER) if exc.retry_after else None
     return ApplicationError(str(exc), type="LLMUnavailable", next_retry_delay=delay)
-
-
-def retries_left() -> bool:
-    """Whether Temporal will run this activity again after a retryable failure (False outside an activity)."""
-    if not activity.in_activity():
-        return False
-    info = activity.info()
-    maximum = info.retry_policy.maximum_attempts if info.retry_policy else 0
-    return maximum == 0 or info.attempt < maximum
 
 
 class ScriptActivities:
