@@ -25,7 +25,6 @@ from pathlib import Path
 
 import imageio_ffmpeg
 import pytest
-from sma.bot.notifier import TelegramNotifier
 from temporalio import activity
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -66,6 +65,7 @@ from sma.services.autonomy import store
 from sma.services.autonomy.config import GuardSettings
 from sma.services.autonomy.service import AutonomyService
 from sma.services.runs import pipeline_input
+from sma.services.telegram.notifier import TelegramNotifier
 from sma.settings import BotSettings, PipelineSettings, ProjectSettings, Settings
 from sma.worker import build_worker
 from tests.conftest import wait_for
