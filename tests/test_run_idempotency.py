@@ -166,3 +166,12 @@ async def test_dashboard_start_twice_answers_with_the_first_run(
         assert ids[1] != ids[0] and ids[1].startswith("content-test-clicked-twice")
     finally:
         await _terminate(client, *ids)
+
+
+def test_runs_for_isolated_worker_pools_never_answer_for_each_other(settings: Settings) -> None:
+    """Tests share one dev server: the same topic started for two pools is two runs, and a deployment
+    (no pool suffix) keeps the ids it always had."""
+    inp = runs.pipeline_input(settings, Topic(title="One topic, two pools", summary="Same words."), "test")
+    plain, pool_a, pool_b = (runs.keyed_item_id(inp, 7, pool) for pool in ("", "-ta", "-tb"))
+    assert len({plain, pool_a, pool_b}) == 3
+    assert plain == runs.keyed_item_id(inp, 7)

@@ -133,10 +133,12 @@ class RunClient:
             return await self._start_exact(inp)
         now = now or datetime.now(UTC)
         bucket = int(now.timestamp() // window.total_seconds())
-        found = await self._existing(content_workflow_id(inp.project_id, keyed_item_id(inp, bucket - 1)))
+        found = await self._existing(content_workflow_id(inp.project_id,
+                                                         keyed_item_id(inp, bucket - 1, self.queue_suffix)))
         if found is not None and found.started_at is not None and now - found.started_at < window:
             return found
-        return await self._start_exact(inp.model_copy(update={"item_id": keyed_item_id(inp, bucket)}))
+        return await self._start_exact(inp.model_copy(
+            update={"item_id": keyed_item_id(inp, bucket, self.queue_suffix)}))
 
     async def _start_exact(self, inp: PipelineInput) -> Started:
         try:

@@ -50,15 +50,17 @@ async def new_run_input(settings: Settings, database: Database, topic: Topic, pr
     return pipeline_input(settings, topic, project_id, chosen.level, platforms, item_id, pinned=chosen.pinned)
 
 
-def duplicate_key(inp: PipelineInput, bucket: int) -> str:
-    """Project, normalised title and media, within one window bucket: equal keys, one run."""
-    parts = [inp.project_id, normalise(inp.topic.title), *inp.media, str(bucket)]
+def duplicate_key(inp: PipelineInput, bucket: int, pool: str = "") -> str:
+    """Project, normalised title and media, within one window bucket: equal keys, one run. `pool` is the
+    starting client's worker-pool suffix ('' in a deployment): runs for isolated pools (tests sharing one
+    server) never answer for each other."""
+    parts = [inp.project_id, normalise(inp.topic.title), *inp.media, str(bucket), *([pool] if pool else [])]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
-def keyed_item_id(inp: PipelineInput, bucket: int) -> str:
+def keyed_item_id(inp: PipelineInput, bucket: int, pool: str = "") -> str:
     """The item id of a once-per-topic run: the topic's slug and its duplicate key in that window bucket."""
-    return topic_item_id(inp.topic.title, duplicate_key(inp, bucket))
+    return topic_item_id(inp.topic.title, duplicate_key(inp, bucket, pool))
 
 
 @dataclass(frozen=True)
