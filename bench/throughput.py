@@ -5,8 +5,9 @@
 For each CPU-worker count: a fresh embedded stack (dev server, workflows and GPU workers, N CPU worker
 processes), `--runs` short autonomous runs started at once, each to the local outbox. Printed per setting:
 videos per hour (runs / wall from first start to last finish), p50/p95 run time, peak resident memory of the
-whole process tree (server, workers, FFmpeg children; sampled every 0.5 s), and the Temporal overhead share
-(workflow wall minus the union of activity executions, over workflow wall, averaged). Ratios are against the
+whole process tree (server, workers, FFmpeg children; sampled every 0.5 s), and the wait share (workflow
+wall minus the union of activity executions, over workflow wall, averaged): Temporal's orchestration plus,
+with runs started together, the time a step waits for a free worker slot. Ratios are against the
 first setting, measured in the same run.
 """
 
@@ -134,7 +135,7 @@ def _pct(values: list[float], q: float) -> float:
 def table(outcomes: list[Outcome]) -> str:
     base = outcomes[0]
     lines = ["| CPU workers | runs published | wall s | videos / h | x base | p50 run s | p95 run s | "
-             "peak RSS MB | Temporal overhead |", "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "peak RSS MB | wait share |", "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for o in outcomes:
         ratio = o.per_hour / base.per_hour if base.per_hour else 0.0
         lines.append(f"| {o.cpu_workers} | {o.published}/{o.runs} | {o.wall_s:.1f} | {o.per_hour:.1f} | "
