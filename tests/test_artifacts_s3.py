@@ -207,3 +207,21 @@ async def test_a_worker_on_another_host_reads_an_artifact_it_never_made(
         text = await client.execute_workflow(ReadArtifactWorkflow.run, made, id=f"s3-{uuid.uuid4().hex}",
                                              task_queue=queue)
     assert text == "script text"
+
+
+def test_a_step_result_made_on_one_host_is_reused_on_another(endpoint: str, tmp_path: Path) -> None:
+    """The step cache checks a result's extra artifacts through the bucket, not only on this host's disk."""
+    from sma.services.step_cache import StepCache
+
+    class Made(BaseModel):
+        main: ArtifactRef
+        side: ArtifactRef
+
+    host_a, host_b = two_hosts(tmp_path, blobs(endpoint))
+    made = Made(main=host_a.put_bytes(b"main", ".wav"), side=host_a.put_bytes(b"side", ".json"))
+    cache_a, cache_b = (StepCache(h, Made, "probe", "1", primary=lambda r: r.main, extras=lambda r: [r.side])
+                        for h in (host_a, host_b))
+    cache_a.put(cache_a.key({"x": 1}), made)
+    Path(made.side.path).unlink()  # host A is gone: only the bucket has the side artifact
+
+    assert cache_b.get(cache_b.key({"x": 1})) == made

@@ -103,8 +103,6 @@ async def test_the_sdk_exports_its_runtime_metrics(client: Client, tmp_path: Pat
     sdk_port = free_port()
     settings = Settings(data_dir=tmp_path, metrics={"enabled": True, "sdk_port": sdk_port, "port": free_port()})
     target = client.service_client.config.target_host
-    sdk_client = await connect(target, settings=None)  # plain one first: no runtime without a role
-    assert sdk_client is not None
     with_metrics = await connect(target, settings=settings, role="sma-workflows")
     await run_probe(with_metrics)
 

@@ -203,10 +203,6 @@ class ArtifactStore:
         """Where this host keeps (or would keep) the bytes of `ref`."""
         return self.objects / ref.sha256[:2] / f"{ref.sha256}{Path(ref.path).suffix.lower()}"
 
-    def verify(self, ref: ArtifactRef) -> bool:
-        """The bytes of `ref` are on this host, at its recorded path or in this store."""
-        return any(_intact(path, ref) for path in (Path(ref.path), self.local_path(ref)))
-
     def localize(self, ref: ArtifactRef) -> ArtifactRef | None:
         """`ref` with a path on this host: this store's copy, else the bucket's bytes fetched into it, else
         the recorded path; None when the bytes are nowhere (deleted, or made on a host with no bucket)."""

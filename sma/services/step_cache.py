@@ -60,7 +60,7 @@ class StepCache(Generic[T]):
         primary = self.primary(result)
         if primary is None or primary.sha256 != artifact.sha256:
             return None
-        return result if all(self.store.verify(ref) for ref in self.extras(result)) else None
+        return result if all(self.store.localize(ref) is not None for ref in self.extras(result)) else None
 
     def put(self, key: str, result: T) -> None:
         primary = self.primary(result)

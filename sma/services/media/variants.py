@@ -100,7 +100,7 @@ class VariantService:
         cached = self.store.lookup(meta_key)
         if cached is not None:
             result = VariantResult.model_validate(self.store.read_json(cached))
-            if self.store.verify(result.video):
+            if self.store.localize(result.video) is not None:
                 return result
         result = self._make(video, profile, words)
         self.store.put_json(result.model_dump(mode="json"), kind="variant-result", key=meta_key)
